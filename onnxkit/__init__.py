@@ -1,0 +1,47 @@
+"""onnxkit: take a trained model to deployment with ONNX and ONNX Runtime, from a notebook.
+
+The kernel is a set of plain functions returning :class:`Model` handles or frozen result
+objects. Heavy libraries are imported where they are used, so ``import onnxkit`` stays cheap.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+from onnxkit import errors  # noqa: E402
+from onnxkit._check import CheckReport, check  # noqa: E402
+from onnxkit._inputs import random_inputs  # noqa: E402
+from onnxkit._model import Model, Step, load  # noqa: E402
+from onnxkit._structure import Problem  # noqa: E402
+from onnxkit._summary import ModelSummary, summarize  # noqa: E402
+from onnxkit._types import TensorInfo  # noqa: E402
+from onnxkit._workspace import Workspace, set_workspace, workspace  # noqa: E402
+
+# Subpackages with heavy dependencies load on first attribute access.
+_LAZY_SUBMODULES = ("samples", "widgets", "cli")
+
+__all__ = [
+    # models
+    "load", "Model", "Step", "summarize", "ModelSummary", "TensorInfo", "check", "CheckReport",
+    "Problem",
+    # data
+    "random_inputs",
+    # workspace
+    "workspace", "set_workspace", "Workspace",
+    # modules
+    "errors", "samples", "widgets",
+    "__version__",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY_SUBMODULES:
+        return importlib.import_module(f"onnxkit.{name}")
+    raise AttributeError(f"module 'onnxkit' has no attribute '{name}'")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,57 @@
+"""The exceptions onnxkit raises.
+
+Every error derives from :class:`OnnxkitError`, and each subclass also inherits the built-in
+exception a caller would expect (``ValueError``, ``FileNotFoundError``, ...), so plain
+``except ValueError`` keeps working. Messages follow one template: what was wrong (with the
+bad value) and what to do about it.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "OnnxkitError",
+    "ModelNotFoundError",
+    "InvalidModelError",
+    "ExternalDataError",
+    "UnsupportedModelError",
+    "InputError",
+    "ParameterError",
+    "WorkspaceError",
+    "MissingDependencyError",
+]
+
+
+class OnnxkitError(Exception):
+    """Root of every error raised by onnxkit."""
+
+
+class ModelNotFoundError(OnnxkitError, FileNotFoundError):
+    """A model path that does not exist."""
+
+
+class InvalidModelError(OnnxkitError, ValueError):
+    """Bytes or a file that are not a usable ONNX model (empty, truncated, not protobuf...)."""
+
+
+class ExternalDataError(InvalidModelError):
+    """External weights that are missing, truncated, or stored outside the model's folder."""
+
+
+class UnsupportedModelError(OnnxkitError, NotImplementedError):
+    """A valid model that uses something this operation cannot handle."""
+
+
+class InputError(OnnxkitError, ValueError):
+    """Feeds or input specifications that do not match the model's inputs."""
+
+
+class ParameterError(OnnxkitError, ValueError):
+    """A function argument outside what it accepts."""
+
+
+class WorkspaceError(OnnxkitError, OSError):
+    """The workspace folder cannot be used, or a write would overwrite a user's file."""
+
+
+class MissingDependencyError(OnnxkitError, ImportError):
+    """An optional dependency is not installed; the message names the extra to install."""
