@@ -36,7 +36,12 @@ _HINTS = (
     (r"[Tt]ype",
      "An operator receives a data type it does not accept: re-export, or insert a Cast."),
 )
-_ORT_PREFIX = re.compile(r"^\[ONNXRuntimeError\] : \d+ : \w+ : ")
+# ORT wraps messages in a status prefix, the path and the C++ source location and signature.
+_ORT_NOISE = (
+    re.compile(r"^\[ONNXRuntimeError\] : \d+ : \w+ : "),
+    re.compile(r"^Load model from .*? failed:"),
+    re.compile(r"\S+\.(?:cc|cpp|h):\d+ .*?\) (?=[A-Z])"),
+)
 
 
 @dataclass(frozen=True)
@@ -167,7 +172,10 @@ def _describe_exit(code: int) -> str:
 
 
 def _explain(stage: str, raw: str) -> Problem:
-    message = _ORT_PREFIX.sub("", raw.split(": ", 1)[-1]).strip()
+    message = raw.split(": ", 1)[-1]  # drop the exception class name
+    for noise in _ORT_NOISE:
+        message = noise.sub("", message)
+    message = message.strip()
     first_line = message.splitlines()[0] if message else raw
     hint = next((h for pattern, h in _HINTS if re.search(pattern, message)), "")
     return Problem(stage, first_line, hint)

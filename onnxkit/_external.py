@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,36 +22,67 @@ class ExternalFile:
 
 
 def iter_tensors(model: onnx.ModelProto) -> Iterator[onnx.TensorProto]:
-    """Every tensor stored in the model: initializers and constant attributes, subgraphs too."""
-    for graph in _iter_graphs(model):
-        yield from graph.initializer
-        for sparse in graph.sparse_initializer:
-            yield sparse.values
-            yield sparse.indices
-        for node in graph.node:
-            for attr in node.attribute:
-                if attr.HasField("t"):
-                    yield attr.t
-                yield from attr.tensors
+    """Every tensor stored in the model: initializers and constant attributes, in subgraphs and
+    model-local functions too."""
+    yield from _graph_tensors(model.graph)
+    for function in model.functions:
+        yield from _node_tensors(function.node)
 
 
-def _iter_graphs(model: onnx.ModelProto) -> Iterator[onnx.GraphProto]:
-    pending = [model.graph]
-    pending += [
-        a.g for f in model.functions for n in f.node for a in n.attribute if a.HasField("g")
-    ]
-    while pending:
-        graph = pending.pop()
-        yield graph
-        for node in graph.node:
-            for attr in node.attribute:
-                if attr.HasField("g"):
-                    pending.append(attr.g)
-                pending.extend(attr.graphs)
+def _graph_tensors(graph: onnx.GraphProto) -> Iterator[onnx.TensorProto]:
+    yield from graph.initializer
+    for sparse in graph.sparse_initializer:
+        yield sparse.values
+        yield sparse.indices
+    yield from _node_tensors(graph.node)
+
+
+def _node_tensors(nodes: Iterable[onnx.NodeProto]) -> Iterator[onnx.TensorProto]:
+    for node in nodes:
+        for attr in node.attribute:
+            if attr.HasField("t"):
+                yield attr.t
+            yield from attr.tensors
+            for graph in ([attr.g] if attr.HasField("g") else []) + list(attr.graphs):
+                yield from _graph_tensors(graph)
 
 
 def _external_fields(tensor: onnx.TensorProto) -> dict[str, str]:
     return {e.key: e.value for e in tensor.external_data}
+
+
+_HALF_BYTE_TYPES = {onnx.TensorProto.INT4, onnx.TensorProto.UINT4,
+                    getattr(onnx.TensorProto, "FLOAT4E2M1", -1)}
+
+
+def _span(tensor: onnx.TensorProto, fields: dict[str, str], where: str) -> tuple[int, int]:
+    """(offset, length) of a tensor's bytes, checked against what its dims and type need."""
+    try:
+        offset = int(fields.get("offset", 0))
+        length = int(fields["length"]) if "length" in fields else None
+    except ValueError as e:
+        raise ExternalDataError(f"{where} has a non-numeric external offset or length "
+                                f"({fields}). The model is damaged: re-export it.") from e
+    needed = _nbytes(tensor)
+    if length is None:
+        length = needed if needed is not None else 0
+    elif needed is not None and length != needed:
+        raise ExternalDataError(
+            f"{where} has dims {list(tensor.dims)} ({needed} bytes) but its external data "
+            f"entry says {length} bytes. The model is damaged: re-export it.")
+    if offset < 0 or length < 0:
+        raise ExternalDataError(f"{where} has a negative external offset or length ({fields}).")
+    return offset, length
+
+
+def _nbytes(tensor: onnx.TensorProto) -> int | None:
+    count = math.prod(tensor.dims)
+    if tensor.data_type in _HALF_BYTE_TYPES:
+        return (count + 1) // 2
+    try:
+        return count * onnx.helper.tensor_dtype_to_np_dtype(tensor.data_type).itemsize
+    except (KeyError, TypeError, ValueError):
+        return None  # strings and unknown types: no fixed size to check against
 
 
 def validate(model: onnx.ModelProto, base_dir: Path) -> tuple[ExternalFile, ...]:
@@ -85,11 +117,10 @@ def validate(model: onnx.ModelProto, base_dir: Path) -> tuple[ExternalFile, ...]
                 f"'{base}'. Copy the data file next to the model (it must keep that name)."
             )
         size = sizes.setdefault(location, os.path.getsize(target))
-        offset = int(fields.get("offset", 0))
-        length = int(fields["length"]) if "length" in fields else None
-        if offset > size or (length is not None and offset + length > size):
+        offset, length = _span(tensor, fields, where)
+        if offset + length > size:
             raise ExternalDataError(
-                f"{where} needs bytes {offset}..{offset + (length or 0)} of '{location}', "
+                f"{where} needs bytes {offset}..{offset + length} of '{location}', "
                 f"but that file has only {size} bytes: it is truncated. Copy it again."
             )
     return tuple(ExternalFile(loc, n) for loc, n in sorted(sizes.items()))

@@ -6,11 +6,12 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Union
+from typing import Any, Union
 
 import onnx
 
 from onnxkit import _external, _render
+from onnxkit._external import ExternalFile
 from onnxkit.errors import (
     ExternalDataError,
     InvalidModelError,
@@ -18,12 +19,11 @@ from onnxkit.errors import (
     ParameterError,
 )
 
-if TYPE_CHECKING:
-    from onnxkit._external import ExternalFile
-
 ModelLike = Union[str, "os.PathLike[str]", bytes, onnx.ModelProto, "Model"]
 
 _LINEAGE_SUFFIX = ".onnxkit.json"
+# (file stamp, proto without weights, external files) of the last parse
+_Parsed = tuple[tuple[int, int], onnx.ModelProto, tuple[ExternalFile, ...]]
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,8 @@ class Step:
     details: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"op": self.op, "params": self.params, "source": self.source, "details": self.details}
+        return {"op": self.op, "params": self.params, "source": self.source,
+                "details": self.details}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Step:
@@ -73,7 +74,7 @@ class Model:
     def __init__(self, path: str | os.PathLike[str], *, lineage: tuple[Step, ...] | None = None):
         self._path = Path(path).absolute()
         self._lineage = tuple(lineage) if lineage is not None else _read_lineage(self._path)
-        self._cached: tuple[tuple[int, int], onnx.ModelProto, tuple[ExternalFile, ...]] | None = None
+        self._cached: _Parsed | None = None
 
     @property
     def path(self) -> Path:
@@ -81,7 +82,7 @@ class Model:
 
     @property
     def name(self) -> str:
-        """File name without the ``.onnx`` suffix: ``digits_cnn.fp16.onnx`` -> ``digits_cnn.fp16``."""
+        """File name without ``.onnx``: ``digits_cnn.fp16.onnx`` -> ``digits_cnn.fp16``."""
         name = self._path.name
         return name[: -len(".onnx")] if name.endswith(".onnx") else name
 
@@ -92,7 +93,7 @@ class Model:
 
     @property
     def proto(self) -> onnx.ModelProto:
-        """The parsed model without external weights (tensor shapes are all there). Do not mutate."""
+        """The parsed model without external weights (shapes are all there). Do not mutate."""
         return self._load()[1]
 
     @property
@@ -103,8 +104,9 @@ class Model:
     @property
     def size_bytes(self) -> int:
         """Size on disk: the model file plus its external data files."""
-        self._load()
-        return self._path.stat().st_size + sum(f.size_bytes for f in self.external_data)
+        folder = self._path.parent  # stat afresh: the data files may change independently
+        return _stat_model_file(self._path).st_size + sum(
+            (folder / f.location).stat().st_size for f in self.external_data)
 
     def to_proto(self, *, with_weights: bool = True) -> onnx.ModelProto:
         """A fresh copy of the proto, with external weights loaded unless ``with_weights=False``."""
@@ -114,7 +116,7 @@ class Model:
             onnx.load_external_data_for_model(proto, str(self._path.parent))
         return proto
 
-    def _load(self) -> tuple[tuple[int, int], onnx.ModelProto, tuple[ExternalFile, ...]]:
+    def _load(self) -> _Parsed:
         stat = _stat_model_file(self._path)
         stamp = (stat.st_mtime_ns, stat.st_size)
         if self._cached is None or self._cached[0] != stamp:
@@ -246,7 +248,8 @@ def load(model: ModelLike, *, name: str | None = None) -> Model:
         return handle
     if isinstance(model, (bytes, bytearray, memoryview)):
         proto = parse_bytes(bytes(model))
-        return workspace().save(proto, stem=name or proto.graph.name or "model", step=Step("import"))
+        stem = name or proto.graph.name or "model"
+        return workspace().save(proto, stem=stem, step=Step("import"))
     if isinstance(model, onnx.ModelProto):
         _check_parsed(model, "the ModelProto")
         _refuse_dangling_external(model)

@@ -44,9 +44,10 @@ def table(
     for row, is_bad in zip(rows, flags):
         cells = "".join(f"<td style='{_CELL_STYLE}'>{html.escape(str(c))}</td>" for c in row)
         body.append(f"<tr style='{_BAD_STYLE if is_bad else ''}'>{cells}</tr>")
-    cap = f"<caption style='text-align:left;font-weight:bold'>{html.escape(caption)}</caption>"
+    cap = ("" if caption is None else
+           f"<caption style='text-align:left;font-weight:bold'>{html.escape(caption)}</caption>")
     return (
-        f"<table style='{_TABLE_STYLE}'>{cap if caption else ''}"
+        f"<table style='{_TABLE_STYLE}'>{cap}"
         f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
     )
 

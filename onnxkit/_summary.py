@@ -57,7 +57,8 @@ class ModelSummary:
         lines = [
             f"ModelSummary '{self.name}' ({_render.fmt_bytes(self.size_bytes)}, "
             f"{self.node_count} nodes, {_render.fmt_count(self.parameter_count)} parameters)",
-            f"  ir {self.ir_version}, opsets {_fmt_opsets(self.opsets)}, producer {self.producer or '-'}",
+            f"  ir {self.ir_version}, opsets {_fmt_opsets(self.opsets)}, "
+            f"producer {self.producer or '-'}",
             *(f"  input  {t}" for t in self.inputs),
             *(f"  output {t}" for t in self.outputs),
             "  ops    " + ", ".join(f"{op} x{n}" for op, n in self.op_counts.items()),

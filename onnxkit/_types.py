@@ -16,7 +16,8 @@ UNKNOWN_DIM = "?"
 
 @dataclass(frozen=True)
 class TensorInfo:
-    """One graph input or output: ``dtype`` is a numpy-style name, ``shape`` None if rank unknown."""
+    """A graph input or output: ``dtype`` is a numpy-style name; ``shape`` is None if the rank
+    is unknown."""
 
     name: str
     dtype: str

@@ -134,7 +134,8 @@ _current: Workspace | None = None
 
 
 def workspace() -> Workspace:
-    """The current workspace: ``set_workspace``'s, else ``$ONNXKIT_WORKSPACE``, else ``./onnxkit-work``."""
+    """The current workspace: ``set_workspace``'s, else ``$ONNXKIT_WORKSPACE``, else
+    ``./onnxkit-work``."""
     global _current
     if _current is None:
         _current = Workspace(os.environ.get("ONNXKIT_WORKSPACE") or _DEFAULT_ROOT)

@@ -73,7 +73,7 @@ def _cached(name: str, recipe: int, build: Callable[[], onnx.ModelProto]) -> Mod
 
 def tiny_model() -> Model:
     """A 2-layer MLP (``x: float32[batch, 4]`` -> ``y: float32[batch, 3]``), no dependencies."""
-    return _cached("tiny", 1, _build_tiny)
+    return _cached("tiny", 2, _build_tiny)
 
 
 def _build_tiny() -> onnx.ModelProto:
@@ -91,7 +91,8 @@ def _build_tiny() -> onnx.ModelProto:
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 3])],
         inits,
     )
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)],
+    # IR 8 pairs with opset 17; onnx.helper's default IR can be newer than onnxruntime reads.
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8,
                              producer_name="onnxkit.samples")
 
 
@@ -158,11 +159,15 @@ def _export(net: Any, args: tuple[Any, ...], input_names: list[str], output_name
             dynamic_axes: dict[str, dict[int, str]]) -> onnx.ModelProto:
     """Export with torch.onnx's TorchScript path: quick, and stable names and shapes."""
     import io
+    import warnings
 
     import torch
 
     buffer = io.BytesIO()
-    with torch.no_grad():
+    # The TorchScript exporter is deprecated upstream, but samples are built in a fixed way:
+    # its warnings would only be noise for the user asking for a sample.
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
         torch.onnx.export(net, args, buffer, input_names=input_names, output_names=output_names,
                           dynamic_axes=dynamic_axes, opset_version=17, dynamo=False)
     return onnx.load_model_from_string(buffer.getvalue())

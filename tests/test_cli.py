@@ -1,0 +1,34 @@
+"""The onnxkit command, run as a user would: a real process."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+
+def _onnxkit(*args):
+    return subprocess.run([sys.executable, "-m", "onnxkit", *map(str, args)],
+                          capture_output=True, text=True, stdin=subprocess.DEVNULL)
+
+
+def test_info_text_and_json(transformer):
+    out = _onnxkit("info", transformer.model.path)
+    assert out.returncode == 0 and "input_ids: int64[batch, sequence]" in out.stdout
+    data = json.loads(_onnxkit("info", transformer.model.path, "--json").stdout)
+    assert data["outputs"][0]["shape"] == ["batch", 2]
+
+
+def test_check_exit_codes(tiny, tmp_path):
+    assert _onnxkit("check", tiny.path).returncode == 0
+    bad = tmp_path / "bad.onnx"
+    bad.write_text("not a model")
+    out = _onnxkit("check", bad, "--json")
+    assert out.returncode == 1 and json.loads(out.stdout)["passed"] is False
+
+
+def test_errors_are_one_line_and_exit_2(tmp_path):
+    out = _onnxkit("info", tmp_path / "missing.onnx")
+    assert out.returncode == 2
+    assert out.stderr.startswith("onnxkit info: error: No model file")
+    assert "Traceback" not in out.stderr
