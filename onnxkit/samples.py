@@ -48,6 +48,11 @@ class Sample:
         predicted = predictions.argmax(-1) if predictions.ndim > 1 else predictions
         return float((predicted == self.labels).mean())
 
+    def __repr__(self) -> str:
+        feeds = ", ".join(f"{k}: {v.dtype}{list(v.shape)}" for k, v in self.inputs.items())
+        labels = "" if self.labels is None else f", labels: {list(self.labels.shape)}"
+        return f"Sample '{self.name}' ({self.description})\n  {self.model!r}\n  {feeds}{labels}"
+
     def _repr_html_(self) -> str:
         from onnxkit import _render
 
