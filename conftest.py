@@ -10,3 +10,6 @@ import tempfile
 
 os.environ.setdefault("ONNXKIT_WORKSPACE", tempfile.mkdtemp(prefix="onnxkit-test-work-"))
 os.environ.setdefault("PYTHONHASHSEED", "0")
+
+# Running `python -m onnxkit` on import would parse pytest's own argv.
+collect_ignore = ["onnxkit/__main__.py"]
