@@ -12,9 +12,14 @@ from typing import Any
 __version__ = "0.1.0"
 
 from onnxkit import errors  # noqa: E402
+from onnxkit._bench import BenchResult, benchmark  # noqa: E402
 from onnxkit._check import CheckReport, check  # noqa: E402
+from onnxkit._compare import Comparison, OutputDiff, compare  # noqa: E402
 from onnxkit._inputs import random_inputs  # noqa: E402
 from onnxkit._model import Model, Step, load  # noqa: E402
+from onnxkit._profile import NodePlacement, NodeTime, OpProfile, placement, profile  # noqa: E402
+from onnxkit._providers import ProviderFallbackWarning, ProviderTable, providers  # noqa: E402
+from onnxkit._session import run, session  # noqa: E402
 from onnxkit._structure import Problem  # noqa: E402
 from onnxkit._summary import ModelSummary, summarize  # noqa: E402
 from onnxkit._types import TensorInfo  # noqa: E402
@@ -29,6 +34,12 @@ __all__ = [
     "Problem",
     # data
     "random_inputs",
+    # run
+    "providers", "ProviderTable", "ProviderFallbackWarning", "session", "run", "placement",
+    "NodePlacement",
+    # measure
+    "compare", "Comparison", "OutputDiff", "benchmark", "BenchResult", "profile", "OpProfile",
+    "NodeTime",
     # workspace
     "workspace", "set_workspace", "Workspace",
     # modules

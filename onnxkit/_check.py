@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import signal
 import subprocess
 import sys
@@ -11,38 +10,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from onnxkit import _render
+from onnxkit import _ort_errors, _render
 from onnxkit._model import ModelLike, load
 from onnxkit._structure import Problem, structural_problems
 from onnxkit.errors import InvalidModelError, ParameterError
 
 STAGES = ("load", "structure", "checker", "shapes", "runtime")
 _WORKER = Path(__file__).with_name("_check_worker.py")
-
-# Known messages from onnx and onnxruntime, and what to do about them.
-_HINTS = (
-    (r"Could not find an implementation|is not a registered function/op|No Op registered",
-     "This op (or this op at this opset) has no implementation here: it is a custom op, or "
-     "the opset is wrong. Register the custom-op library, or convert to a supported opset "
-     "(onnxkit.convert.to_opset)."),
-    (r"[Oo]pset .*(under development|not supported|higher|is greater)|Unsupported model IR",
-     "The model is newer than the installed onnxruntime supports: upgrade onnxruntime, or "
-     "convert to an older opset (onnxkit.convert.to_opset)."),
-    (r"topologically sorted|not output of any previous nodes",
-     "A node reads a value before it is produced: see the structure findings."),
-    (r"[Ss]hape|[Dd]imension|[Rr]ank",
-     "Declared shapes contradict what the operators produce: re-export the model, or fix "
-     "the declared input/output shapes (onnxkit.fix_dims / make_dynamic)."),
-    (r"[Tt]ype",
-     "An operator receives a data type it does not accept: re-export, or insert a Cast."),
-)
-# ORT wraps messages in a status prefix, the path and the C++ source location and signature.
-_ORT_NOISE = (
-    re.compile(r"^\[ONNXRuntimeError\] : \d+ : \w+ : "),
-    re.compile(r"^Load model from .*? failed:"),
-    re.compile(r"\S+\.(?:cc|cpp|h):\d+ .*?\) (?=[A-Z])"),
-)
-
 
 @dataclass(frozen=True)
 class CheckReport:
@@ -172,10 +146,5 @@ def _describe_exit(code: int) -> str:
 
 
 def _explain(stage: str, raw: str) -> Problem:
-    message = raw.split(": ", 1)[-1]  # drop the exception class name
-    for noise in _ORT_NOISE:
-        message = noise.sub("", message)
-    message = message.strip()
-    first_line = message.splitlines()[0] if message else raw
-    hint = next((h for pattern, h in _HINTS if re.search(pattern, message)), "")
-    return Problem(stage, first_line, hint)
+    message = _ort_errors.clean(raw.split(": ", 1)[-1])  # without the exception class name
+    return Problem(stage, message, _ort_errors.hint(message))

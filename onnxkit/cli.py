@@ -33,6 +33,73 @@ def _check(args: argparse.Namespace) -> int:
     return 0 if report else 1
 
 
+def _feeds(args: argparse.Namespace, model: str) -> Any:
+    """Feeds from --inputs (.npz by name, .npy for a single input), else random ones."""
+    import numpy as np
+
+    from onnxkit import random_inputs
+    from onnxkit.errors import InputError
+
+    if not args.inputs:
+        return random_inputs(model, batch=args.batch)
+    try:
+        data = np.load(args.inputs, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise InputError(f"--inputs: cannot read '{args.inputs}' as .npy/.npz: {e}") from e
+    return dict(data) if hasattr(data, "files") else data
+
+
+def _providers(args: argparse.Namespace) -> list[str] | None:
+    return args.providers.split(",") if args.providers else None
+
+
+def _run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    import numpy as np
+
+    from onnxkit import run
+    from onnxkit.errors import ParameterError
+
+    if args.out and Path(args.out).exists():
+        raise ParameterError(f"--out '{args.out}' exists; onnxkit does not overwrite files. "
+                             "Choose another name.")
+    outputs = run(args.model, _feeds(args, args.model), providers=_providers(args))
+    if args.out:
+        np.savez(args.out, **outputs)
+    if args.json:
+        print(json.dumps({k: {"dtype": str(v.dtype), "shape": list(v.shape), "values":
+                              v.ravel()[:20].tolist()} for k, v in outputs.items()}, indent=2))
+    else:
+        for name, value in outputs.items():
+            print(f"{name}: {value.dtype}{list(value.shape)}")
+            print(np.array2string(value, threshold=20))
+    return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from onnxkit import benchmark
+
+    result = benchmark(args.model, _feeds(args, args.model), providers=_providers(args),
+                       threads=args.threads, runs=args.runs, duration=args.duration)
+    if args.json:
+        d = result.to_dict()
+        d.pop("samples")
+        print(json.dumps(d, indent=2))
+    else:
+        print(repr(result))
+    return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from onnxkit import compare
+
+    result = compare(args.model, args.candidate, _feeds(args, args.model), rtol=args.rtol,
+                     atol=args.atol, providers=_providers(args))
+    print(json.dumps(result.to_dict(), indent=2) if args.json else repr(result))
+    return 0 if result else 1
+
+
 def _add_model_command(sub: Any, name: str, handler: Handler, help: str) -> argparse.ArgumentParser:
     p = sub.add_parser(name, help=help, description=help)
     p.add_argument("model", help="path of the .onnx file")
@@ -53,7 +120,29 @@ def build_parser() -> argparse.ArgumentParser:
                            "validate a model (structure, onnx checker, shapes, ORT session); "
                            "exit 1 if it fails")
     p.add_argument("--timeout", type=float, default=300.0, help="seconds for the native checks")
+    p = _add_model_command(sub, "run", _run, "run a model on inputs and print its outputs")
+    _add_run_options(p)
+    p.add_argument("--out", help="save the outputs to this .npz (must not exist)")
+    p = _add_model_command(sub, "bench", _bench, "benchmark a model's latency")
+    _add_run_options(p)
+    p.add_argument("--threads", type=int, help="intra-op threads")
+    p.add_argument("--runs", type=int, help="timed runs (default: about one second of runs)")
+    p.add_argument("--duration", type=float, help="seconds of timed runs")
+    p = _add_model_command(sub, "compare", _compare,
+                           "compare a candidate model's outputs with a reference model's; "
+                           "exit 1 if they differ")
+    p.add_argument("candidate", help="path of the candidate .onnx file")
+    _add_run_options(p)
+    p.add_argument("--rtol", type=float, default=1e-3)
+    p.add_argument("--atol", type=float, default=1e-4)
     return parser
+
+
+def _add_run_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--inputs", help=".npz (arrays named after the inputs) or .npy (one input); "
+                                    "default: random inputs")
+    p.add_argument("--batch", type=int, default=1, help="batch size of random inputs")
+    p.add_argument("--providers", help="comma-separated, in priority order (e.g. cuda,cpu)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -16,6 +16,8 @@ __all__ = [
     "UnsupportedModelError",
     "InputError",
     "ParameterError",
+    "ProviderError",
+    "SessionError",
     "WorkspaceError",
     "MissingDependencyError",
 ]
@@ -47,6 +49,14 @@ class InputError(OnnxkitError, ValueError):
 
 class ParameterError(OnnxkitError, ValueError):
     """A function argument outside what it accepts."""
+
+
+class ProviderError(OnnxkitError, ValueError):
+    """An execution provider name or option that ONNX Runtime does not have or accept."""
+
+
+class SessionError(OnnxkitError, RuntimeError):
+    """ONNX Runtime refused to create a session for a model, or failed while running it."""
 
 
 class WorkspaceError(OnnxkitError, OSError):

@@ -32,3 +32,25 @@ def test_errors_are_one_line_and_exit_2(tmp_path):
     assert out.returncode == 2
     assert out.stderr.startswith("onnxkit info: error: No model file")
     assert "Traceback" not in out.stderr
+
+
+def test_run_bench_and_compare(digits, tmp_path):
+    import numpy as np
+
+    inputs = tmp_path / "in.npz"
+    np.savez(inputs, image=digits.inputs["image"][:3])
+    out = tmp_path / "out.npz"
+    result = _onnxkit("run", digits.model.path, "--inputs", inputs, "--out", out)
+    assert result.returncode == 0 and "logits: float32[3, 10]" in result.stdout
+    assert np.load(out)["logits"].shape == (3, 10)
+    again = _onnxkit("run", digits.model.path, "--out", out)
+    assert again.returncode == 2 and "does not overwrite" in again.stderr
+    bench = json.loads(_onnxkit("bench", digits.model.path, "--runs", "5", "--json").stdout)
+    assert bench["providers"] == ["CPUExecutionProvider"] and bench["p50_ms"] > 0
+    same = _onnxkit("compare", digits.model.path, digits.model.path)
+    assert same.returncode == 0 and "passed" in same.stdout
+
+
+def test_unknown_provider_on_the_command_line(tiny):
+    out = _onnxkit("bench", tiny.path, "--providers", "warp-drive")
+    assert out.returncode == 2 and "unknown execution provider 'warp-drive'" in out.stderr

@@ -13,6 +13,8 @@ PUBLIC = {
     "load", "Model", "Step", "summarize", "ModelSummary", "TensorInfo", "check", "CheckReport",
     "Problem", "random_inputs", "workspace", "set_workspace", "Workspace", "errors", "samples",
     "widgets", "__version__",
+    "providers", "session", "run", "placement", "NodePlacement", "compare", "Comparison",
+    "benchmark", "BenchResult", "profile", "OpProfile",
 }
 
 

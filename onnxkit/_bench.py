@@ -1,0 +1,197 @@
+"""``benchmark``: latency percentiles of ``InferenceSession.run``, alone in the timed loop."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from onnxkit import _render
+from onnxkit._feeds import Feeds, validate_feeds
+from onnxkit._inputs import random_inputs
+from onnxkit._model import ModelLike, load
+from onnxkit._providers import resolve
+from onnxkit._session import OptLevel, Providers, create_session, run_session
+from onnxkit._types import graph_inputs
+from onnxkit.errors import ParameterError
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
+
+DEFAULT_DURATION = 1.0  # seconds of timed runs when neither runs nor duration is given
+MIN_RUNS = 10
+
+
+@dataclass(frozen=True)
+class BenchResult:
+    """Latency of one model on one configuration. Times in milliseconds."""
+
+    model: str
+    providers: tuple[str, ...]
+    threads: int | None
+    batch_size: int
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    mean_ms: float
+    std_ms: float
+    min_ms: float
+    max_ms: float
+    throughput: float  # items per second: batch size / mean latency
+    session_ms: float  # creating the session (graph optimization included)
+    first_run_ms: float  # the first run, usually slower (allocations, lazy init)
+    peak_rss_bytes: int | None  # process peak resident memory while creating and running
+    warmup: int
+    samples: tuple[float, ...]
+
+    @property
+    def runs(self) -> int:
+        return len(self.samples)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["samples"] = list(self.samples)
+        return d
+
+    def __repr__(self) -> str:
+        mem = ("" if self.peak_rss_bytes is None
+               else f", peak RSS {_render.fmt_bytes(self.peak_rss_bytes)}")
+        return (f"BenchResult '{self.model}' on {', '.join(self.providers)} (batch "
+                f"{self.batch_size}, {self.runs} runs): p50 {self.p50_ms:.3f} ms, p90 "
+                f"{self.p90_ms:.3f} ms, p99 {self.p99_ms:.3f} ms, {self.throughput:,.1f} items/s"
+                f"{mem}")
+
+    def _repr_html_(self) -> str:
+        rows = [("providers", ", ".join(self.providers)),
+                ("threads", self.threads or "default"), ("batch", self.batch_size),
+                ("runs (after warm-up)", f"{self.runs} ({self.warmup})"),
+                ("p50 / p90 / p99",
+                 f"{self.p50_ms:.3f} / {self.p90_ms:.3f} / {self.p99_ms:.3f} ms"),
+                ("mean ± std", f"{self.mean_ms:.3f} ± {self.std_ms:.3f} ms"),
+                ("min / max", f"{self.min_ms:.3f} / {self.max_ms:.3f} ms"),
+                ("throughput", f"{self.throughput:,.1f} items/s"),
+                ("session creation", f"{self.session_ms:.1f} ms"),
+                ("first run", f"{self.first_run_ms:.3f} ms")]
+        if self.peak_rss_bytes is not None:
+            rows.append(("peak RSS", _render.fmt_bytes(self.peak_rss_bytes)))
+        return _render.table(("benchmark", self.model), rows)
+
+    def plot(self) -> go.Figure:
+        """Latency of each timed run, with the median and p90 marked."""
+        import plotly.graph_objects as go
+
+        fig = go.Figure(go.Scatter(y=list(self.samples), mode="markers", name="run"))
+        for value, label in ((self.p50_ms, "p50"), (self.p90_ms, "p90")):
+            fig.add_hline(y=value, line_dash="dash", annotation_text=f"{label} {value:.3f} ms")
+        fig.update_layout(title=f"{self.model} on {', '.join(self.providers)}",
+                          xaxis_title="run", yaxis_title="latency (ms)")
+        return fig
+
+
+def benchmark(model: ModelLike, feeds: Feeds | None = None, *, providers: Providers = None,
+              threads: int | None = None, opt_level: OptLevel | None = None,
+              warmup: int = 5, runs: int | None = None, duration: float | None = None
+              ) -> BenchResult:
+    """Time ``model`` on one configuration: a fresh session, warm-up runs, then timed runs.
+
+    Only ``session.run`` is inside the timed region, so the median matches a bare loop.
+
+    Args:
+        feeds: inputs (default: ``random_inputs(model)``).
+        warmup: untimed runs after the first.
+        runs: exactly this many timed runs; or ``duration``: keep running for that many
+            seconds (at least 10 runs). Default: about one second.
+
+    Examples:
+        >>> import onnxkit
+        >>> r = onnxkit.benchmark(onnxkit.samples.tiny_model(), runs=20)
+        >>> r.runs, r.p50_ms <= r.p90_ms <= r.p99_ms
+        (20, True)
+    """
+    _check_counts(warmup, runs, duration)
+    handle = load(model)
+    arrays = validate_feeds(graph_inputs(handle.proto.graph),
+                            feeds if feeds is not None else random_inputs(handle))
+    resolved, _ = resolve(providers)
+    _reset_peak_rss()
+    start = time.perf_counter()
+    sess = create_session(handle, resolved, threads=threads, opt_level=opt_level)
+    session_ms = (time.perf_counter() - start) * 1e3
+    start = time.perf_counter()
+    run_session(sess, arrays, handle.name)  # the first run also surfaces errors clearly
+    first_ms = (time.perf_counter() - start) * 1e3
+    for _ in range(warmup):
+        sess.run(None, arrays)
+    samples = _timed_runs(sess, arrays, runs, duration)
+    return _result(handle.name, tuple(sess.get_providers()), threads, _batch_size(arrays),
+                   samples, session_ms, first_ms, warmup)
+
+
+def _check_counts(warmup: int, runs: int | None, duration: float | None) -> None:
+    if not isinstance(warmup, int) or not 0 <= warmup <= 100_000:
+        raise ParameterError(f"benchmark(warmup=...) must be an integer in 0..100000; got "
+                             f"{warmup!r}.")
+    if runs is not None and duration is not None:
+        raise ParameterError("benchmark: give runs=... or duration=..., not both.")
+    if runs is not None and (not isinstance(runs, int) or not 1 <= runs <= 1_000_000):
+        raise ParameterError(f"benchmark(runs=...) must be an integer in 1..1000000; got "
+                             f"{runs!r}.")
+    if duration is not None and not (isinstance(duration, (int, float)) and 0 < duration <= 3600):
+        raise ParameterError(f"benchmark(duration=...) must be seconds in (0, 3600]; got "
+                             f"{duration!r}.")
+
+
+def _timed_runs(sess: Any, arrays: dict[str, Any], runs: int | None, duration: float | None
+                ) -> list[float]:
+    run, clock, samples = sess.run, time.perf_counter, []
+    if runs is not None:
+        for _ in range(runs):
+            t0 = clock()
+            run(None, arrays)
+            samples.append(clock() - t0)
+    else:
+        deadline = clock() + (duration if duration is not None else DEFAULT_DURATION)
+        while len(samples) < MIN_RUNS or clock() < deadline:
+            t0 = clock()
+            run(None, arrays)
+            samples.append(clock() - t0)
+    return [s * 1e3 for s in samples]
+
+
+def _batch_size(arrays: dict[str, Any]) -> int:
+    first = next(iter(arrays.values()), None)
+    return int(first.shape[0]) if isinstance(first, np.ndarray) and first.ndim else 1
+
+
+def _result(name: str, providers: tuple[str, ...], threads: int | None, batch: int,
+            samples: list[float], session_ms: float, first_ms: float, warmup: int) -> BenchResult:
+    a = np.asarray(samples)
+    p50, p90, p99 = np.percentile(a, [50, 90, 99])
+    return BenchResult(
+        model=name, providers=providers, threads=threads, batch_size=batch,
+        p50_ms=float(p50), p90_ms=float(p90), p99_ms=float(p99), mean_ms=float(a.mean()),
+        std_ms=float(a.std()), min_ms=float(a.min()), max_ms=float(a.max()),
+        throughput=batch / (a.mean() / 1e3), session_ms=session_ms, first_run_ms=first_ms,
+        peak_rss_bytes=_peak_rss(), warmup=warmup, samples=tuple(samples))
+
+
+def _reset_peak_rss() -> None:
+    """Linux lets a process reset its own high-water mark, so the peak is this benchmark's."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
+
+
+def _peak_rss() -> int | None:
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None

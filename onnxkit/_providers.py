@@ -1,0 +1,178 @@
+"""Execution providers: what this ONNX Runtime build offers, and forgiving name resolution."""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import subprocess
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from onnxkit import _render
+from onnxkit.errors import ProviderError
+
+ProviderSpec = str | tuple[str, Mapping[str, Any]]
+Resolved = tuple[tuple[str, dict[str, Any]], ...]
+
+# Short names people type, beyond "<name>ExecutionProvider" minus the suffix, case-insensitive.
+_ALIASES = {"trt": "TensorrtExecutionProvider", "directml": "DmlExecutionProvider",
+            "ov": "OpenVINOExecutionProvider", "tensorrt_rtx": "NvTensorRTRTXExecutionProvider"}
+_CPU_FLAGS = ("avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "avx_vnni",
+              "amx_tile", "amx_int8", "amx_bf16", "neon", "asimd", "sve")
+
+
+class ProviderFallbackWarning(UserWarning):
+    """A requested provider exists in ONNX Runtime but not in this build: it was skipped."""
+
+
+@dataclass(frozen=True)
+class ProviderInfo:
+    name: str
+    short: str
+    available: bool
+
+
+@dataclass(frozen=True)
+class ProviderTable:
+    """What :func:`providers` found: every provider ORT knows, and this machine's facts."""
+
+    providers: tuple[ProviderInfo, ...]
+    machine: dict[str, Any] = field(default_factory=dict)
+    onnxruntime_version: str = ""
+
+    @property
+    def available(self) -> tuple[str, ...]:
+        return tuple(p.name for p in self.providers if p.available)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"onnxruntime": self.onnxruntime_version, "machine": dict(self.machine),
+                "providers": [p.__dict__.copy() for p in self.providers]}
+
+    def __repr__(self) -> str:
+        lines = [f"onnxruntime {self.onnxruntime_version}: available "
+                 f"{', '.join(self.available)}"]
+        lines += [f"  {k}: {v}" for k, v in self.machine.items()]
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        rows = sorted(self.providers, key=lambda p: not p.available)
+        providers = _render.table(
+            ("provider", "short name", "in this build"),
+            ((p.name, p.short, "yes" if p.available else "no") for p in rows),
+            caption=f"execution providers (onnxruntime {self.onnxruntime_version})")
+        machine = _render.table(("", ""), self.machine.items(), caption="machine")
+        return f"<div style='display:flex;gap:24px;flex-wrap:wrap'>{providers}{machine}</div>"
+
+
+def providers() -> ProviderTable:
+    """The execution providers of the installed ONNX Runtime, and the facts that matter for them.
+
+    Examples:
+        >>> import onnxkit
+        >>> "CPUExecutionProvider" in onnxkit.providers().available
+        True
+    """
+    import onnxruntime as ort
+
+    available = set(ort.get_available_providers())
+    infos = tuple(ProviderInfo(n, _short(n), n in available) for n in ort.get_all_providers())
+    return ProviderTable(infos, _machine_facts(available), ort.__version__)
+
+
+def _short(name: str) -> str:
+    return name.removesuffix("ExecutionProvider").lower()
+
+
+def _machine_facts(available: set[str]) -> dict[str, Any]:
+    facts: dict[str, Any] = {"cpu": platform.processor() or platform.machine(),
+                             "logical cores": os.cpu_count()}
+    try:
+        import psutil
+
+        facts["physical cores"] = psutil.cpu_count(logical=False)
+        facts["memory"] = _render.fmt_bytes(psutil.virtual_memory().total)
+    except ImportError:
+        pass
+    try:
+        with open("/proc/cpuinfo") as f:
+            info = f.read()
+        model = next((ln.split(":", 1)[1].strip() for ln in info.splitlines()
+                      if ln.startswith("model name")), None)
+        flags = next((set(ln.split(":", 1)[1].split()) for ln in info.splitlines()
+                      if ln.startswith(("flags", "Features"))), set())
+        facts["cpu"] = model or facts["cpu"]
+        facts["instruction sets"] = " ".join(f for f in _CPU_FLAGS if f in flags) or "-"
+    except OSError:
+        pass
+    if available & {"CUDAExecutionProvider", "TensorrtExecutionProvider"}:
+        facts["gpu"] = _gpu_facts()
+    return facts
+
+
+def _gpu_facts() -> str:
+    if not shutil.which("nvidia-smi"):
+        return "unknown (nvidia-smi not found)"
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=name,memory.total",
+                              "--format=csv,noheader"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown (nvidia-smi failed)"
+    return "; ".join(line.strip() for line in out.stdout.splitlines() if line.strip()) or "none"
+
+
+def canonical_name(name: str, known: Sequence[str]) -> str | None:
+    """``"cuda"``, ``"CUDA"``, ``"CUDAExecutionProvider"`` -> ``"CUDAExecutionProvider"``."""
+    key = name.strip().lower()
+    if key in _ALIASES:
+        return _ALIASES[key]
+    return next((k for k in known if key in (k.lower(), _short(k))), None)
+
+
+def resolve(spec: ProviderSpec | Sequence[ProviderSpec] | None) -> tuple[Resolved, tuple[str, ...]]:
+    """Turn what the user typed into ``((name, options), ...)`` for ORT, plus what was skipped.
+
+    Unknown names raise :class:`ProviderError` listing what exists; providers that ORT knows
+    but this build lacks are skipped with a :class:`ProviderFallbackWarning`. CPU is used when
+    nothing else is left.
+    """
+    import onnxruntime as ort
+
+    known, available = ort.get_all_providers(), ort.get_available_providers()
+    if spec is None:
+        return (("CPUExecutionProvider", {}),), ()
+    items = [spec] if isinstance(spec, (str, tuple)) else list(spec)
+    resolved: list[tuple[str, dict[str, Any]]] = []
+    skipped: list[str] = []
+    for item in items:
+        name, options = _split(item)
+        canonical = canonical_name(name, known)
+        if canonical is None:
+            raise ProviderError(
+                f"providers=...: unknown execution provider '{name}'. Available in this build: "
+                f"{', '.join(available)}. Other providers ONNX Runtime knows: "
+                f"{', '.join(_short(k) for k in known if k not in available)}.")
+        if canonical not in available:
+            skipped.append(canonical)
+            warnings.warn(
+                f"{canonical} is not in this onnxruntime build (available: "
+                f"{', '.join(available)}); it is skipped. Install the onnxruntime package that "
+                "includes it (e.g. onnxruntime-gpu, onnxruntime-openvino).",
+                ProviderFallbackWarning, stacklevel=3)
+            continue
+        if all(canonical != r[0] for r in resolved):
+            resolved.append((canonical, options))
+    return tuple(resolved) or (("CPUExecutionProvider", {}),), tuple(skipped)
+
+
+def _split(item: ProviderSpec) -> tuple[str, dict[str, Any]]:
+    if isinstance(item, str):
+        return item, {}
+    if (isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str)
+            and isinstance(item[1], Mapping)):
+        return item[0], dict(item[1])
+    raise ProviderError(
+        f"providers=...: each provider is a name or a (name, options dict) pair, e.g. "
+        f"('CUDAExecutionProvider', {{'device_id': 0}}); got {item!r}.")

