@@ -9,12 +9,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from onnxkit import _render
-from onnxkit._feeds import Feeds, validate_feeds
-from onnxkit._inputs import random_inputs
+from onnxkit._feeds import Feeds, prepare_feeds
 from onnxkit._model import ModelLike, load
 from onnxkit._providers import resolve
 from onnxkit._session import OptLevel, Providers, create_session, run_session
-from onnxkit._types import graph_inputs
 from onnxkit.errors import ParameterError
 
 if TYPE_CHECKING:
@@ -112,8 +110,7 @@ def benchmark(model: ModelLike, feeds: Feeds | None = None, *, providers: Provid
     """
     _check_counts(warmup, runs, duration)
     handle = load(model)
-    arrays = validate_feeds(graph_inputs(handle.proto.graph),
-                            feeds if feeds is not None else random_inputs(handle))
+    arrays = prepare_feeds(handle, feeds)
     resolved, _ = resolve(providers)
     _reset_peak_rss()
     start = time.perf_counter()

@@ -8,7 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from onnxkit._types import TensorInfo, numpy_dtype
+from onnxkit._model import Model
+from onnxkit._types import TensorInfo, graph_inputs, numpy_dtype
 from onnxkit.errors import InputError
 
 Feeds = Mapping[str, Any]
@@ -40,6 +41,14 @@ def validate_feeds(inputs: tuple[TensorInfo, ...], feeds: Feeds | np.ndarray
     arrays = {i.name: _as_array(i, feeds[i.name]) for i in inputs}
     _check_symbolic_dims(inputs, arrays)
     return arrays
+
+
+def prepare_feeds(model: Model, feeds: Feeds | np.ndarray | None) -> dict[str, np.ndarray]:
+    """The given feeds, validated; or random ones (for benchmarks and profiles)."""
+    from onnxkit._inputs import random_inputs
+
+    return validate_feeds(graph_inputs(model.proto.graph),
+                          feeds if feeds is not None else random_inputs(model))
 
 
 def _as_array(info: TensorInfo, value: Any) -> np.ndarray:

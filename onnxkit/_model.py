@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
@@ -243,9 +244,7 @@ def load(model: ModelLike, *, name: str | None = None) -> Model:
         model.proto  # noqa: B018 - validates a handle made directly
         return model
     if isinstance(model, (str, os.PathLike)):
-        handle = Model(model)
-        handle.proto  # noqa: B018 - parse and validate now, not at first use
-        return handle
+        return _handle_for(Path(model).absolute())
     if isinstance(model, (bytes, bytearray, memoryview)):
         proto = parse_bytes(bytes(model))
         stem = name or proto.graph.name or "model"
@@ -260,6 +259,23 @@ def load(model: ModelLike, *, name: str | None = None) -> Model:
         f"load(model=...) takes a path, bytes, an onnx.ModelProto or an onnxkit.Model; got "
         f"{type(model).__name__}. Export the model to ONNX first (see onnxkit.convert)."
     )
+
+
+# Handles by file and stamp: run(path, ...) in a loop must not re-parse the model each time.
+_handles: OrderedDict[tuple[Path, int, int], Model] = OrderedDict()
+
+
+def _handle_for(path: Path) -> Model:
+    stat = _stat_model_file(path)
+    key = (path, stat.st_mtime_ns, stat.st_size)
+    if key not in _handles:
+        handle = Model(path)
+        handle.proto  # noqa: B018 - parse and validate now, not at first use
+        _handles[key] = handle
+        while len(_handles) > 32:
+            _handles.popitem(last=False)
+    _handles.move_to_end(key)
+    return _handles[key]
 
 
 def _refuse_dangling_external(proto: onnx.ModelProto) -> None:

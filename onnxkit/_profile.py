@@ -10,12 +10,10 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from onnxkit import _render
-from onnxkit._feeds import Feeds, validate_feeds
-from onnxkit._inputs import random_inputs
+from onnxkit._feeds import Feeds, prepare_feeds
 from onnxkit._model import Model, ModelLike, load
 from onnxkit._providers import resolve
 from onnxkit._session import OptLevel, Providers, create_session, run_session
-from onnxkit._types import graph_inputs
 from onnxkit.errors import ParameterError
 
 if TYPE_CHECKING:
@@ -141,8 +139,7 @@ def profile(model: ModelLike, feeds: Feeds | None = None, *, providers: Provider
 def _profiled_runs(handle: Model, feeds: Feeds | None, providers: Providers,
                    threads: int | None, opt_level: OptLevel | None, n: int
                    ) -> tuple[list[dict[str, Any]], tuple[str, ...]]:
-    arrays = validate_feeds(graph_inputs(handle.proto.graph),
-                            feeds if feeds is not None else random_inputs(handle))
+    arrays = prepare_feeds(handle, feeds)
     resolved, _ = resolve(providers)
     with tempfile.TemporaryDirectory(prefix="onnxkit-profile-") as tmp:
         sess = create_session(handle, resolved, threads=threads, opt_level=opt_level,
