@@ -122,7 +122,7 @@ def summarize(model: ModelLike) -> ModelSummary:
     proto = handle.proto
     graph = proto.graph
     ops: Counter[str] = Counter()
-    _count_ops(graph.node, ops)  # a call to a model-local function counts under its name
+    count_ops(graph.node, ops)  # a call to a model-local function counts under its name
     initializers = list(graph.initializer)
     params = sum(math.prod(t.dims) for t in initializers)
     params += sum(math.prod(s.dims) for s in graph.sparse_initializer)
@@ -152,12 +152,13 @@ def _ml_coefficients(graph: onnx.GraphProto) -> int:
     return sum(len(a.floats) for n in graph.node if n.domain == "ai.onnx.ml" for a in n.attribute)
 
 
-def _count_ops(nodes: Iterable[onnx.NodeProto], ops: Counter[str]) -> None:
+def count_ops(nodes: Iterable[onnx.NodeProto], ops: Counter[str]) -> None:
+    """Add the op types of ``nodes`` and of their subgraphs to ``ops``."""
     for node in nodes:
         key = node.op_type if node.domain in ("", "ai.onnx") else f"{node.domain}.{node.op_type}"
         ops[key] += 1
         for attr in node.attribute:
             if attr.HasField("g"):
-                _count_ops(attr.g.node, ops)
+                count_ops(attr.g.node, ops)
             for g in attr.graphs:
-                _count_ops(g.node, ops)
+                count_ops(g.node, ops)

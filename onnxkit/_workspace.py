@@ -72,11 +72,16 @@ class Workspace:
             proto = _copy(proto)
         lineage = (parent.lineage if parent is not None else ()) + (step,)
         _atomic_save(proto, target, external)
-        lineage_file(target).write_text(
-            json.dumps({"onnxkit": __version__, "lineage": [s.to_dict() for s in lineage]},
-                       indent=1, default=str)
-        )
+        _write_lineage(target, lineage)
         return Model(target, lineage=lineage)
+
+    def annotate(self, model: Model, **details: object) -> Model:
+        """Add ``details`` (e.g. a verification) to the last lineage step of a derived model."""
+        last = model.lineage[-1]
+        step = Step(last.op, last.params, last.source, {**last.details, **details})
+        lineage = model.lineage[:-1] + (step,)
+        _write_lineage(model.path, lineage)
+        return Model(model.path, lineage=lineage)
 
     def _ensure_root(self) -> None:
         try:
@@ -86,6 +91,11 @@ class Workspace:
                 f"Cannot create the workspace folder '{self.root}': {e}. Choose another with "
                 "onnxkit.set_workspace(path)."
             ) from e
+
+
+def _write_lineage(model_path: Path, lineage: tuple[Step, ...]) -> None:
+    lineage_file(model_path).write_text(json.dumps(
+        {"onnxkit": __version__, "lineage": [s.to_dict() for s in lineage]}, indent=1, default=str))
 
 
 def _safe(name: str) -> str:

@@ -1,0 +1,70 @@
+"""What every model transform shares: saving the result with its lineage, and verifying it."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import onnx
+
+from onnxkit._model import Model, Step
+from onnxkit._summary import count_ops
+from onnxkit._workspace import workspace
+
+
+def derive(parent: Model, proto: onnx.ModelProto, *, op: str, tag: str,
+           params: dict[str, Any], details: dict[str, Any] | None = None) -> Model:
+    """Save ``proto`` as ``<parent>.<tag>.onnx`` in the workspace, one lineage step further."""
+    if proto.ir_version > parent.proto.ir_version and _opsets(proto) == _opsets(parent.proto):
+        # Some onnx helpers stamp their own (newer) IR version, which onnxruntime may refuse.
+        proto.ir_version = parent.proto.ir_version
+    step = Step(op, params, source=str(parent.path), details=details or {})
+    return workspace().save(proto, stem=parent.name, tag=tag, step=step, parent=parent)
+
+
+def _opsets(proto: onnx.ModelProto) -> dict[str, int]:
+    return {o.domain: o.version for o in proto.opset_import}
+
+
+def op_changes(before: onnx.ModelProto, after: onnx.ModelProto) -> dict[str, list[int]]:
+    """``{op: [count before, count after]}`` for every op type whose count changed."""
+    a, b = Counter[str](), Counter[str]()
+    count_ops(before.graph.node, a)
+    count_ops(after.graph.node, b)
+    return {op: [a[op], b[op]] for op in sorted(set(a) | set(b)) if a[op] != b[op]}
+
+
+def verified(parent: Model, child: Model, *, rtol: float, atol: float,
+             feeds: dict[str, Any] | None = None, top1_suffices: bool = False) -> Model:
+    """``child`` with the outcome of :func:`verify` recorded in its last lineage step.
+
+    Warns (:class:`VerificationWarning`) when the outputs changed beyond tolerance.
+    """
+    import warnings
+
+    check = verify(parent, child, rtol=rtol, atol=atol, feeds=feeds)
+    if top1_suffices and check["argmax_agreement"] == 1.0:
+        check["passed"] = True  # class scores moved within tolerance of the decision
+    if not check["passed"]:
+        warnings.warn(f"'{child.name}' differs from '{parent.name}' beyond rtol={rtol:g}, "
+                      f"atol={atol:g}: {'; '.join(check['failed'])}. See its lineage.",
+                      VerificationWarning, stacklevel=3)
+    return workspace().annotate(child, verification=check)
+
+
+class VerificationWarning(UserWarning):
+    """A transformed model's outputs differ from its parent's beyond tolerance."""
+
+
+def verify(reference: Model, candidate: Model, *, rtol: float, atol: float,
+           feeds: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Run both on the same (random) inputs; a summary fit for the lineage."""
+    from onnxkit._compare import compare
+    from onnxkit._inputs import random_inputs
+
+    result = compare(reference, candidate, feeds or random_inputs(reference, batch=2),
+                     rtol=rtol, atol=atol)
+    worst = max(result.outputs, key=lambda o: o.max_abs or 0.0)
+    return {"passed": bool(result), "rtol": rtol, "atol": atol, "max_abs": worst.max_abs,
+            "argmax_agreement": worst.argmax_agreement,
+            "failed": [f"{o.name}: {o.reason}" for o in result.failed]}
