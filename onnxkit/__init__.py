@@ -17,11 +17,14 @@ from onnxkit._check import CheckReport, check  # noqa: E402
 from onnxkit._compare import Comparison, OutputDiff, compare  # noqa: E402
 from onnxkit._inputs import random_inputs  # noqa: E402
 from onnxkit._model import Model, Step, load  # noqa: E402
+from onnxkit._optimize import FusionSlowerWarning, fuse_transformer, optimize  # noqa: E402
+from onnxkit._precision import to_fp16  # noqa: E402
 from onnxkit._profile import NodePlacement, NodeTime, OpProfile, placement, profile  # noqa: E402
 from onnxkit._providers import ProviderFallbackWarning, ProviderTable, providers  # noqa: E402
 from onnxkit._session import run, session  # noqa: E402
 from onnxkit._structure import Problem  # noqa: E402
 from onnxkit._summary import ModelSummary, summarize  # noqa: E402
+from onnxkit._transform import VerificationWarning  # noqa: E402
 from onnxkit._types import TensorInfo  # noqa: E402
 from onnxkit._workspace import Workspace, set_workspace, workspace  # noqa: E402
 
@@ -40,6 +43,8 @@ __all__ = [
     # measure
     "compare", "Comparison", "OutputDiff", "benchmark", "BenchResult", "profile", "OpProfile",
     "NodeTime",
+    # optimize
+    "optimize", "fuse_transformer", "to_fp16", "FusionSlowerWarning", "VerificationWarning",
     # workspace
     "workspace", "set_workspace", "Workspace",
     # modules

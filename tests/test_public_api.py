@@ -14,7 +14,7 @@ PUBLIC = {
     "Problem", "random_inputs", "workspace", "set_workspace", "Workspace", "errors", "samples",
     "widgets", "__version__",
     "providers", "session", "run", "placement", "NodePlacement", "compare", "Comparison",
-    "benchmark", "BenchResult", "profile", "OpProfile",
+    "benchmark", "BenchResult", "profile", "OpProfile", "optimize", "fuse_transformer", "to_fp16",
 }
 
 
