@@ -29,7 +29,7 @@ lint: setup
 	$(VENV)/bin/ruff check onnxkit tests benchmarks
 
 bench: setup
-	for b in benchmarks/bench_*.py; do $(PY) $$b || exit 1; done
+	for b in benchmarks/[!_]*.py; do $(PY) $$b || exit 1; done
 
 clean:
 	rm -rf $(VENV) onnxkit-work notebooks/onnxkit-work

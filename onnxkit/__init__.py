@@ -15,6 +15,8 @@ from onnxkit import errors  # noqa: E402
 from onnxkit._bench import BenchResult, benchmark  # noqa: E402
 from onnxkit._check import CheckReport, check  # noqa: E402
 from onnxkit._compare import Comparison, OutputDiff, compare  # noqa: E402
+from onnxkit._extract import extract  # noqa: E402
+from onnxkit._infer import infer_shapes  # noqa: E402
 from onnxkit._inputs import random_inputs  # noqa: E402
 from onnxkit._model import Model, Step, load  # noqa: E402
 from onnxkit._optimize import FusionSlowerWarning, fuse_transformer, optimize  # noqa: E402
@@ -22,6 +24,7 @@ from onnxkit._precision import to_fp16  # noqa: E402
 from onnxkit._profile import NodePlacement, NodeTime, OpProfile, placement, profile  # noqa: E402
 from onnxkit._providers import ProviderFallbackWarning, ProviderTable, providers  # noqa: E402
 from onnxkit._session import run, session  # noqa: E402
+from onnxkit._shapes import fix_dims, make_dynamic  # noqa: E402
 from onnxkit._structure import Problem  # noqa: E402
 from onnxkit._summary import ModelSummary, summarize  # noqa: E402
 from onnxkit._transform import VerificationWarning  # noqa: E402
@@ -44,7 +47,8 @@ __all__ = [
     "compare", "Comparison", "OutputDiff", "benchmark", "BenchResult", "profile", "OpProfile",
     "NodeTime",
     # optimize
-    "optimize", "fuse_transformer", "to_fp16", "FusionSlowerWarning", "VerificationWarning",
+    "optimize", "fuse_transformer", "to_fp16", "fix_dims", "make_dynamic", "infer_shapes",
+    "extract", "FusionSlowerWarning", "VerificationWarning",
     # workspace
     "workspace", "set_workspace", "Workspace",
     # modules

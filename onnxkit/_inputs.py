@@ -42,17 +42,19 @@ def random_inputs(
     """
     if not isinstance(batch, (int, np.integer)) or isinstance(batch, bool) or batch < 1:
         raise ParameterError(f"random_inputs(batch=...) must be a positive integer; got {batch!r}.")
-    graph = load(model).proto.graph
+    return graph_feeds(load(model).proto.graph, dims=dims, batch=int(batch), seed=seed)
+
+
+def graph_feeds(graph: onnx.GraphProto, *, dims: DimSpec | None, batch: int, seed: int
+                ) -> dict[str, np.ndarray]:
+    """:func:`random_inputs` for a graph in memory (a transform's result before it is saved)."""
     inputs = graph_inputs(graph)
     dims = dict(dims or {})
     _check_dim_keys(dims, inputs)
     rng = np.random.default_rng(seed)
     bounds = _index_bounds(graph)
-    feeds = {}
-    for info in inputs:
-        shape = _resolve_shape(info, dims, int(batch))
-        feeds[info.name] = _random_array(info, shape, rng, bounds.get(info.name))
-    return feeds
+    return {info.name: _random_array(info, _resolve_shape(info, dims, batch), rng,
+                                     bounds.get(info.name)) for info in inputs}
 
 
 def _check_dim_keys(dims: dict[str, object], inputs: tuple[TensorInfo, ...]) -> None:

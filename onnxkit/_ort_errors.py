@@ -8,7 +8,7 @@ import re
 _NOISE = (
     re.compile(r"^\[ONNXRuntimeError\] : \d+ : \w+ : "),
     re.compile(r"^Load model from .*? failed:"),
-    re.compile(r"\S+\.(?:cc|cpp|h):\d+ .*?\) (?=[A-Z])"),
+    re.compile(r"\S+\.(?:cc|cpp|h):\d+ \S*?\(.*?\) (?=\S)"),
 )
 
 _HINTS = (

@@ -68,3 +68,10 @@ def verify(reference: Model, candidate: Model, *, rtol: float, atol: float,
     return {"passed": bool(result), "rtol": rtol, "atol": atol, "max_abs": worst.max_abs,
             "argmax_agreement": worst.argmax_agreement,
             "failed": [f"{o.name}: {o.reason}" for o in result.failed]}
+
+
+def with_weights(parent: Model, proto: onnx.ModelProto) -> onnx.ModelProto:
+    """``proto`` (made from ``parent.to_proto(with_weights=False)``) with its weights loaded."""
+    if parent.external_data:
+        onnx.load_external_data_for_model(proto, str(parent.path.parent))
+    return proto

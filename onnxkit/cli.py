@@ -100,6 +100,39 @@ def _compare(args: argparse.Namespace) -> int:
     return 0 if result else 1
 
 
+def _optimize(args: argparse.Namespace) -> int:
+    import onnxkit
+
+    model = onnxkit.load(args.model)
+    if args.fix_dim:
+        model = onnxkit.fix_dims(model, dict(_dim_assignment(d) for d in args.fix_dim))
+    if args.level != "none" or not args.no_simplify:
+        level = None if args.level == "none" else args.level
+        model = onnxkit.optimize(model, level=level, simplify=not args.no_simplify)
+    if args.fp16:
+        model = onnxkit.to_fp16(model)
+    if args.json:
+        lineage = [step.to_dict() for step in model.lineage]
+        print(json.dumps({"path": str(model.path), "lineage": lineage}, indent=2, default=str))
+    else:
+        for step in model.lineage:
+            check = step.details.get("verification", {})
+            verdict = {True: "verified", False: "CHANGED OUTPUTS"}.get(check.get("passed"), "")
+            print(f"{step.op}({', '.join(f'{k}={v!r}' for k, v in step.params.items())}) {verdict}")
+        print(model.path)
+    return 0
+
+
+def _dim_assignment(text: str) -> tuple[str, int]:
+    from onnxkit.errors import ParameterError
+
+    name, _, value = text.partition("=")
+    if not name or not value.strip().isdigit():
+        raise ParameterError(f"--fix-dim takes NAME=VALUE with a positive integer, e.g. "
+                             f"batch=1; got {text!r}.")
+    return name.strip(), int(value)
+
+
 def _add_model_command(sub: Any, name: str, handler: Handler, help: str) -> argparse.ArgumentParser:
     p = sub.add_parser(name, help=help, description=help)
     p.add_argument("model", help="path of the .onnx file")
@@ -135,6 +168,15 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_options(p)
     p.add_argument("--rtol", type=float, default=1e-3)
     p.add_argument("--atol", type=float, default=1e-4)
+    p = _add_model_command(sub, "optimize", _optimize,
+                           "write an optimized copy to the workspace (the input is never "
+                           "modified) and print its path")
+    p.add_argument("--level", default="all", choices=["basic", "extended", "layout", "all", "none"],
+                   help="ORT optimization level (basic keeps standard ONNX ops); default all")
+    p.add_argument("--no-simplify", action="store_true", help="skip onnxslim")
+    p.add_argument("--fp16", action="store_true", help="convert to float16 afterwards")
+    p.add_argument("--fix-dim", action="append", metavar="NAME=VALUE",
+                   help="fix a symbolic dim first (repeatable), e.g. --fix-dim batch=1")
     return parser
 
 

@@ -54,3 +54,16 @@ def test_run_bench_and_compare(digits, tmp_path):
 def test_unknown_provider_on_the_command_line(tiny):
     out = _onnxkit("bench", tiny.path, "--providers", "warp-drive")
     assert out.returncode == 2 and "unknown execution provider 'warp-drive'" in out.stderr
+
+
+def test_optimize_chain(transformer):
+    before = transformer.model.path.read_bytes()
+    out = _onnxkit("optimize", transformer.model.path, "--level", "basic", "--fp16",
+                   "--fix-dim", "batch=1", "--json")
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert [s["op"] for s in data["lineage"]][-3:] == ["fix_dims", "optimize", "to_fp16"]
+    assert data["path"].endswith("text_transformer.fixed-batch1.opt-basic.fp16.onnx")
+    assert transformer.model.path.read_bytes() == before
+    bad = _onnxkit("optimize", transformer.model.path, "--fix-dim", "batch")
+    assert bad.returncode == 2 and "NAME=VALUE" in bad.stderr

@@ -15,6 +15,7 @@ PUBLIC = {
     "widgets", "__version__",
     "providers", "session", "run", "placement", "NodePlacement", "compare", "Comparison",
     "benchmark", "BenchResult", "profile", "OpProfile", "optimize", "fuse_transformer", "to_fp16",
+    "fix_dims", "make_dynamic", "infer_shapes", "extract",
 }
 
 
