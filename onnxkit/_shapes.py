@@ -1,4 +1,4 @@
-"""Shapes: fix symbolic dims to sizes, make fixed dims dynamic, infer intermediate shapes.
+"""Shapes: fix symbolic dims to sizes, and make fixed dims dynamic (proven by running).
 
 Every step works on the proto without external weights (shape work never needs them, and a
 model over 2 GB cannot go through one protobuf), and loads them only to save the result.
