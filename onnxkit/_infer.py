@@ -40,14 +40,14 @@ def infer_shapes(model: ModelLike, *, symbolic: bool = True) -> Model:
     """
     parent = load(model)
     proto = parent.to_proto(with_weights=False)
-    stages = [{"stage": "before", **_census(proto.graph)}]
+    stages = [{"stage": "before", **census(proto.graph)}]
     try:
         proto = onnx.shape_inference.infer_shapes(proto, data_prop=True)
     except Exception as e:  # onnx raises InferenceError, ValidationError or RuntimeError
         raise UnsupportedModelError(
             f"infer_shapes: onnx shape inference fails on '{parent.name}': {e}. Run "
             "onnxkit.check(model) to find the node at fault.") from e
-    stages.append({"stage": "onnx", **_census(proto.graph)})
+    stages.append({"stage": "onnx", **census(proto.graph)})
     if symbolic and stages[-1]["unknown_dims"]:
         proto, stage = symbolic_stage(proto)
         stages.append(stage)
@@ -69,7 +69,7 @@ def symbolic_stage(proto: onnx.ModelProto) -> tuple[onnx.ModelProto, dict[str, A
                                 if i != j]
         del result.graph.input[:]
         result.graph.input.extend(proto.graph.input)
-    return result, {**stage, **_census(result.graph)}
+    return result, {**stage, **census(result.graph)}
 
 
 def _ort_symbolic(proto: onnx.ModelProto) -> onnx.ModelProto:
@@ -95,7 +95,7 @@ def _ort_symbolic(proto: onnx.ModelProto) -> onnx.ModelProto:
     return engine.out_mp_
 
 
-def _census(graph: onnx.GraphProto) -> dict[str, int]:
+def census(graph: onnx.GraphProto) -> dict[str, int]:
     """Intermediate values: how many there are, are typed, and lack a fully known shape."""
     outputs = {o.name for o in graph.output}
     names = [n for node in graph.node for n in node.output if n and n not in outputs]

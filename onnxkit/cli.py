@@ -123,6 +123,46 @@ def _optimize(args: argparse.Namespace) -> int:
     return 0
 
 
+def _quantize(args: argparse.Namespace) -> int:
+    from onnxkit import quantize
+
+    if args.mode == "static":
+        if not args.calibration:
+            from onnxkit.errors import ParameterError
+
+            raise ParameterError("--mode static needs --calibration data.npz (or .npy): arrays "
+                                 "named after the model's inputs, rows are samples.")
+        model = quantize.static(args.model, _calibration(args.calibration, args.model),
+                                method=args.method, format=args.format, samples=args.samples)
+    elif args.mode == "dynamic":
+        model = quantize.dynamic(args.model)
+    else:
+        model = quantize.weight_only(args.model, bits=4, block_size=args.block_size)
+    step = model.lineage[-1]
+    print(f"{step.op}({', '.join(f'{k}={v!r}' for k, v in step.params.items())}): size "
+          f"{step.details['size_ratio']:.2f}x of the float model")
+    print(model.path)
+    return 0
+
+
+def _calibration(path: str, model: str) -> Any:
+    """An .npy (single-input models) or .npz whose arrays are named after the inputs."""
+    import numpy as np
+
+    from onnxkit.errors import InputError
+    from onnxkit.quantize._calibration import CHUNK
+
+    try:
+        data = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise InputError(f"--calibration: cannot read '{path}' as .npy/.npz: {e}") from e
+    if not hasattr(data, "files"):
+        return data
+    arrays = dict(data)
+    rows = len(next(iter(arrays.values())))
+    return [{k: v[i:i + CHUNK] for k, v in arrays.items()} for i in range(0, rows, CHUNK)]
+
+
 def _dim_assignment(text: str) -> tuple[str, int]:
     from onnxkit.errors import ParameterError
 
@@ -177,6 +217,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fp16", action="store_true", help="convert to float16 afterwards")
     p.add_argument("--fix-dim", action="append", metavar="NAME=VALUE",
                    help="fix a symbolic dim first (repeatable), e.g. --fix-dim batch=1")
+    p = _add_model_command(sub, "quantize", _quantize,
+                           "write a quantized copy to the workspace and print its path")
+    p.add_argument("--mode", required=True, choices=["dynamic", "static", "int4"])
+    p.add_argument("--calibration", help="static: .npz with arrays named after the inputs "
+                                         "(rows are samples), or .npy for one input")
+    p.add_argument("--method", default="minmax",
+                   choices=["minmax", "entropy", "percentile", "distribution"])
+    p.add_argument("--format", default="qdq", choices=["qdq", "qoperator"])
+    p.add_argument("--samples", type=int, help="use at most this many calibration rows")
+    p.add_argument("--block-size", type=int, default=32, help="int4: weights per block")
     return parser
 
 

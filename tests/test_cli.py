@@ -67,3 +67,19 @@ def test_optimize_chain(transformer):
     assert transformer.model.path.read_bytes() == before
     bad = _onnxkit("optimize", transformer.model.path, "--fix-dim", "batch")
     assert bad.returncode == 2 and "NAME=VALUE" in bad.stderr
+
+
+def test_quantize_modes(digits, transformer, tmp_path):
+    import numpy as np
+
+    calib = tmp_path / "calib.npz"
+    np.savez(calib, image=digits.inputs["image"][:32])
+    out = _onnxkit("quantize", digits.model.path, "--mode", "static", "--calibration", calib,
+                   "--method", "entropy")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().endswith("digits_cnn.uint8-static-qdq-entropy.onnx")
+    assert _onnxkit("quantize", transformer.model.path, "--mode", "int4").returncode == 0
+    missing = _onnxkit("quantize", digits.model.path, "--mode", "static")
+    assert missing.returncode == 2 and "--calibration" in missing.stderr
+    no_matmul = _onnxkit("quantize", digits.model.path, "--mode", "int4")
+    assert no_matmul.returncode == 2 and "MatMul" in no_matmul.stderr

@@ -15,8 +15,17 @@ PUBLIC = {
     "widgets", "__version__",
     "providers", "session", "run", "placement", "NodePlacement", "compare", "Comparison",
     "benchmark", "BenchResult", "profile", "OpProfile", "optimize", "fuse_transformer", "to_fp16",
-    "fix_dims", "make_dynamic", "infer_shapes", "extract",
+    "fix_dims", "make_dynamic", "infer_shapes", "extract", "quantize",
 }
+
+QUANTIZE = {"dynamic", "static", "weight_only", "debug", "LayerErrors", "prepare", "assess",
+            "QuantAssessment", "Cancelled"}
+
+
+def test_quantize_names():
+    import onnxkit.quantize
+
+    assert QUANTIZE <= set(onnxkit.quantize.__all__)
 
 
 def test_every_public_name_is_exported():

@@ -1,0 +1,16 @@
+"""Quantization: int8 dynamic and static (calibrated, QDQ or QOperator), int4/int8 weight-only,
+per-layer error debugging, and a side-by-side assessment against the float model.
+
+Every function pre-processes the model once (:func:`prepare`: folding, basic optimization,
+shape inference with fallbacks) and records what it did in the result's lineage.
+"""
+
+from __future__ import annotations
+
+from onnxkit.quantize._assess import QuantAssessment, assess
+from onnxkit.quantize._calibration import Cancelled
+from onnxkit.quantize._debug import LayerError, LayerErrors, debug
+from onnxkit.quantize._quantize import dynamic, prepare, static, weight_only
+
+__all__ = ["dynamic", "static", "weight_only", "prepare", "debug", "LayerErrors", "LayerError",
+           "assess", "QuantAssessment", "Cancelled"]

@@ -1,0 +1,142 @@
+"""``assess``: a quantized model beside its float model — size, speed, error, accuracy."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from onnxkit import _render
+from onnxkit._model import ModelLike, load
+from onnxkit._types import graph_inputs
+from onnxkit.errors import InputError
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import plotly.graph_objects as go
+
+BENCH_ROWS = 32  # latency is measured on one batch of this many rows
+
+
+@dataclass(frozen=True)
+class AssessedModel:
+    """One row of :class:`QuantAssessment`; errors are of the first output, vs the float model."""
+
+    name: str
+    path: str
+    size_bytes: int
+    p50_ms: float
+    max_abs: float
+    cosine: float | None
+    top1_agreement: float | None
+    accuracy: float | None
+
+
+@dataclass(frozen=True)
+class QuantAssessment:
+    """Result of :func:`assess`: the float model first, then each quantized variant."""
+
+    rows: tuple[AssessedModel, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rows": [asdict(r) for r in self.rows]}
+
+    def to_dataframe(self) -> pd.DataFrame:
+        import pandas as pd
+
+        frame = pd.DataFrame([asdict(r) for r in self.rows]).set_index("name")
+        base = self.rows[0]
+        frame["size_ratio"] = frame["size_bytes"] / base.size_bytes
+        frame["p50_ratio"] = frame["p50_ms"] / base.p50_ms
+        return frame.drop(columns="path")
+
+    def __repr__(self) -> str:
+        base = self.rows[0]
+        lines = ["QuantAssessment (ratios vs the float model)"]
+        for r in self.rows:
+            acc = f", accuracy {r.accuracy:.2%}" if r.accuracy is not None else ""
+            top1 = f", top-1 agreement {r.top1_agreement:.2%}" if r.top1_agreement is not None \
+                else ""
+            lines.append(f"  {r.name}: size {r.size_bytes / base.size_bytes:.2f}x, p50 "
+                         f"{r.p50_ms:.3f} ms ({r.p50_ms / base.p50_ms:.2f}x), max abs err "
+                         f"{r.max_abs:.3g}{top1}{acc}")
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        base = self.rows[0]
+        return _render.table(
+            ("model", "size", "size ratio", "p50 ms", "p50 ratio", "max abs err", "cosine",
+             "top-1 agreement", "accuracy"),
+            ((r.name, _render.fmt_bytes(r.size_bytes), f"{r.size_bytes / base.size_bytes:.2f}",
+              f"{r.p50_ms:.3f}", f"{r.p50_ms / base.p50_ms:.2f}", f"{r.max_abs:.3g}",
+              _pct(r.cosine, 6), _pct(r.top1_agreement), _pct(r.accuracy)) for r in self.rows),
+            caption="quantized vs float")
+
+    def plot(self) -> go.Figure:
+        """Size and p50 latency relative to the float model (1.0 = unchanged)."""
+        import plotly.graph_objects as go
+
+        base = self.rows[0]
+        names = [r.name for r in self.rows]
+        fig = go.Figure([
+            go.Bar(name="size ratio", x=names, y=[r.size_bytes / base.size_bytes
+                                                  for r in self.rows]),
+            go.Bar(name="p50 latency ratio", x=names, y=[r.p50_ms / base.p50_ms
+                                                         for r in self.rows])])
+        if all(r.accuracy is not None for r in self.rows):
+            for r in self.rows:
+                fig.add_annotation(x=r.name, y=0, text=f"acc {r.accuracy:.1%}", showarrow=False,
+                                   yshift=-10)
+        fig.update_layout(barmode="group", title="quantized vs float (lower is better)",
+                          yaxis_title="ratio to the float model")
+        return fig
+
+
+def _pct(value: float | None, digits: int = 4) -> str:
+    return "-" if value is None else f"{value:.{digits}g}"
+
+
+def assess(float_model: ModelLike, quantized: ModelLike | Sequence[ModelLike],
+           data: Mapping[str, np.ndarray] | np.ndarray, *, labels: np.ndarray | None = None,
+           threads: int | None = None, runs: int = 100) -> QuantAssessment:
+    """Measure quantized variants beside the float model on the same data.
+
+    Args:
+        data: feeds (or one array for a single-input model); all rows are used for error and
+            accuracy, the first ``BENCH_ROWS`` for latency.
+        labels: true classes of ``data``'s rows, for accuracy (first output's argmax, or the
+            first output itself when it holds labels).
+    """
+    from onnxkit._bench import benchmark
+    from onnxkit._compare import compare
+    from onnxkit._feeds import validate_feeds
+    from onnxkit._session import run
+
+    reference = load(float_model)
+    variants = [quantized] if not isinstance(quantized, (list, tuple)) else list(quantized)
+    models = [reference] + [load(q) for q in variants]
+    feeds = validate_feeds(graph_inputs(reference.proto.graph), data)
+    if labels is not None and len(labels) != len(next(iter(feeds.values()))):
+        raise InputError(f"assess: {len(labels)} labels for "
+                         f"{len(next(iter(feeds.values())))} rows of data; they must match.")
+    bench_feeds = {k: v[:BENCH_ROWS] for k, v in feeds.items()}
+    expected = run(reference, feeds)
+    rows = []
+    for model in models:
+        outputs = run(model, feeds)
+        diff = compare(expected, outputs, rtol=0, atol=0).outputs[0]
+        first = next(iter(outputs.values()))
+        rows.append(AssessedModel(
+            name=model.name, path=str(model.path), size_bytes=model.size_bytes,
+            p50_ms=benchmark(model, bench_feeds, threads=threads, runs=runs).p50_ms,
+            max_abs=diff.max_abs or 0.0, cosine=diff.cosine,
+            top1_agreement=diff.argmax_agreement,
+            accuracy=None if labels is None else _accuracy(first, labels)))
+    return QuantAssessment(tuple(rows))
+
+
+def _accuracy(output: np.ndarray, labels: np.ndarray) -> float:
+    predicted = output.argmax(-1) if output.ndim > 1 else output
+    return float((predicted == labels).mean())

@@ -1,0 +1,98 @@
+"""Calibration data in any reasonable form, checked against the model before work starts."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any
+
+import numpy as np
+
+from onnxkit._feeds import validate_feeds
+from onnxkit._model import Model
+from onnxkit._types import graph_inputs
+from onnxkit.errors import InputError, OnnxkitError, ParameterError
+
+Calibration = Any  # np.ndarray | Iterable[Mapping[str, np.ndarray]] | CalibrationDataReader
+Progress = Callable[[int, int], None]  # (done, total); may raise Cancelled to stop
+CHUNK = 16  # rows per feed when calibration data is one big array
+
+
+class Cancelled(OnnxkitError):
+    """Raised by a progress callback to stop long work (a panel's Cancel button)."""
+
+
+def calibration_feeds(model: Model, calibration: Calibration, samples: int | None
+                      ) -> list[dict[str, np.ndarray]]:
+    """The calibration data as a list of validated feed dicts (at most ``samples`` rows)."""
+    from onnxruntime.quantization import CalibrationDataReader
+
+    if samples is not None and (not isinstance(samples, int) or samples < 1):
+        raise ParameterError(f"samples must be a positive integer; got {samples!r}.")
+    inputs = graph_inputs(model.proto.graph)
+    if isinstance(calibration, np.ndarray):
+        if len(inputs) != 1:
+            raise InputError(f"calibration is one array, but the model has {len(inputs)} inputs "
+                             f"({[i.name for i in inputs]}): pass a list of feed dicts.")
+        rows = calibration[:samples] if samples else calibration
+        feeds: Iterable[Any] = ({inputs[0].name: rows[i:i + CHUNK]}
+                                for i in range(0, len(rows), CHUNK))
+    elif isinstance(calibration, CalibrationDataReader):
+        feeds = iter(calibration.get_next, None)
+    elif isinstance(calibration, Iterable) and not isinstance(calibration, (str, bytes, Mapping)):
+        feeds = calibration
+    else:
+        raise ParameterError(
+            "calibration must be a numpy array (single-input models), an iterable of feed "
+            f"dicts or an onnxruntime CalibrationDataReader; got {type(calibration).__name__}.")
+    checked = []
+    for i, feed in enumerate(itertools.islice(feeds, samples)):
+        try:
+            checked.append(validate_feeds(inputs, feed))
+        except InputError as e:
+            raise InputError(f"calibration sample {i}: {e}") from e
+    if not checked:
+        raise InputError("calibration is empty: pass at least one sample (a few hundred "
+                         "representative inputs is typical).")
+    return checked
+
+
+class FeedReader:
+    """An ORT ``CalibrationDataReader`` over checked feeds, reporting progress."""
+
+    def __init__(self, feeds: list[dict[str, np.ndarray]], progress: Progress | None):
+        self._feeds, self._progress = feeds, progress
+        self._it: Iterator[dict[str, np.ndarray]] = iter(feeds)
+        self._done = 0
+        self._bar: Any = None
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        feed = next(self._it, None)
+        if self._progress is not None:
+            self._progress(self._done, len(self._feeds))
+        elif self._bar is None:
+            from tqdm.auto import tqdm
+
+            self._bar = tqdm(total=len(self._feeds), desc="calibrating", leave=False)
+        if self._bar is not None:
+            self._bar.update(feed is not None)
+            if feed is None:
+                self._bar.close()
+        self._done += feed is not None
+        return feed
+
+    def rewind(self) -> None:
+        self._it, self._done, self._bar = iter(self._feeds), 0, None
+
+    def set_range(self, start_index: int, end_index: int) -> None:  # ORT's optional API
+        self._it = iter(self._feeds[start_index:end_index])
+
+
+def as_reader(feeds: list[dict[str, np.ndarray]], progress: Progress | None) -> Any:
+    """``FeedReader`` registered as a ``CalibrationDataReader`` (ORT checks the type)."""
+    from onnxruntime.quantization import CalibrationDataReader
+
+    class _Reader(FeedReader, CalibrationDataReader):
+        pass
+
+    return _Reader(feeds, progress)

@@ -1,0 +1,244 @@
+"""Int8 dynamic and static quantization, and int4/int8 weight-only, via onnxruntime.quantization."""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import logging
+import tempfile
+import warnings
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import onnx
+
+from onnxkit._model import Model, ModelLike, Step, load
+from onnxkit._transform import derive
+from onnxkit._workspace import workspace
+from onnxkit.errors import ParameterError, UnsupportedModelError
+from onnxkit.quantize._calibration import Calibration, Progress, as_reader, calibration_feeds
+
+Method = Literal["minmax", "entropy", "percentile", "distribution"]
+Format = Literal["qdq", "qoperator"]
+_METHODS = {"minmax": "MinMax", "entropy": "Entropy", "percentile": "Percentile",
+            "distribution": "Distribution"}
+_FORMATS = {"qdq": "QDQ", "qoperator": "QOperator"}
+_TYPES = {"int8": "QInt8", "uint8": "QUInt8"}
+_QUANTIZED_OPS = {"QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear", "MatMulInteger",
+                  "ConvInteger", "QLinearConv", "QLinearMatMul", "QGemm", "QAttention",
+                  "MatMulNBits", "DynamicQuantizeMatMul", "QLinearAdd"}
+PREPARE = "quantize.prepare"
+
+
+def _choice(value: Any, allowed: dict[str, str], param: str, fn: str) -> str:
+    key = value.lower() if isinstance(value, str) else value
+    if key in allowed:
+        return allowed[key]
+    close = difflib.get_close_matches(str(value), list(allowed), n=1)
+    hint = f" Did you mean '{close[0]}'?" if close else ""
+    raise ParameterError(f"{fn}({param}=...) must be one of {list(allowed)}; got {value!r}.{hint}")
+
+
+def prepare(model: ModelLike) -> Model:
+    """The pre-processing quantization needs, done once: ``<name>.qprep.onnx``.
+
+    onnxslim folding, ORT's ``basic`` optimizations (standard ops only) and shape inference:
+    onnx's with data propagation, then ORT's symbolic pass where dims stay unknown, falling back
+    to onnx's result when it gives up (it does on many TorchScript exports). Quantizing a raw
+    export without this can fail with "Unable to find data type ... shape inference failed".
+    Idempotent: a prepared model is returned as it is.
+    """
+    from onnxkit._infer import census, symbolic_stage
+    from onnxkit._optimize import _ort_optimized, _slim
+
+    parent = load(model)
+    if parent.lineage and parent.lineage[-1].op == PREPARE:
+        return parent
+    refuse_quantized(parent)
+    proto = _ort_optimized(_slim(parent.to_proto(), parent.name), parent, "basic", None)
+    proto = onnx.shape_inference.infer_shapes(proto, data_prop=True)
+    stages = [{"stage": "onnx", **census(proto.graph)}]
+    if stages[0]["unknown_dims"]:
+        proto, stage = symbolic_stage(proto)
+        stages.append(stage)
+    details = {"steps": ["onnxslim", "ort basic optimization", "onnx shape inference",
+                         *(["ort symbolic shape inference"] if len(stages) > 1 else [])],
+               "shapes": stages, "nodes": len(proto.graph.node)}
+    return derive(parent, proto, op=PREPARE, tag="qprep", params={}, details=details)
+
+
+def refuse_quantized(model: Model) -> None:
+    found = sorted({n.op_type for n in model.proto.graph.node} & _QUANTIZED_OPS)
+    if found:
+        raise UnsupportedModelError(
+            f"'{model.name}' is already quantized (it has {', '.join(found)} nodes). Quantize "
+            "the float model instead.")
+
+
+def _check_exclude(prepared: Model, exclude: Sequence[str] | None, fn: str) -> list[str]:
+    if exclude is None:
+        return []
+    if isinstance(exclude, str) or not all(isinstance(e, str) for e in exclude):
+        raise ParameterError(f"{fn}(exclude=...) must be a list of node names; got {exclude!r}.")
+    names = [n.name for n in prepared.proto.graph.node]
+    unknown = [e for e in exclude if e not in names]
+    if unknown:
+        close = {u: difflib.get_close_matches(u, names, n=1) for u in unknown}
+        hints = "".join(f" Did you mean '{c[0]}' for '{u}'?" for u, c in close.items() if c)
+        raise ParameterError(
+            f"{fn}(exclude=...) names node(s) {unknown} that are not in the prepared graph "
+            f"'{prepared.name}' (its nodes include {names[:8]}...). Take names from "
+            f"onnxkit.quantize.debug(...).worst() or onnxkit.summarize.{hints}")
+    return list(exclude)
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """onnxruntime.quantization logs advice on the root logger; keep the notebook readable."""
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        root.setLevel(level)
+
+
+def _save(original: Model, prepared: Model, path: Path, *, op: str, tag: str,
+          params: dict[str, Any]) -> Model:
+    proto = onnx.load_model(str(path), load_external_data=True)
+    details = {"size_ratio": None, "nodes": len(proto.graph.node)}
+    step = Step(op, params, source=str(prepared.path), details=details)
+    model = workspace().save(proto, stem=original.name, tag=tag, step=step, parent=prepared)
+    return workspace().annotate(model, size_ratio=model.size_bytes / original.size_bytes)
+
+
+def dynamic(model: ModelLike, *, weight_type: Literal["int8", "uint8"] = "int8",
+            per_channel: bool = False, reduce_range: bool = False,
+            op_types: Sequence[str] | None = None, exclude: Sequence[str] | None = None) -> Model:
+    """Int8 weights, activations quantized on the fly: no calibration data needed.
+
+    Best for transformers and RNNs on CPU (MatMul/Gemm/Attention-heavy models).
+
+    Args:
+        op_types: op types to quantize (default: all ORT supports).
+        exclude: node names to keep in float (names of the prepared graph).
+
+    Examples:
+        >>> import onnxkit
+        >>> q = onnxkit.quantize.dynamic(onnxkit.samples.tiny_model())
+        >>> q.name, [s.op for s in q.lineage][-2:]
+        ('tiny.int8-dynamic', ['quantize.prepare', 'quantize.dynamic'])
+    """
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    qtype = getattr(QuantType, _choice(weight_type, _TYPES, "weight_type", "dynamic"))
+    weight_type = weight_type.lower()  # type: ignore[assignment]
+    original = load(model)
+    prepared = prepare(original)
+    excluded = _check_exclude(prepared, exclude, "dynamic")
+    params = {"weight_type": weight_type, "per_channel": per_channel,
+              "reduce_range": reduce_range, "op_types": list(op_types) if op_types else None,
+              "exclude": excluded}
+    with tempfile.TemporaryDirectory(prefix="onnxkit-q-") as tmp, _quiet():
+        out = Path(tmp, "q.onnx")
+        quantize_dynamic(str(prepared.path), str(out), weight_type=qtype, per_channel=per_channel,
+                         reduce_range=reduce_range, op_types_to_quantize=params["op_types"],
+                         nodes_to_exclude=excluded)
+        return _save(original, prepared, out, op="quantize.dynamic",
+                     tag=f"{weight_type}-dynamic", params=params)
+
+
+def static(model: ModelLike, calibration: Calibration, *, method: Method = "minmax",
+           format: Format = "qdq", per_channel: bool = True,
+           activation_type: Literal["int8", "uint8"] = "uint8",
+           weight_type: Literal["int8", "uint8"] = "int8", exclude: Sequence[str] | None = None,
+           samples: int | None = None, progress: Progress | None = None) -> Model:
+    """Int8 weights and activations, with activation ranges calibrated on real inputs.
+
+    Args:
+        calibration: a numpy array (single-input models; rows are samples), an iterable of
+            feed dicts, or an onnxruntime ``CalibrationDataReader``. Checked against the
+            model's inputs before calibration starts.
+        method: how ranges are chosen from the calibration activations: ``"minmax"``
+            (the observed range), ``"entropy"`` and ``"percentile"`` (clip outliers);
+            ``"distribution"`` is ORT's method for float8 and gives poor int8 ranges (warns).
+        format: ``"qdq"`` (QuantizeLinear/DequantizeLinear pairs: portable, debuggable with
+            :func:`debug`) or ``"qoperator"`` (QLinear* ops).
+        exclude: node names to keep in float, e.g. ``debug(...).worst(3)``.
+        samples: use at most this many calibration rows / feeds.
+        progress: called with ``(done, total)`` per calibration feed instead of a tqdm bar;
+            it may raise :class:`~onnxkit.quantize.Cancelled` to stop.
+    """
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+
+    calib_method = getattr(CalibrationMethod, _choice(method, _METHODS, "method", "static"))
+    quant_format = getattr(QuantFormat, _choice(format, _FORMATS, "format", "static"))
+    act = getattr(QuantType, _choice(activation_type, _TYPES, "activation_type", "static"))
+    weights = getattr(QuantType, _choice(weight_type, _TYPES, "weight_type", "static"))
+    method, format = method.lower(), format.lower()  # type: ignore[assignment]
+    activation_type, weight_type = activation_type.lower(), weight_type.lower()  # type: ignore
+    if method == "distribution":
+        warnings.warn("method='distribution' is ONNX Runtime's calibration for float8; for int8 "
+                      "it usually loses much accuracy. Prefer 'minmax', 'entropy' or "
+                      "'percentile'.", UserWarning, stacklevel=2)
+    original = load(model)
+    refuse_quantized(original)
+    feeds = calibration_feeds(original, calibration, samples)  # fail fast, before any work
+    prepared = prepare(original)
+    excluded = _check_exclude(prepared, exclude, "static")
+    params = {"method": method, "format": format, "per_channel": per_channel,
+              "activation_type": activation_type, "weight_type": weight_type,
+              "exclude": excluded, "samples": samples}
+    tag = "-".join([f"{activation_type}-static-{format}"]
+                   + ([method] if method != "minmax" else [])
+                   + ([f"excl{len(excluded)}"] if excluded else []))
+    with tempfile.TemporaryDirectory(prefix="onnxkit-q-") as tmp, _quiet():
+        out = Path(tmp, "q.onnx")
+        quantize_static(str(prepared.path), str(out), as_reader(feeds, progress),
+                        quant_format=quant_format, per_channel=per_channel, activation_type=act,
+                        weight_type=weights, nodes_to_exclude=excluded,
+                        calibrate_method=calib_method)
+        model_out = _save(original, prepared, out, op="quantize.static", tag=tag, params=params)
+    return workspace().annotate(model_out, calibration_feeds=len(feeds))
+
+
+def weight_only(model: ModelLike, *, bits: Literal[4, 8] = 4, block_size: int = 32,
+                symmetric: bool = True) -> Model:
+    """MatMul weights in 4 (or 8) bits, per block, as ``MatMulNBits``: for LLM-style models.
+
+    Only MatMul nodes whose weight is a constant are quantized; activations stay float.
+    """
+    from onnxruntime.quantization.matmul_nbits_quantizer import (
+        DefaultWeightOnlyQuantConfig,
+        MatMulNBitsQuantizer,
+    )
+
+    if bits not in (4, 8):
+        raise ParameterError(f"weight_only(bits=...) must be 4 or 8; got {bits!r}.")
+    if not isinstance(block_size, int) or block_size < 16 or block_size & (block_size - 1):
+        raise ParameterError(f"weight_only(block_size=...) must be a power of two >= 16 "
+                             f"(32, 64, 128...); got {block_size!r}.")
+    parent = load(model)
+    refuse_quantized(parent)
+    proto = parent.to_proto()
+    constants = {t.name for t in proto.graph.initializer}
+    matmuls = [n for n in proto.graph.node if n.op_type == "MatMul" and n.input[1] in constants]
+    if not matmuls:
+        ops = sorted({n.op_type for n in proto.graph.node})
+        raise UnsupportedModelError(
+            f"weight_only quantizes MatMul nodes with constant weights, and '{parent.name}' has "
+            f"none (its ops: {', '.join(ops)}). Use onnxkit.quantize.dynamic or .static.")
+    config = DefaultWeightOnlyQuantConfig(block_size=block_size, is_symmetric=symmetric,
+                                          bits=bits)
+    with _quiet():
+        quantizer = MatMulNBitsQuantizer(proto, bits=bits, block_size=block_size,
+                                         is_symmetric=symmetric, algo_config=config)
+        quantizer.process()
+    result = quantizer.model.model
+    packed = sum(n.op_type == "MatMulNBits" for n in result.graph.node)
+    params = {"bits": bits, "block_size": block_size, "symmetric": symmetric}
+    child = derive(parent, result, op="quantize.weight_only", tag=f"int{bits}-b{block_size}",
+                   params=params, details={"matmuls": len(matmuls), "quantized": packed})
+    return workspace().annotate(child, size_ratio=child.size_bytes / parent.size_bytes)
