@@ -15,9 +15,10 @@ Run: ``python benchmarks/optimize.py [--rounds N] [--runs N] [--threads N]``.
 from __future__ import annotations
 
 import argparse
-import statistics
 import tempfile
 import warnings
+
+from _interleave import interleaved
 
 import onnxkit
 
@@ -38,17 +39,9 @@ def variants(sample: onnxkit.samples.Sample, transformer: bool) -> dict[str, onn
 
 def measure(models: dict[str, onnxkit.Model], feeds: dict, rounds: int, runs: int,
             threads: int) -> dict[str, tuple[float, float]]:
-    configs = [(name, model, None) for name, model in models.items()]
-    configs.append(("original, ORT level disable", models["original"], "disable"))
-    p50: dict[str, list[float]] = {name: [] for name, _, _ in configs}
-    init: dict[str, list[float]] = {name: [] for name, _, _ in configs}
-    for r in range(rounds):
-        for name, model, level in configs[r % len(configs):] + configs[:r % len(configs)]:
-            result = onnxkit.benchmark(model, feeds, threads=threads, opt_level=level,
-                                       runs=runs, warmup=10)
-            p50[name].append(result.p50_ms)
-            init[name].append(result.session_ms)
-    return {n: (statistics.median(p50[n]), statistics.median(init[n])) for n in p50}
+    configs = [(name, model, {}) for name, model in models.items()]
+    configs.append(("original, ORT level disable", models["original"], {"opt_level": "disable"}))
+    return interleaved(configs, feeds, rounds=rounds, runs=runs, threads=threads)
 
 
 def report(title: str, figures: dict[str, tuple[float, float]]) -> None:
