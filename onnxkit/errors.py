@@ -20,6 +20,7 @@ __all__ = [
     "SessionError",
     "WorkspaceError",
     "MissingDependencyError",
+    "Cancelled",
 ]
 
 
@@ -61,6 +62,10 @@ class SessionError(OnnxkitError, RuntimeError):
 
 class WorkspaceError(OnnxkitError, OSError):
     """The workspace folder cannot be used, or a write would overwrite a user's file."""
+
+
+class Cancelled(OnnxkitError):
+    """Long work stopped on request (a panel's Cancel button, or a progress callback)."""
 
 
 class MissingDependencyError(OnnxkitError, ImportError):

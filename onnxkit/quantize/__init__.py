@@ -7,8 +7,8 @@ shape inference with fallbacks) and records what it did in the result's lineage.
 
 from __future__ import annotations
 
+from onnxkit.errors import Cancelled
 from onnxkit.quantize._assess import QuantAssessment, assess
-from onnxkit.quantize._calibration import Cancelled
 from onnxkit.quantize._debug import LayerError, LayerErrors, debug
 from onnxkit.quantize._quantize import dynamic, prepare, static, weight_only
 

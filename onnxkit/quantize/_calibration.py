@@ -11,20 +11,22 @@ import numpy as np
 from onnxkit._feeds import validate_feeds
 from onnxkit._model import Model
 from onnxkit._types import graph_inputs
-from onnxkit.errors import InputError, OnnxkitError, ParameterError
+from onnxkit.errors import (
+    Cancelled,  # noqa: F401 - re-exported for onnxkit.quantize
+    InputError,
+    ParameterError,
+)
 
-Calibration = Any  # np.ndarray | Iterable[Mapping[str, np.ndarray]] | CalibrationDataReader
+# np.ndarray | Mapping[str, np.ndarray] (rows are samples) | Iterable[feed dict] | reader
+Calibration = Any
 Progress = Callable[[int, int], None]  # (done, total); may raise Cancelled to stop
 CHUNK = 16  # rows per feed when calibration data is one big array
 
 
-class Cancelled(OnnxkitError):
-    """Raised by a progress callback to stop long work (a panel's Cancel button)."""
-
-
 def calibration_feeds(model: Model, calibration: Calibration, samples: int | None
                       ) -> list[dict[str, np.ndarray]]:
-    """The calibration data as a list of validated feed dicts (at most ``samples`` rows)."""
+    """The calibration data as a list of validated feed dicts: at most ``samples`` rows of
+    arrays (cut into feeds of ``CHUNK`` rows), or ``samples`` feeds of an iterable."""
     from onnxruntime.quantization import CalibrationDataReader
 
     if samples is not None and (not isinstance(samples, int) or samples < 1):
@@ -33,10 +35,11 @@ def calibration_feeds(model: Model, calibration: Calibration, samples: int | Non
     if isinstance(calibration, np.ndarray):
         if len(inputs) != 1:
             raise InputError(f"calibration is one array, but the model has {len(inputs)} inputs "
-                             f"({[i.name for i in inputs]}): pass a list of feed dicts.")
-        rows = calibration[:samples] if samples else calibration
-        feeds: Iterable[Any] = ({inputs[0].name: rows[i:i + CHUNK]}
-                                for i in range(0, len(rows), CHUNK))
+                             f"({[i.name for i in inputs]}): pass a dict of arrays (rows are "
+                             "samples) or a list of feed dicts.")
+        calibration = {inputs[0].name: calibration}
+    if isinstance(calibration, Mapping):  # arrays by input name, rows are samples
+        feeds: Iterable[Any] = _chunks(calibration, samples)
     elif isinstance(calibration, CalibrationDataReader):
         feeds = iter(calibration.get_next, None)
     elif isinstance(calibration, Iterable) and not isinstance(calibration, (str, bytes, Mapping)):
@@ -46,7 +49,8 @@ def calibration_feeds(model: Model, calibration: Calibration, samples: int | Non
             "calibration must be a numpy array (single-input models), an iterable of feed "
             f"dicts or an onnxruntime CalibrationDataReader; got {type(calibration).__name__}.")
     checked = []
-    for i, feed in enumerate(itertools.islice(feeds, samples)):
+    limit = None if isinstance(calibration, Mapping) else samples  # rows were already cut
+    for i, feed in enumerate(itertools.islice(feeds, limit)):
         try:
             checked.append(validate_feeds(inputs, feed))
         except InputError as e:
@@ -55,6 +59,15 @@ def calibration_feeds(model: Model, calibration: Calibration, samples: int | Non
         raise InputError("calibration is empty: pass at least one sample (a few hundred "
                          "representative inputs is typical).")
     return checked
+
+
+def _chunks(arrays: Mapping[str, Any], samples: int | None) -> list[dict[str, Any]]:
+    rows = {k: len(v) for k, v in arrays.items() if hasattr(v, "__len__")}
+    if len(set(rows.values())) > 1:
+        raise InputError(f"calibration arrays must have the same number of rows (samples); got "
+                         f"{rows}.")
+    total = min(next(iter(rows.values()), 0), samples or np.iinfo(np.int64).max)
+    return [{k: v[i:i + CHUNK] for k, v in arrays.items()} for i in range(0, total, CHUNK)]
 
 
 class FeedReader:

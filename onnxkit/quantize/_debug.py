@@ -115,7 +115,8 @@ def debug(float_model: ModelLike, quant_model: ModelLike, calibration: Calibrati
                          producers[tensor].op_type if tensor in producers else "graph input",
                          _db(e.get("xmodel_err")))
               for tensor, e in errors.items()]
-    layers.sort(key=lambda x: x.sqnr_db)
+    order = {name: i for i, name in enumerate(producers)}  # ties keep the graph's order
+    layers.sort(key=lambda x: (x.sqnr_db, order.get(x.tensor, -1)))
     return LayerErrors(prepared.name, quant.name, tuple(layers))
 
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import hashlib
+import io
+import json
 import logging
 import tempfile
 import warnings
@@ -93,16 +96,33 @@ def _check_exclude(prepared: Model, exclude: Sequence[str] | None, fn: str) -> l
     return list(exclude)
 
 
+class _FromOrtQuantization(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.ERROR or "onnxruntime" not in record.pathname
+
+
 @contextlib.contextmanager
 def _quiet() -> Iterator[None]:
-    """onnxruntime.quantization logs advice on the root logger; keep the notebook readable."""
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(logging.ERROR)
+    """onnxruntime.quantization logs advice on the root logger and some calibrators print
+    progress; keep the notebook readable. Only ORT's records are dropped, not the user's."""
+    root, only_ort = logging.getLogger(), _FromOrtQuantization()
+    root.addFilter(only_ort)
     try:
-        yield
+        with contextlib.redirect_stdout(io.StringIO()):
+            yield
     finally:
-        root.setLevel(level)
+        root.removeFilter(only_ort)
+
+
+def _tag(readable: str, params: dict[str, Any], shown: set[str], defaults: dict[str, Any]
+         ) -> str:
+    """``readable`` plus a short hash of the options it does not show, when any differ from
+    the defaults: different recipes never share (and overwrite) a file."""
+    hidden = {k: v for k, v in params.items() if k not in shown and v != defaults.get(k)}
+    if not hidden:
+        return readable
+    digest = hashlib.sha1(json.dumps(hidden, sort_keys=True).encode()).hexdigest()[:6]
+    return f"{readable}-{digest}"
 
 
 def _save(original: Model, prepared: Model, path: Path, *, op: str, tag: str,
@@ -146,8 +166,9 @@ def dynamic(model: ModelLike, *, weight_type: Literal["int8", "uint8"] = "int8",
         quantize_dynamic(str(prepared.path), str(out), weight_type=qtype, per_channel=per_channel,
                          reduce_range=reduce_range, op_types_to_quantize=params["op_types"],
                          nodes_to_exclude=excluded)
-        return _save(original, prepared, out, op="quantize.dynamic",
-                     tag=f"{weight_type}-dynamic", params=params)
+        tag = _tag(f"{weight_type}-dynamic", params, {"weight_type"},
+                   {"per_channel": False, "reduce_range": False, "op_types": None, "exclude": []})
+        return _save(original, prepared, out, op="quantize.dynamic", tag=tag, params=params)
 
 
 def static(model: ModelLike, calibration: Calibration, *, method: Method = "minmax",
@@ -191,9 +212,11 @@ def static(model: ModelLike, calibration: Calibration, *, method: Method = "minm
     params = {"method": method, "format": format, "per_channel": per_channel,
               "activation_type": activation_type, "weight_type": weight_type,
               "exclude": excluded, "samples": samples}
-    tag = "-".join([f"{activation_type}-static-{format}"]
-                   + ([method] if method != "minmax" else [])
-                   + ([f"excl{len(excluded)}"] if excluded else []))
+    readable = "-".join([f"{activation_type}-static-{format}"]
+                        + ([method] if method != "minmax" else [])
+                        + ([f"excl{len(excluded)}"] if excluded else []))
+    tag = _tag(readable, params, {"activation_type", "format", "method"},
+               {"per_channel": True, "weight_type": "int8", "exclude": [], "samples": None})
     with tempfile.TemporaryDirectory(prefix="onnxkit-q-") as tmp, _quiet():
         out = Path(tmp, "q.onnx")
         quantize_static(str(prepared.path), str(out), as_reader(feeds, progress),
@@ -239,6 +262,7 @@ def weight_only(model: ModelLike, *, bits: Literal[4, 8] = 4, block_size: int = 
     result = quantizer.model.model
     packed = sum(n.op_type == "MatMulNBits" for n in result.graph.node)
     params = {"bits": bits, "block_size": block_size, "symmetric": symmetric}
-    child = derive(parent, result, op="quantize.weight_only", tag=f"int{bits}-b{block_size}",
+    tag = _tag(f"int{bits}-b{block_size}", params, {"bits", "block_size"}, {"symmetric": True})
+    child = derive(parent, result, op="quantize.weight_only", tag=tag,
                    params=params, details={"matmuls": len(matmuls), "quantized": packed})
     return workspace().annotate(child, size_ratio=child.size_bytes / parent.size_bytes)

@@ -1,9 +1,18 @@
-"""ipywidgets panels over the kernel (conversion, quantization, providers...).
+"""ipywidgets panels over the kernel: state in traitlets, one kernel call per action.
 
-Panels hold state and wiring only; every action is one kernel call. None exist yet: they
-arrive with the capabilities they drive.
+Every panel can be driven from Python (``panel.run()``), runs button actions in the background
+with progress and Cancel, shows failures in place, and prints its code (``panel.to_code()``).
+
+=================  ===============================================================
+panel              what
+=================  ===============================================================
+QuantizePanel      dynamic / static / int4 quantization, assessment, layer debugging
+=================  ===============================================================
 """
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from onnxkit.widgets._base import Panel
+from onnxkit.widgets._quantize import QuantizePanel
+
+__all__ = ["Panel", "QuantizePanel"]
