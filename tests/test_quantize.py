@@ -128,6 +128,14 @@ def test_bad_calibration(digits, transformer):
         quantize.static(digits.model, [])
     with pytest.raises(ParameterError, match="CalibrationDataReader"):
         quantize.static(digits.model, "data.npz")
+    uneven = [{"image": digits.inputs["image"][:8]}, {"image": digits.inputs["image"][:5]}]
+    with pytest.raises(InputError, match="one batch size"):
+        quantize.static(digits.model, uneven, method="entropy")
+
+
+def test_histogram_methods_on_rows_that_do_not_divide_evenly(digits):
+    q = quantize.static(digits.model, digits.inputs["image"][:200], method="entropy")
+    assert q.lineage[-1].details["calibration_feeds"] == 12  # 192 rows in feeds of 16
 
 
 def test_already_quantized_and_int4_without_matmul(digits, static_qdq):

@@ -26,7 +26,8 @@ CHUNK = 16  # rows per feed when calibration data is one big array
 def calibration_feeds(model: Model, calibration: Calibration, samples: int | None
                       ) -> list[dict[str, np.ndarray]]:
     """The calibration data as a list of validated feed dicts: at most ``samples`` rows of
-    arrays (cut into feeds of ``CHUNK`` rows), or ``samples`` feeds of an iterable."""
+    arrays, cut into feeds of ``CHUNK`` rows (a remainder beyond the last full feed is left
+    out), or at most ``samples`` feeds of an iterable."""
     from onnxruntime.quantization import CalibrationDataReader
 
     if samples is not None and (not isinstance(samples, int) or samples < 1):
@@ -67,7 +68,18 @@ def _chunks(arrays: Mapping[str, Any], samples: int | None) -> list[dict[str, An
         raise InputError(f"calibration arrays must have the same number of rows (samples); got "
                          f"{rows}.")
     total = min(next(iter(rows.values()), 0), samples or np.iinfo(np.int64).max)
+    if total > CHUNK:  # equal feeds: ORT's histogram calibrators stack them into one array
+        total -= total % CHUNK
     return [{k: v[i:i + CHUNK] for k, v in arrays.items()} for i in range(0, total, CHUNK)]
+
+
+def check_equal_batches(feeds: list[dict[str, Any]], method: str) -> None:
+    """Histogram methods (entropy, percentile, distribution) stack all feeds' activations."""
+    sizes = sorted({len(v) for feed in feeds for v in feed.values() if hasattr(v, "__len__")})
+    if len(sizes) > 1:
+        raise InputError(f"method='{method}' needs calibration feeds of one batch size (ONNX "
+                         f"Runtime stacks their activations); got batch sizes {sizes}. Use "
+                         "equal batches, or method='minmax'.")
 
 
 class FeedReader:

@@ -20,7 +20,13 @@ from onnxkit._model import Model, ModelLike, Step, load
 from onnxkit._transform import derive
 from onnxkit._workspace import workspace
 from onnxkit.errors import ParameterError, UnsupportedModelError
-from onnxkit.quantize._calibration import Calibration, Progress, as_reader, calibration_feeds
+from onnxkit.quantize._calibration import (
+    Calibration,
+    Progress,
+    as_reader,
+    calibration_feeds,
+    check_equal_batches,
+)
 
 Method = Literal["minmax", "entropy", "percentile", "distribution"]
 Format = Literal["qdq", "qoperator"]
@@ -207,6 +213,8 @@ def static(model: ModelLike, calibration: Calibration, *, method: Method = "minm
     original = load(model)
     refuse_quantized(original)
     feeds = calibration_feeds(original, calibration, samples)  # fail fast, before any work
+    if method != "minmax":
+        check_equal_batches(feeds, method)
     prepared = prepare(original)
     excluded = _check_exclude(prepared, exclude, "static")
     params = {"method": method, "format": format, "per_channel": per_channel,
