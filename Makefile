@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	# The CPU build of torch first: a looser pin alone would pull the CUDA build (GBs).
 	$(PY) -m pip install --quiet "torch==2.13.0"
-	$(PY) -m pip install --quiet -e ".[torch,sklearn,dev]"
+	$(PY) -m pip install --quiet -e ".[torch,sklearn,tensorflow,dev]"
 	touch $(STAMP)
 
 lab: setup

@@ -32,7 +32,7 @@ from onnxkit._types import TensorInfo  # noqa: E402
 from onnxkit._workspace import Workspace, set_workspace, workspace  # noqa: E402
 
 # Subpackages with heavy dependencies load on first attribute access.
-_LAZY_SUBMODULES = ("samples", "widgets", "cli", "quantize")
+_LAZY_SUBMODULES = ("samples", "widgets", "cli", "quantize", "convert")
 
 __all__ = [
     # models
@@ -52,7 +52,7 @@ __all__ = [
     # workspace
     "workspace", "set_workspace", "Workspace",
     # modules
-    "errors", "samples", "widgets", "quantize",
+    "errors", "samples", "widgets", "quantize", "convert",
     "__version__",
 ]
 

@@ -103,8 +103,8 @@ def _fmt(value: float | None, digits: int = 3) -> str:
 
 
 def _describe(o: OutputDiff) -> str:
-    if o.reason and o.max_abs is None:
-        return o.reason
+    if o.max_abs is None:  # exact outputs (labels, ints, strings)
+        return o.reason or "equal"
     parts = [f"max abs {_fmt(o.max_abs)}", f"max rel {_fmt(o.max_rel)}"]
     if o.argmax_agreement is not None:
         parts.append(f"argmax agreement {o.argmax_agreement:.2%}")

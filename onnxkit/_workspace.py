@@ -52,6 +52,7 @@ class Workspace:
         tag: str | None = None,
         external: bool | None = None,
         owned: bool = True,
+        out: str | os.PathLike[str] | None = None,
     ) -> Model:
         """Write ``proto`` atomically and return its ``Model`` with ``parent``'s lineage + ``step``.
 
@@ -61,9 +62,10 @@ class Workspace:
                 the model would exceed protobuf's 2 GiB limit.
             owned: False when ``proto`` belongs to the caller: it is then copied before weights
                 are moved out (onnx does that in place).
+            out: write exactly there instead (a user's chosen path: refused if it exists).
         """
         self._ensure_root()
-        target = self.path_for(stem, tag)
+        target = self.path_for(stem, tag) if out is None else _free_target(out)
         if parent is not None and target == parent.path:
             raise WorkspaceError(f"Refusing to overwrite the source model '{target}'.")
         if external is None:
@@ -91,6 +93,16 @@ class Workspace:
                 f"Cannot create the workspace folder '{self.root}': {e}. Choose another with "
                 "onnxkit.set_workspace(path)."
             ) from e
+
+
+def _free_target(out: str | os.PathLike[str]) -> Path:
+    target = Path(out).absolute()
+    if target.exists():
+        raise WorkspaceError(f"out='{target}' already exists; onnxkit never overwrites a file "
+                             "it did not choose. Pick another name or delete it first.")
+    if not target.parent.is_dir():
+        raise WorkspaceError(f"out='{target}': the folder '{target.parent}' does not exist.")
+    return target
 
 
 def _write_lineage(model_path: Path, lineage: tuple[Step, ...]) -> None:

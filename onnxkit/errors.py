@@ -21,6 +21,7 @@ __all__ = [
     "WorkspaceError",
     "MissingDependencyError",
     "Cancelled",
+    "ConversionError",
 ]
 
 
@@ -62,6 +63,10 @@ class SessionError(OnnxkitError, RuntimeError):
 
 class WorkspaceError(OnnxkitError, OSError):
     """The workspace folder cannot be used, or a write would overwrite a user's file."""
+
+
+class ConversionError(OnnxkitError, RuntimeError):
+    """A converter (torch.onnx, skl2onnx, tf2onnx, onnx's version converter) failed."""
 
 
 class Cancelled(OnnxkitError):
