@@ -83,3 +83,19 @@ def test_quantize_modes(digits, transformer, tmp_path):
     assert missing.returncode == 2 and "--calibration" in missing.stderr
     no_matmul = _onnxkit("quantize", digits.model.path, "--mode", "int4")
     assert no_matmul.returncode == 2 and "MatMul" in no_matmul.stderr
+
+
+def test_convert_a_scripted_module(tmp_path):
+    script = tmp_path / "net.py"
+    script.write_text("import torch\n\n"
+                      "def build():\n"
+                      "    torch.manual_seed(0)\n"
+                      "    return torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU())\n")
+    target = tmp_path / "net.onnx"
+    out = _onnxkit("convert", "torch", f"{script}:build", "--input-shape", "2,4",
+                   "--dynamic-batch", "--out", target, "--json")
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert data["passed"] is True and data["model"] == str(target)
+    missing = _onnxkit("convert", "torch", f"{script}:nope", "--input-shape", "2,4")
+    assert missing.returncode == 2 and "defines no 'nope'" in missing.stderr
