@@ -166,64 +166,21 @@ def _calibration(path: str, model: str) -> Any:
 def _convert(args: argparse.Namespace) -> int:
     from onnxkit import convert
 
+    source = convert.load_source(args.source)
     if args.framework == "torch":
-        module = _load_attribute(args.source, purpose="a torch.nn.Module (or a function "
-                                                      "returning one)")
-        conversion = convert.from_torch(module, _example_tensors(args), exporter=args.exporter,
+        if not args.input_shape:
+            from onnxkit.errors import ParameterError
+
+            raise ParameterError("convert torch needs --input-shape (e.g. 1,3,224,224, or "
+                                 "'2,16:int64' for other dtypes; repeat per input).")
+        example = convert.example_inputs(";".join(args.input_shape), framework="torch")
+        conversion = convert.from_torch(source, example, exporter=args.exporter,
                                         opset=args.opset, dynamic_batch=args.dynamic_batch,
                                         out=args.out)
     else:
-        import keras
-
-        conversion = convert.from_keras(keras.models.load_model(args.source), opset=args.opset,
-                                        out=args.out)
+        conversion = convert.from_keras(source, opset=args.opset, out=args.out)
     print(json.dumps(conversion.to_dict(), indent=2) if args.json else repr(conversion))
     return 0 if conversion else 1
-
-
-def _load_attribute(source: str, *, purpose: str) -> Any:
-    """``path/to/script.py:NAME`` -> that object (called if it is a factory function)."""
-    import runpy
-
-    from onnxkit.errors import ParameterError
-
-    path, _, name = source.rpartition(":")
-    if not path or not name:
-        raise ParameterError(f"convert torch takes SCRIPT.py:NAME, the script and the name of "
-                             f"{purpose} in it; got {source!r}.")
-    try:
-        namespace = runpy.run_path(path)
-    except OSError as e:
-        raise ParameterError(f"cannot run '{path}': {e}") from e
-    if name not in namespace:
-        raise ParameterError(f"'{path}' defines no '{name}'; it defines: "
-                             f"{', '.join(k for k in namespace if not k.startswith('_'))}.")
-    value = namespace[name]
-    return value() if callable(value) and not hasattr(value, "forward") else value
-
-
-def _example_tensors(args: argparse.Namespace) -> tuple[Any, ...]:
-    import torch
-
-    from onnxkit.errors import ParameterError
-
-    dtypes = args.dtype or ["float32"] * len(args.input_shape)
-    if len(dtypes) != len(args.input_shape):
-        raise ParameterError(f"give one --dtype per --input-shape, or none (float32); got "
-                             f"{len(dtypes)} for {len(args.input_shape)}.")
-    tensors = []
-    for text, dtype in zip(args.input_shape, dtypes):
-        try:
-            shape = [int(d) for d in text.split(",")]
-            torch_dtype = getattr(torch, dtype)
-        except (ValueError, AttributeError) as e:
-            raise ParameterError(f"--input-shape takes sizes like 1,3,224,224 and --dtype a "
-                                 f"torch dtype like float32 or int64; got {text!r} / "
-                                 f"{dtype!r}.") from e
-        generator = torch.Generator().manual_seed(0)
-        tensors.append(torch.randn(shape, generator=generator).to(torch_dtype)
-                       if torch_dtype.is_floating_point else torch.zeros(shape, dtype=torch_dtype))
-    return tuple(tensors)
 
 
 def _dim_assignment(text: str) -> tuple[str, int]:
@@ -286,9 +243,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("framework", choices=["torch", "keras"])
     p.add_argument("source", help="torch: SCRIPT.py:NAME (a module, or a function returning "
                                   "one); keras: a .keras file")
-    p.add_argument("--input-shape", action="append", default=[], metavar="1,3,224,224",
-                   help="torch: shape of an example input (repeat per input)")
-    p.add_argument("--dtype", action="append", help="torch: dtype per input (default float32)")
+    p.add_argument("--input-shape", action="append", default=[], metavar="1,3,224,224[:DTYPE]",
+                   help="torch: an example input's shape, dtype float32 unless given (repeat "
+                        "per input)")
     p.add_argument("--exporter", choices=["dynamo", "torchscript"])
     p.add_argument("--opset", type=int)
     p.add_argument("--dynamic-batch", action="store_true", help="make axis 0 dynamic")

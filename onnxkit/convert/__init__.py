@@ -10,9 +10,10 @@ from __future__ import annotations
 from onnxkit.convert._conversion import Conversion
 from onnxkit.convert._opset import to_opset
 from onnxkit.convert._sklearn import from_sklearn
+from onnxkit.convert._sources import example_inputs, load_source
 from onnxkit.convert._tensorflow import from_keras, from_tensorflow
 from onnxkit.convert._torch import from_torch
 from onnxkit.errors import ConversionError
 
 __all__ = ["from_torch", "from_sklearn", "from_keras", "from_tensorflow", "to_opset",
-           "Conversion", "ConversionError"]
+           "Conversion", "ConversionError", "load_source", "example_inputs"]
