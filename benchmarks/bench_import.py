@@ -1,7 +1,9 @@
 """Cost of ``import onnxkit``, as a ratio to ``import onnxruntime``.
 
-Each import is timed in a fresh interpreter, the two alternating (A, B, A, B, ...) so that
-drift in machine load hits both alike; the figure is median(onnxkit) / median(onnxruntime).
+Each import is timed in a fresh interpreter, the snippets alternating so that drift in machine
+load hits all alike; the figure is median(onnxkit) / median(onnxruntime). ``import onnxkit``
+defers its names to first use, so a second line times the import plus touching the core kernel
+(load, summarize, run, benchmark: onnx and numpy come in) — what a notebook's first cell pays.
 Goal: ratio <= 2.0, and none of the heavy optional modules (torch, plotly, pandas, ...) is
 imported by ``import onnxkit``.
 
@@ -24,7 +26,13 @@ HEAVY_MODULES = (
     "onnxruntime.quantization",
 )
 
-_TIME_IMPORT = "import time; t = time.perf_counter(); import {0}; print(time.perf_counter() - t)"
+_TIME = "import time; t = time.perf_counter(); {0}; print(time.perf_counter() - t)"
+SNIPPETS = {
+    "import onnxkit": "import onnxkit",
+    "import onnxkit + core kernel": "import onnxkit; onnxkit.load; onnxkit.summarize; "
+                                    "onnxkit.run; onnxkit.benchmark",
+    "import onnxruntime": "import onnxruntime",
+}
 _LIST_HEAVY = (
     "import json, sys; import onnxkit; "
     "print(json.dumps([m for m in {0!r} if m in sys.modules]))"
@@ -36,19 +44,19 @@ def _child(code: str) -> str:
     return out.stdout.strip()
 
 
-def time_import(module: str) -> float:
-    return float(_child(_TIME_IMPORT.format(module)))
+def time_snippet(code: str) -> float:
+    return float(_child(_TIME.format(code)))
 
 
-def measure(modules: tuple[str, ...], rounds: int) -> dict[str, list[float]]:
+def measure(rounds: int) -> dict[str, list[float]]:
     """Interleaved timings; the warm-up rounds fill the OS file cache and are discarded."""
     for _ in range(WARMUP_ROUNDS):
-        for m in modules:
-            time_import(m)
-    times: dict[str, list[float]] = {m: [] for m in modules}
+        for code in SNIPPETS.values():
+            time_snippet(code)
+    times: dict[str, list[float]] = {name: [] for name in SNIPPETS}
     for _ in range(rounds):
-        for m in modules:
-            times[m].append(time_import(m))
+        for name, code in SNIPPETS.items():
+            times[name].append(time_snippet(code))
     return times
 
 
@@ -63,12 +71,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.rounds < 1:
         parser.error("--rounds must be >= 1")
 
-    times = measure(("onnxkit", "onnxruntime"), args.rounds)
-    kit, ort = statistics.median(times["onnxkit"]), statistics.median(times["onnxruntime"])
-    ratio = kit / ort
-    verdict = "ok" if ratio <= GOAL_RATIO else "MISSED"
-    print(f"import onnxkit: {kit:.3f} s (median of {args.rounds}), import onnxruntime: "
-          f"{ort:.3f} s, ratio {ratio:.2f} (goal <= {GOAL_RATIO}) {verdict}")
+    times = measure(args.rounds)
+    ort = statistics.median(times["import onnxruntime"])
+    print(f"import onnxruntime: {ort:.3f} s (median of {args.rounds})")
+    for name in ("import onnxkit", "import onnxkit + core kernel"):
+        kit = statistics.median(times[name])
+        verdict = "ok" if kit / ort <= GOAL_RATIO else "MISSED"
+        print(f"{name}: {kit:.3f} s, ratio {kit / ort:.2f} (goal <= {GOAL_RATIO}) {verdict}")
 
     heavy = heavy_imported()
     verdict = "ok" if not heavy else "MISSED"

@@ -1,7 +1,9 @@
 """onnxkit: take a trained model to deployment with ONNX and ONNX Runtime, from a notebook.
 
 The kernel is a set of plain functions returning :class:`Model` handles or frozen result
-objects. Heavy libraries are imported where they are used, so ``import onnxkit`` stays cheap.
+objects. ``import onnxkit`` loads nothing heavy: each name below is imported from its module
+on first use (onnx and numpy come with the first kernel call; torch, plotly, pandas,
+onnxruntime's tools... only with the functions that need them).
 """
 
 from __future__ import annotations
@@ -9,58 +11,51 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from onnxkit import errors
+
 __version__ = "0.1.0"
 
-from onnxkit import errors  # noqa: E402
-from onnxkit._bench import BenchResult, benchmark  # noqa: E402
-from onnxkit._check import CheckReport, check  # noqa: E402
-from onnxkit._compare import Comparison, OutputDiff, compare  # noqa: E402
-from onnxkit._extract import extract  # noqa: E402
-from onnxkit._infer import infer_shapes  # noqa: E402
-from onnxkit._inputs import random_inputs  # noqa: E402
-from onnxkit._model import Model, Step, load  # noqa: E402
-from onnxkit._optimize import FusionSlowerWarning, fuse_transformer, optimize  # noqa: E402
-from onnxkit._precision import to_fp16  # noqa: E402
-from onnxkit._profile import NodePlacement, NodeTime, OpProfile, placement, profile  # noqa: E402
-from onnxkit._providers import ProviderFallbackWarning, ProviderTable, providers  # noqa: E402
-from onnxkit._session import run, session  # noqa: E402
-from onnxkit._shapes import fix_dims, make_dynamic  # noqa: E402
-from onnxkit._structure import Problem  # noqa: E402
-from onnxkit._summary import ModelSummary, summarize  # noqa: E402
-from onnxkit._transform import VerificationWarning  # noqa: E402
-from onnxkit._types import TensorInfo  # noqa: E402
-from onnxkit._workspace import Workspace, set_workspace, workspace  # noqa: E402
-
-# Subpackages with heavy dependencies load on first attribute access.
-_LAZY_SUBMODULES = ("samples", "widgets", "cli", "quantize", "convert")
-
-__all__ = [
+# Public name -> the module that defines it, grouped by topic (the contract in DESIGN.md).
+_EXPORTS: dict[str, str] = {
     # models
-    "load", "Model", "Step", "summarize", "ModelSummary", "TensorInfo", "check", "CheckReport",
-    "Problem",
+    "load": "_model", "Model": "_model", "Step": "_model", "summarize": "_summary",
+    "ModelSummary": "_summary", "TensorInfo": "_types", "check": "_check",
+    "CheckReport": "_check", "Problem": "_structure",
     # data
-    "random_inputs",
+    "random_inputs": "_inputs",
     # run
-    "providers", "ProviderTable", "ProviderFallbackWarning", "session", "run", "placement",
-    "NodePlacement",
+    "providers": "_providers", "ProviderTable": "_providers",
+    "ProviderFallbackWarning": "_providers", "session": "_session", "run": "_session",
+    "placement": "_profile", "NodePlacement": "_profile",
     # measure
-    "compare", "Comparison", "OutputDiff", "benchmark", "BenchResult", "profile", "OpProfile",
-    "NodeTime",
+    "compare": "_compare", "Comparison": "_compare", "OutputDiff": "_compare",
+    "benchmark": "_bench", "BenchResult": "_bench", "profile": "_profile",
+    "OpProfile": "_profile", "NodeTime": "_profile",
     # optimize
-    "optimize", "fuse_transformer", "to_fp16", "fix_dims", "make_dynamic", "infer_shapes",
-    "extract", "FusionSlowerWarning", "VerificationWarning",
+    "optimize": "_optimize", "fuse_transformer": "_optimize", "to_fp16": "_precision",
+    "fix_dims": "_shapes", "make_dynamic": "_shapes", "infer_shapes": "_infer",
+    "extract": "_extract", "FusionSlowerWarning": "_optimize",
+    "VerificationWarning": "_transform",
+    # view
+    "view": "_view", "graph_view": "_graph_view", "NetronView": "_view",
+    "GraphView": "_graph_view", "stop_views": "_view",
     # workspace
-    "workspace", "set_workspace", "Workspace",
-    # modules
-    "errors", "samples", "widgets", "quantize", "convert",
-    "__version__",
-]
+    "workspace": "_workspace", "set_workspace": "_workspace", "Workspace": "_workspace",
+}
+_SUBMODULES = ("samples", "widgets", "quantize", "convert", "cli")
+
+__all__ = [*_EXPORTS, "errors", "samples", "widgets", "quantize", "convert", "__version__"]
 
 
 def __getattr__(name: str) -> Any:
-    if name in _LAZY_SUBMODULES:
-        return importlib.import_module(f"onnxkit.{name}")
-    raise AttributeError(f"module 'onnxkit' has no attribute '{name}'")
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f"onnxkit.{_EXPORTS[name]}"), name)
+    elif name in _SUBMODULES:
+        value = importlib.import_module(f"onnxkit.{name}")
+    else:
+        raise AttributeError(f"module 'onnxkit' has no attribute '{name}'")
+    globals()[name] = value  # later lookups skip this function
+    return value
 
 
 def __dir__() -> list[str]:

@@ -6,17 +6,42 @@ import math
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
+import numpy as np
 import onnx
 
-from onnxkit import _render
+from onnxkit import _render, _summary_render
 from onnxkit._external import ExternalFile
 from onnxkit._model import ModelLike, load
-from onnxkit._types import TensorInfo, graph_inputs, graph_outputs
+from onnxkit._types import UNKNOWN_DIM, TensorInfo, elem_type_name, graph_inputs, graph_outputs
 
 if TYPE_CHECKING:
+    import pandas as pd
     import plotly.graph_objects as go
+
+LARGEST = 10  # initializers listed in a summary, biggest first
+UNUSED, OUTPUT_ONLY = "(unused)", "(graph output)"  # parameter owners that are not operators
+PlotKind = Literal["operators", "parameters"]
+TableKind = Literal["operators", "initializers", "io"]
+
+
+@dataclass(frozen=True)
+class InitializerInfo:
+    """One stored weight: its size, and the operator that reads it first (``used_by``)."""
+
+    name: str
+    dtype: str
+    shape: tuple[int, ...]
+    elements: int
+    size_bytes: int
+    used_by: str
+    external: str | None  # the external data file holding it, or None when inside the model
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["shape"] = list(self.shape)
+        return d
 
 
 @dataclass(frozen=True)
@@ -25,7 +50,9 @@ class ModelSummary:
 
     ``op_counts`` and ``node_count`` include nodes inside subgraphs (If/Loop/Scan bodies).
     ``parameter_count`` is the number of elements of the initializers, plus the float
-    coefficients that ai.onnx.ml operators keep in attributes.
+    coefficients that ai.onnx.ml operators keep in attributes. ``parameters_by_op`` splits it
+    by the op type that reads each initializer first (``"(unused)"``/``"(graph output)"`` when
+    no operator does); ``largest_initializers`` lists the biggest weights.
     """
 
     name: str
@@ -44,6 +71,15 @@ class ModelSummary:
     size_bytes: int
     external_data: tuple[ExternalFile, ...]
     functions: tuple[str, ...]
+    parameters_by_op: dict[str, int]
+    parameter_bytes: int
+    largest_initializers: tuple[InitializerInfo, ...]
+
+    @property
+    def symbolic_dims(self) -> tuple[str, ...]:
+        """Named dims of the inputs and outputs (``('batch', 'sequence')``), in order."""
+        dims = (d for t in (*self.inputs, *self.outputs) for d in (t.shape or ()))
+        return tuple(dict.fromkeys(d for d in dims if isinstance(d, str) and d != UNKNOWN_DIM))
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -51,6 +87,7 @@ class ModelSummary:
         d["outputs"] = [t.to_dict() for t in self.outputs]
         d["external_data"] = [asdict(f) for f in self.external_data]
         d["functions"] = list(self.functions)
+        d["largest_initializers"] = [t.to_dict() for t in self.largest_initializers]
         return d
 
     def __repr__(self) -> str:
@@ -69,40 +106,24 @@ class ModelSummary:
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
-        overview = _render.table(("", ""), [
-            ("size", _render.fmt_bytes(self.size_bytes)),
-            ("nodes", self.node_count),
-            ("parameters", f"{self.parameter_count:,} in {self.initializer_count} initializers"),
-            ("IR version", self.ir_version),
-            ("opsets", _fmt_opsets(self.opsets)),
-            ("producer", self.producer or "-"),
-            *((k, v) for k, v in self.metadata.items()),
-        ], caption=f"{self.name}")
-        io = _render.table(("", "name", "dtype", "shape"), [
-            (kind, t.name, t.dtype, "?" if t.shape is None else list(t.shape))
-            for kind, ts in (("input", self.inputs), ("output", self.outputs)) for t in ts
-        ], caption="inputs and outputs")
-        ops = _render.table(("op", "count"), self.op_counts.items(), caption="operators")
-        parts = [overview, io, ops]
-        if self.external_data:
-            parts.append(_render.table(
-                ("file", "size"),
-                ((f.location, _render.fmt_bytes(f.size_bytes)) for f in self.external_data),
-                caption="external data"))
-        return "<div style='display:flex;gap:24px;flex-wrap:wrap'>" + "".join(parts) + "</div>"
+        return _summary_render.html(self)
 
-    def plot(self) -> go.Figure:
-        """Operator histogram (plotly bar chart)."""
-        import plotly.graph_objects as go
+    def plot(self, kind: PlotKind | None = None) -> go.Figure:
+        """Operator histogram beside each op type's share of the parameters (plotly).
 
-        ops = list(self.op_counts)
-        fig = go.Figure(go.Bar(x=[self.op_counts[o] for o in ops], y=ops, orientation="h"))
-        fig.update_layout(
-            title=f"Operators in {self.name} ({self.node_count} nodes)",
-            xaxis_title="count", yaxis={"autorange": "reversed"},
-            height=max(250, 22 * len(ops) + 100), margin={"l": 10, "r": 10, "t": 40, "b": 10},
-        )
-        return fig
+        Args:
+            kind: ``"operators"`` or ``"parameters"`` for one chart alone (default: both).
+        """
+        return _summary_render.figure(self, kind)
+
+    def to_dataframe(self, table: TableKind | None = None) -> pd.DataFrame:
+        """A table as a pandas DataFrame.
+
+        Args:
+            table: ``"operators"`` (default: nodes and parameters per op type),
+                ``"initializers"`` (the largest weights) or ``"io"`` (inputs and outputs).
+        """
+        return _summary_render.dataframe(self, table)
 
 
 def _fmt_opsets(opsets: dict[str, int]) -> str:
@@ -117,16 +138,18 @@ def summarize(model: ModelLike) -> ModelSummary:
         >>> s = onnxkit.summarize(onnxkit.samples.tiny_model())
         >>> s.op_counts, s.parameter_count
         ({'Gemm': 2, 'Relu': 1}, 67)
+        >>> s.parameters_by_op, s.symbolic_dims
+        ({'Gemm': 67}, ('batch',))
+        >>> [(t.name, t.shape, t.used_by) for t in s.largest_initializers[:2]]
+        [('w1', (4, 8), 'Gemm'), ('w2', (8, 3), 'Gemm')]
     """
     handle = load(model)
     proto = handle.proto
     graph = proto.graph
     ops: Counter[str] = Counter()
     count_ops(graph.node, ops)  # a call to a model-local function counts under its name
-    initializers = list(graph.initializer)
-    params = sum(math.prod(t.dims) for t in initializers)
-    params += sum(math.prod(s.dims) for s in graph.sparse_initializer)
-    params += _ml_coefficients(graph)
+    weights = _initializers(graph)
+    by_op = _parameters_by_op(graph, weights)
     return ModelSummary(
         name=handle.name,
         path=str(handle.path),
@@ -139,11 +162,16 @@ def summarize(model: ModelLike) -> ModelSummary:
         outputs=graph_outputs(graph),
         op_counts=dict(sorted(ops.items(), key=lambda kv: (-kv[1], kv[0]))),
         node_count=sum(ops.values()),
-        parameter_count=int(params),
-        initializer_count=len(initializers) + len(graph.sparse_initializer),
+        parameter_count=sum(by_op.values()),
+        initializer_count=len(weights),
         size_bytes=handle.size_bytes,
         external_data=handle.external_data,
         functions=tuple(f.name for f in proto.functions),
+        parameters_by_op=dict(sorted(((k, v) for k, v in by_op.items() if v),
+                                     key=lambda kv: (-kv[1], kv[0]))),
+        parameter_bytes=sum(w.size_bytes for w in weights) + 4 * _ml_coefficients(graph),
+        largest_initializers=tuple(
+            sorted(weights, key=lambda w: (-w.size_bytes, w.name))[:LARGEST]),
     )
 
 
@@ -152,13 +180,74 @@ def _ml_coefficients(graph: onnx.GraphProto) -> int:
     return sum(len(a.floats) for n in graph.node if n.domain == "ai.onnx.ml" for a in n.attribute)
 
 
+def _parameters_by_op(graph: onnx.GraphProto, weights: list[InitializerInfo]) -> Counter[str]:
+    by_op: Counter[str] = Counter()
+    for w in weights:
+        by_op[w.used_by] += w.elements
+    for node in graph.node:
+        if node.domain == "ai.onnx.ml":  # coefficients in attributes (float32)
+            by_op[op_key(node)] += sum(len(a.floats) for a in node.attribute)
+    return by_op
+
+
+def op_key(node: onnx.NodeProto) -> str:
+    """``Conv``, or ``domain.OpType`` outside the default domain."""
+    return node.op_type if node.domain in ("", "ai.onnx") else f"{node.domain}.{node.op_type}"
+
+
 def count_ops(nodes: Iterable[onnx.NodeProto], ops: Counter[str]) -> None:
     """Add the op types of ``nodes`` and of their subgraphs to ``ops``."""
     for node in nodes:
-        key = node.op_type if node.domain in ("", "ai.onnx") else f"{node.domain}.{node.op_type}"
-        ops[key] += 1
-        for attr in node.attribute:
-            if attr.HasField("g"):
-                count_ops(attr.g.node, ops)
-            for g in attr.graphs:
-                count_ops(g.node, ops)
+        ops[op_key(node)] += 1
+        for g in subgraphs(node):
+            count_ops(g.node, ops)
+
+
+def subgraphs(node: onnx.NodeProto) -> list[onnx.GraphProto]:
+    """The bodies a node carries (If branches, Loop/Scan bodies)."""
+    return [g for a in node.attribute for g in ([a.g] if a.HasField("g") else []) + list(a.graphs)]
+
+
+def _first_readers(nodes: Iterable[onnx.NodeProto], readers: dict[str, str]) -> dict[str, str]:
+    """Value name -> op type of the first node reading it (subgraphs read outer values too)."""
+    for node in nodes:
+        for name in node.input:
+            readers.setdefault(name, op_key(node))
+        for g in subgraphs(node):
+            _first_readers(g.node, readers)
+    return readers
+
+
+def _initializers(graph: onnx.GraphProto) -> list[InitializerInfo]:
+    readers = _first_readers(graph.node, {})
+    outputs = {o.name for o in graph.output}
+    tensors = [*graph.initializer, *(s.values for s in graph.sparse_initializer)]
+    dims = [*(tuple(t.dims) for t in graph.initializer),
+            *(tuple(s.dims) for s in graph.sparse_initializer)]
+    infos = []
+    for tensor, shape in zip(tensors, dims):
+        location = {e.key: e.value for e in tensor.external_data}.get("location")
+        owner = readers.get(tensor.name, OUTPUT_ONLY if tensor.name in outputs else UNUSED)
+        infos.append(InitializerInfo(
+            name=tensor.name, dtype=elem_type_name(tensor.data_type), shape=shape,
+            elements=math.prod(shape), size_bytes=tensor_bytes(tensor), used_by=owner,
+            external=location if tensor.data_location == onnx.TensorProto.EXTERNAL else None))
+    return infos
+
+
+_SUB_BYTE_BITS = {getattr(onnx.TensorProto, name, -1): bits for name, bits in (
+    ("INT4", 4), ("UINT4", 4), ("FLOAT4E2M1", 4), ("INT2", 2), ("UINT2", 2))}
+
+
+def tensor_bytes(tensor: onnx.TensorProto) -> int:
+    """Storage size of a tensor's data, from its dims and type (weights need not be loaded)."""
+    count = math.prod(tensor.dims)
+    if tensor.data_type == onnx.TensorProto.STRING:
+        return sum(len(s) for s in tensor.string_data)
+    if tensor.data_type in _SUB_BYTE_BITS:
+        return (count * _SUB_BYTE_BITS[tensor.data_type] + 7) // 8
+    try:
+        itemsize = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(tensor.data_type)).itemsize
+    except (KeyError, TypeError, ValueError):
+        itemsize = 1  # an element type numpy cannot name: assume one byte
+    return count * itemsize

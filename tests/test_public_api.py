@@ -15,7 +15,8 @@ PUBLIC = {
     "widgets", "__version__",
     "providers", "session", "run", "placement", "NodePlacement", "compare", "Comparison",
     "benchmark", "BenchResult", "profile", "OpProfile", "optimize", "fuse_transformer", "to_fp16",
-    "fix_dims", "make_dynamic", "infer_shapes", "extract", "quantize",
+    "fix_dims", "make_dynamic", "infer_shapes", "extract", "quantize", "convert",
+    "view", "graph_view", "NetronView", "GraphView", "stop_views",
 }
 
 QUANTIZE = {"dynamic", "static", "weight_only", "debug", "LayerErrors", "prepare", "assess",

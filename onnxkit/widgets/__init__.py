@@ -6,6 +6,8 @@ with progress and Cancel, shows failures in place, and prints its code (``panel.
 =================  ===============================================================
 panel              what
 =================  ===============================================================
+ConvertPanel       a torch / scikit-learn / Keras model from the notebook to ONNX, verified
+InspectPanel       pick a model; its summary, its graph inline or in Netron
 QuantizePanel      dynamic / static / int4 quantization, assessment, layer debugging
 =================  ===============================================================
 """
@@ -13,6 +15,8 @@ QuantizePanel      dynamic / static / int4 quantization, assessment, layer debug
 from __future__ import annotations
 
 from onnxkit.widgets._base import Panel
+from onnxkit.widgets._convert import ConvertPanel
+from onnxkit.widgets._inspect import InspectPanel
 from onnxkit.widgets._quantize import QuantizePanel
 
-__all__ = ["Panel", "QuantizePanel"]
+__all__ = ["Panel", "ConvertPanel", "InspectPanel", "QuantizePanel"]
