@@ -183,6 +183,53 @@ def _convert(args: argparse.Namespace) -> int:
     return 0 if conversion else 1
 
 
+def _bundle_create(args: argparse.Namespace) -> int:
+    from onnxkit import deploy
+
+    labels = [s.strip() for s in args.labels.split(",")] if args.labels else None
+    result = deploy.bundle(args.model, args.out_dir, providers=_providers(args), labels=labels,
+                           threshold=args.threshold, output=args.output,
+                           overwrite=args.overwrite)
+    print(json.dumps(result.to_dict(), indent=2, default=str) if args.json else repr(result))
+    return 0
+
+
+def _bundle_verify(args: argparse.Namespace) -> int:
+    from onnxkit import deploy
+
+    check = deploy.verify(args.bundle_dir)
+    print(json.dumps(check.to_dict(), indent=2) if args.json else repr(check))
+    return 0 if check else 1
+
+
+def _add_bundle_commands(sub: Any) -> None:
+    group = sub.add_parser("bundle", help="make or verify a deployable bundle folder",
+                           description="A bundle is a folder with the model, manifest.json "
+                                       "(hashes, IO, versions), a standalone predict.py, pinned "
+                                       "requirements.txt and a README.")
+    actions = group.add_subparsers(dest="action", required=True, metavar="ACTION")
+    p = actions.add_parser("create", help="write a bundle folder for a model",
+                           description="Write a bundle folder (smoke-tested, atomically).")
+    p.add_argument("model", help="path of the .onnx file")
+    p.add_argument("out_dir", help="the folder to create (must be new or empty)")
+    p.add_argument("--providers", help="comma-separated, in priority order (e.g. cuda,cpu)")
+    p.add_argument("--labels", help="comma-separated class names: predict.py prints the label "
+                                    "of the highest score")
+    p.add_argument("--threshold", type=float, help="binary cut-off on the score")
+    p.add_argument("--output", help="the output labels/threshold apply to (default: first)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace a previous bundle in out_dir (never any other folder)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
+    p.set_defaults(handler=_bundle_create)
+    p = actions.add_parser("verify", help="check a bundle's hashes and run its model once; "
+                                          "exit 1 if it fails",
+                           description="Check every file's SHA-256 against manifest.json, then "
+                                       "run one smoke inference; exit 1 if either fails.")
+    p.add_argument("bundle_dir", help="the bundle folder")
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
+    p.set_defaults(handler=_bundle_verify)
+
+
 def _dim_assignment(text: str) -> tuple[str, int]:
     from onnxkit.errors import ParameterError
 
@@ -262,6 +309,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", default="qdq", choices=["qdq", "qoperator"])
     p.add_argument("--samples", type=int, help="use at most this many calibration rows")
     p.add_argument("--block-size", type=int, default=32, help="int4: weights per block")
+    _add_bundle_commands(sub)
     return parser
 
 

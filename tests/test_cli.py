@@ -99,3 +99,23 @@ def test_convert_a_scripted_module(tmp_path):
     assert data["passed"] is True and data["model"] == str(target)
     missing = _onnxkit("convert", "torch", f"{script}:nope", "--input-shape", "2,4")
     assert missing.returncode == 2 and "defines no 'nope'" in missing.stderr
+
+
+def test_bundle_create_and_verify(digits, tmp_path):
+    folder = tmp_path / "digits-bundle"
+    out = _onnxkit("bundle", "create", digits.model.path, folder, "--labels",
+                   ",".join("0123456789"), "--json")
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["manifest"]["postprocess"]["labels"][9] == "9"
+    good = _onnxkit("bundle", "verify", folder)
+    assert good.returncode == 0 and "passed" in good.stdout and "logits[1, 10]" in good.stdout
+    again = _onnxkit("bundle", "create", digits.model.path, folder)
+    assert again.returncode == 2 and "overwrite" in again.stderr
+    (folder / "predict.py").write_text("print('hijacked')\n")
+    bad = _onnxkit("bundle", "verify", folder, "--json")
+    assert bad.returncode == 1
+    assert list(json.loads(bad.stdout)["failed_files"]) == ["predict.py"]
+    text = _onnxkit("bundle", "verify", folder)
+    assert text.returncode == 1 and "predict.py: altered" in text.stdout
+    missing = _onnxkit("bundle", "verify", tmp_path / "nowhere")
+    assert missing.returncode == 2 and "is not a folder" in missing.stderr

@@ -1,0 +1,20 @@
+"""Deployment: the ORT format for mobile, and self-contained bundles that run anywhere.
+
+* :func:`to_ort_format` converts with onnxruntime's own converter, checks the ``.ort`` file
+  gives the same outputs, and reports how the model suits ORT's mobile packages, the NNAPI and
+  CoreML accelerators, and reduced-operator builds (:class:`MobileReport`).
+* :func:`bundle` writes a folder with the model, a ``manifest.json`` (hashes, IO signature,
+  tested versions), a standalone ``predict.py`` that needs only numpy and onnxruntime, pinned
+  ``requirements.txt`` and a README; :func:`verify` re-checks such a folder
+  (``onnxkit bundle verify DIR`` in the shell).
+"""
+
+from __future__ import annotations
+
+from onnxkit.deploy._bundle import Bundle, bundle
+from onnxkit.deploy._mobile import EpReport, MobileReport
+from onnxkit.deploy._ort_format import OrtConversion, to_ort_format
+from onnxkit.deploy._verify import BundleCheck, verify
+
+__all__ = ["to_ort_format", "OrtConversion", "MobileReport", "EpReport", "bundle", "Bundle",
+           "verify", "BundleCheck"]

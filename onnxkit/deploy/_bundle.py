@@ -1,0 +1,218 @@
+"""``bundle``: a folder that runs the model anywhere with numpy + onnxruntime, and proves it."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from onnxkit import _render
+from onnxkit._inputs import random_inputs
+from onnxkit._model import Model, ModelLike, load
+from onnxkit._providers import ProviderSpec, resolve
+from onnxkit._session import create_session, run_session
+from onnxkit.deploy import _manifest
+from onnxkit.deploy._manifest import MANIFEST, Labels
+from onnxkit.deploy._readme import readme
+from onnxkit.errors import ParameterError, WorkspaceError
+
+_SUPPORT_FILES = ("predict.py", "requirements.txt", "README.md")
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """Result of :func:`bundle`: the folder, its files and its manifest.
+
+    Attributes:
+        path: the bundle folder.
+        model_file: the model's file name inside it.
+        files: ``{name: size in bytes}`` of every file the manifest lists.
+        manifest: the parsed ``manifest.json``.
+    """
+
+    path: Path
+    model_file: str
+    files: dict[str, int]
+    manifest: dict[str, Any] = field(repr=False)
+
+    @property
+    def command(self) -> str:
+        """How to run it: ``python <path>/predict.py --input ...``."""
+        example = "x.npy" if len(self.manifest["inputs"]) == 1 else "inputs.npz"
+        return f"python {self.path / 'predict.py'} --input {example}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": str(self.path), "model_file": self.model_file, "files": dict(self.files),
+                "command": self.command, "manifest": self.manifest}
+
+    def __repr__(self) -> str:
+        m = self.manifest
+        io = ", ".join(f"{i['name']}: {i['dtype']}{i['shape']}" for i in m["inputs"])
+        smoke = ", ".join(f"{k}{v['shape']}" for k, v in m["smoke_test"]["outputs"].items())
+        tested = m["tested_with"]
+        lines = [f"Bundle '{self.path.name}': {self.model_file} ({len(self.files)} files, "
+                 f"{_render.fmt_bytes(sum(self.files.values()))})", f"  {self.path}",
+                 f"  inputs: {io}", f"  smoke test passed: {smoke}",
+                 f"  tested with onnxruntime {tested['onnxruntime']}, numpy {tested['numpy']}; "
+                 f"providers {', '.join(m['providers'])}"]
+        if m["postprocess"]:
+            post = m["postprocess"]
+            what = (f"threshold {post['threshold']}" if post["threshold"] is not None
+                    else f"{len(post['labels'])} labels")
+            lines.append(f"  postprocess: {what} on '{post['output']}'")
+        lines.append(f"  run: {self.command}")
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        rows = [("folder", self.path), ("run", self.command)]
+        rows += [(name, _render.fmt_bytes(size)) for name, size in self.files.items()]
+        return _render.table(("bundle", self.path.name), rows)
+
+
+def bundle(model: ModelLike, out_dir: str | os.PathLike[str], *,
+           providers: ProviderSpec | Sequence[ProviderSpec] | None = None,
+           labels: Labels | None = None, threshold: float | None = None,
+           output: str | None = None, overwrite: bool = False) -> Bundle:
+    """Write a self-contained, verifiable folder that runs ``model`` with numpy + onnxruntime.
+
+    The folder holds the model (and its external data), ``manifest.json`` (SHA-256 and size of
+    every file, IO signature, opsets, the versions it was tested with, providers,
+    postprocessing, creation info), ``predict.py`` (a standalone CLI that checks the hashes and
+    the inputs before running), ``requirements.txt`` (pinned) and a ``README.md``. The bundled
+    model is run once on random inputs before the folder is put in place, atomically.
+
+    Args:
+        model: anything model-like.
+        out_dir: the folder to create. It must not exist or be empty, unless ``overwrite``.
+        providers: execution providers predict.py prefers, in order (``"cuda"``,
+            ``"CPUExecutionProvider"``...; default CPU). They need not exist on this machine.
+        labels: class names (a list, or ``{index: name}``), one per class of the output:
+            predict.py then prints ``labels[argmax]``. With ``threshold``: two names.
+        threshold: a binary cut-off: predict.py prints ``score >= threshold`` (as 0/1 or the
+            labels) for a one-score output, or the second column of a two-class output.
+        output: the output ``labels``/``threshold`` apply to (default: the first).
+        overwrite: replace ``out_dir`` if it holds a previous bundle (one with an onnxkit
+            ``manifest.json``); any other folder is never deleted.
+
+    Raises:
+        WorkspaceError: ``out_dir`` is a file, or a non-empty folder that may not be replaced.
+        ParameterError: labels/threshold/output do not fit the model.
+        ProviderError: an unknown provider name.
+        SessionError: the bundled model does not run.
+
+    Examples:
+        >>> import onnxkit
+        >>> folder = onnxkit.workspace().root / "doc-bundles" / "tiny"
+        >>> b = onnxkit.deploy.bundle(onnxkit.samples.tiny_model(), folder, overwrite=True)
+        >>> sorted(b.files)
+        ['README.md', 'predict.py', 'requirements.txt', 'tiny.onnx']
+        >>> bool(onnxkit.deploy.verify(folder))
+        True
+    """
+    handle = load(model)
+    target = Path(out_dir).absolute()
+    _check_target(target, overwrite)
+    names = _manifest.provider_names(providers)
+    post = _manifest.postprocess_spec(handle, labels, threshold, output)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    try:
+        manifest = _write(handle, tmp, names, post)
+        _install(tmp, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return Bundle(target, manifest["model"]["file"],
+                  {n: e["size"] for n, e in manifest["files"].items()}, manifest)
+
+
+def _check_target(target: Path, overwrite: bool) -> None:
+    if target.exists() and not target.is_dir():
+        raise WorkspaceError(f"bundle(out_dir=...): '{target}' is a file; give a folder path "
+                             "(it is created).")
+    if not target.is_dir() or not any(target.iterdir()):
+        return
+    if not overwrite:
+        raise WorkspaceError(f"bundle(out_dir=...): '{target}' exists and is not empty. Choose "
+                             "a new folder, or pass overwrite=True to replace a previous bundle "
+                             "there.")
+    if _manifest.read_manifest(target) is None:
+        raise WorkspaceError(f"bundle(out_dir=..., overwrite=True): '{target}' is not an onnxkit "
+                             "bundle (it has no onnxkit manifest.json), so it is left alone: "
+                             "onnxkit never deletes a folder it did not create. Choose a new or "
+                             "empty folder.")
+
+
+def _write(handle: Model, folder: Path, providers: tuple[list[str], list[dict[str, Any]]],
+           post: dict[str, Any] | None) -> dict[str, Any]:
+    model_file = _copy_model(handle, folder)
+    bundled = Model(folder / model_file)
+    smoke = _smoke_test(bundled, providers[0], post)
+    template = resources.files("onnxkit.deploy").joinpath("_predict_template.py")
+    (folder / "predict.py").write_text(template.read_text(encoding="utf-8"), encoding="utf-8")
+    (folder / "requirements.txt").write_text(_manifest.requirements())
+    names = [model_file, *(f.location for f in bundled.external_data)]
+    draft = _manifest.build(bundled, handle, {}, providers=providers, postprocess=post,
+                            smoke=smoke)
+    (folder / "README.md").write_text(readme(draft), encoding="utf-8")
+    draft["files"] = _manifest.file_entries(folder, [*names, *_SUPPORT_FILES])
+    (folder / MANIFEST).write_text(json.dumps(draft, indent=2) + "\n")
+    return draft
+
+
+def _copy_model(handle: Model, folder: Path) -> str:
+    model_file = handle.path.name if handle.path.suffix == ".onnx" else f"{handle.name}.onnx"
+    clash = {MANIFEST, *_SUPPORT_FILES} & {model_file, *(f.location for f in handle.external_data)}
+    if clash:
+        raise ParameterError(f"bundle: the model's files {sorted(clash)} would clash with the "
+                             "bundle's own files. Rename the model (or its data file) first.")
+    shutil.copyfile(handle.path, folder / model_file)
+    for data in handle.external_data:
+        (folder / data.location).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(handle.path.parent / data.location, folder / data.location)
+    return model_file
+
+
+def _smoke_test(model: Model, providers: list[str], post: dict[str, Any] | None
+                ) -> dict[str, Any]:
+    import warnings
+
+    feeds = random_inputs(model)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # providers absent here: the smoke test uses the rest
+        resolved, _ = resolve(providers)
+    outputs = run_session(create_session(model, resolved), feeds, model.name)
+    if post is not None:
+        value = outputs[post["output"]]
+        _manifest.check_classes(post["output"], value.shape, post["labels"], post["threshold"])
+    return {"providers": [name for name, _ in resolved],
+            "inputs": {k: list(v.shape) for k, v in feeds.items()},
+            "outputs": {k: {"dtype": str(v.dtype), "shape": list(v.shape)}
+                        for k, v in outputs.items()}}
+
+
+def _install(tmp: Path, target: Path) -> None:
+    """Put the finished folder in place with renames; a previous bundle goes only after."""
+    os.chmod(tmp, 0o755)  # mkdtemp's 0700 would keep others from running the bundle
+    if target.is_dir() and any(target.iterdir()):
+        old = target.with_name(f".{target.name}.old-{uuid.uuid4().hex[:8]}")
+        os.rename(target, old)
+        try:
+            os.rename(tmp, target)
+        except OSError:
+            os.rename(old, target)
+            raise
+        shutil.rmtree(old, ignore_errors=True)
+        return
+    if target.is_dir():
+        target.rmdir()  # empty: rename() onto it is not portable
+    try:
+        os.rename(tmp, target)
+    except OSError as e:
+        raise WorkspaceError(f"bundle: could not create '{target}': {e}.") from e

@@ -1,0 +1,194 @@
+"""A bundle's ``manifest.json``: file hashes, IO signature, versions, postprocessing; and the
+checks of ``bundle()``'s options that decide what goes in it."""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import math
+import platform
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from onnxkit import __version__
+from onnxkit._model import Model
+from onnxkit._types import TensorInfo, graph_inputs, graph_outputs
+from onnxkit.errors import InvalidModelError, ParameterError, ProviderError
+
+FORMAT = "onnxkit-bundle"
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+_CHUNK = 1 << 20
+
+Labels = Sequence[str] | Mapping[int, str]
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(_CHUNK), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def file_entries(folder: Path, names: Sequence[str]) -> dict[str, dict[str, Any]]:
+    return {n: {"sha256": sha256_of(folder / n), "size": (folder / n).stat().st_size}
+            for n in names}
+
+
+def read_manifest(folder: Path) -> dict[str, Any] | None:
+    """The folder's manifest if it is an onnxkit bundle's, else None."""
+    try:
+        data = json.loads((folder / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and data.get("format") == FORMAT else None
+
+
+def check_files(folder: Path, manifest: Mapping[str, Any]) -> dict[str, str]:
+    """``{file: what is wrong}`` for each listed file that is missing or altered."""
+    problems: dict[str, str] = {}
+    for name, entry in manifest.get("files", {}).items():
+        path = folder / name
+        if not path.is_file():
+            problems[name] = "missing"
+        elif path.stat().st_size != entry.get("size"):
+            problems[name] = f"altered (size {path.stat().st_size}, manifest {entry.get('size')})"
+        elif sha256_of(path) != entry.get("sha256"):
+            problems[name] = "altered (SHA-256 differs from the manifest)"
+    return problems
+
+
+def provider_names(providers: Any) -> tuple[list[str], list[dict[str, Any]]]:
+    """Forgiving names (``"cuda"``) -> ORT's, without requiring them in this build."""
+    import onnxruntime as ort
+
+    from onnxkit._providers import _split, canonical_name
+
+    if providers is None:
+        return ["CPUExecutionProvider"], [{}]
+    items = [providers] if isinstance(providers, (str, tuple)) else list(providers)
+    known = ort.get_all_providers()
+    names, options = [], []
+    for item in items:
+        name, opts = _split(item)
+        canonical = canonical_name(name, known)
+        if canonical is None:
+            raise ProviderError(f"bundle(providers=...): unknown execution provider '{name}'. "
+                                f"ONNX Runtime knows: {', '.join(known)}.")
+        if canonical not in names:
+            names.append(canonical)
+            options.append(opts)
+    return names, options
+
+
+def postprocess_spec(model: Model, labels: Labels | None, threshold: float | None,
+                     output: str | None) -> dict[str, Any] | None:
+    """What predict.py does after the model: argmax -> label, or a binary threshold."""
+    if labels is None and threshold is None:
+        if output is not None:
+            raise ParameterError("bundle(output=...) names the output that labels= or "
+                                 "threshold= apply to; pass one of them too.")
+        return None
+    outputs = graph_outputs(model.proto.graph)
+    target = _pick_output(outputs, output)
+    names = _label_list(labels) if labels is not None else None
+    if threshold is not None:
+        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) \
+                or not math.isfinite(threshold):
+            raise ParameterError(f"bundle(threshold=...) must be a finite number (a score "
+                                 f"cut-off); got {threshold!r}.")
+        if names is not None and len(names) != 2:
+            raise ParameterError(f"bundle(labels=...) with threshold= needs exactly 2 labels "
+                                 f"(below, at or above the threshold); got {len(names)}.")
+    check_classes(target.name, target.shape, names, threshold)
+    return {"output": target.name, "labels": names,
+            "threshold": None if threshold is None else float(threshold)}
+
+
+def check_classes(output: str, shape: Sequence[Any] | None, labels: list[str] | None,
+                  threshold: float | None) -> None:
+    """Labels must match the class dim, and a threshold needs one score (or two classes)."""
+    last = shape[-1] if shape else None
+    if not isinstance(last, int):
+        return  # symbolic or unknown: checked again on the smoke test's output
+    if threshold is not None and last not in (1, 2) and len(shape or ()) > 1:
+        raise ParameterError(f"bundle(threshold=...) is for binary outputs, but output "
+                             f"'{output}' has {last} classes (shape {list(shape or ())}). Use "
+                             f"labels= for multi-class outputs.")
+    if threshold is None and labels is not None and len(labels) != last:
+        raise ParameterError(f"bundle(labels=...) has {len(labels)} labels but output "
+                             f"'{output}' has {last} classes (shape {list(shape or ())}). "
+                             f"Give one label per class.")
+
+
+def _pick_output(outputs: tuple[TensorInfo, ...], name: str | None) -> TensorInfo:
+    if name is None:
+        return outputs[0]
+    for info in outputs:
+        if info.name == name:
+            return info
+    raise ParameterError(f"bundle(output=...) names '{name}', which the model does not have. "
+                         f"Outputs: {[o.name for o in outputs]}.")
+
+
+def _label_list(labels: Labels) -> list[str]:
+    if isinstance(labels, Mapping):
+        keys = sorted(labels)
+        if keys != list(range(len(keys))) or not all(isinstance(k, int) for k in keys):
+            raise ParameterError(f"bundle(labels=...) as a dict must map every class index "
+                                 f"0..n-1 to a name; got keys {keys[:12]}.")
+        values = [labels[k] for k in keys]
+    elif isinstance(labels, (str, bytes)) or not isinstance(labels, Sequence):
+        raise ParameterError(f"bundle(labels=...) must be a list of class names or a dict "
+                             f"{{index: name}}; got {type(labels).__name__}.")
+    else:
+        values = list(labels)
+    if len(values) < 2:
+        raise ParameterError(f"bundle(labels=...) needs at least 2 class names; got {values}.")
+    return [str(v) for v in values]
+
+
+def build(model: Model, source: Model, files: dict[str, dict[str, Any]], *,
+          providers: tuple[list[str], list[dict[str, Any]]], postprocess: dict[str, Any] | None,
+          smoke: dict[str, Any]) -> dict[str, Any]:
+    import numpy as np
+    import onnxruntime as ort
+
+    proto = model.proto
+    if not proto.graph.output:
+        raise InvalidModelError(f"'{model.path}' has no graph outputs: nothing to bundle.")
+    return {
+        "format": FORMAT, "format_version": FORMAT_VERSION,
+        "model": {"file": model.path.name, "name": source.name,
+                  "external_data": [f.location for f in model.external_data],
+                  "ir_version": proto.ir_version,
+                  "opset_imports": {o.domain or "ai.onnx": o.version for o in proto.opset_import},
+                  "producer": f"{proto.producer_name} {proto.producer_version}".strip()},
+        "inputs": [i.to_dict() for i in graph_inputs(proto.graph)],
+        "outputs": [o.to_dict() for o in graph_outputs(proto.graph)],
+        "providers": providers[0], "provider_options": providers[1],
+        "postprocess": postprocess,
+        "tested_with": {"onnxruntime": ort.__version__, "numpy": np.__version__,
+                        "python": platform.python_version(), "platform": platform.platform()},
+        "smoke_test": smoke,
+        "created": {"by": f"onnxkit {__version__}",
+                    "at": datetime.datetime.now(datetime.timezone.utc).isoformat(
+                        timespec="seconds"),
+                    "source": str(source.path),
+                    "lineage": [s.to_dict() for s in source.lineage]},
+        "files": files,
+    }
+
+
+def requirements() -> str:
+    """Pinned requirements: the onnxruntime distribution installed here, and numpy."""
+    from importlib import metadata
+
+    import numpy as np
+    import onnxruntime as ort
+
+    dists = metadata.packages_distributions().get("onnxruntime") or ["onnxruntime"]
+    return f"{sorted(dists)[0]}=={ort.__version__}\nnumpy=={np.__version__}\n"

@@ -1,0 +1,246 @@
+"""Run the bundled ONNX model on inputs from a file. Needs only numpy and onnxruntime.
+
+Usage:
+    python predict.py --input x.npy              (one-input models)
+    python predict.py --input inputs.npz         (arrays named after the model's inputs)
+    python predict.py --input inputs.json        ({"input name": nested lists, ...})
+    python predict.py --input x.npz --output out.npz   (or out.json; default: print)
+    python predict.py --input x.npz --providers cuda,cpu
+
+Before loading the model it checks the SHA-256 of every file listed in manifest.json, and it
+checks the inputs' names, dtypes and ranks against the manifest. Errors print one line and
+exit with status 1. Written by onnxkit's ``deploy.bundle``; this file is part of the bundle.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+_CHUNK = 1 << 20
+
+
+class BundleError(Exception):
+    """A problem the user can fix; printed as one line."""
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(_CHUNK), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def load_manifest(folder: Path) -> dict:
+    path = folder / "manifest.json"
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise BundleError(f"no manifest.json in '{folder}': the bundle is incomplete") from None
+    except ValueError as e:
+        raise BundleError(f"manifest.json is not valid JSON ({e}): the bundle is damaged") from e
+
+
+def check_files(folder: Path, manifest: dict) -> None:
+    """Every file in the manifest must exist with its recorded size and SHA-256."""
+    for name, entry in manifest["files"].items():
+        path = folder / name
+        if not path.is_file():
+            raise BundleError(f"'{name}' is missing from the bundle '{folder}'; "
+                              "restore it from the original bundle")
+        if path.stat().st_size != entry["size"] or sha256_of(path) != entry["sha256"]:
+            raise BundleError(f"'{name}' was altered (its SHA-256 differs from manifest.json); "
+                              "refusing to run. Restore the original file")
+
+
+def read_inputs(path: Path, manifest: dict) -> dict:
+    inputs = manifest["inputs"]
+    suffix = path.suffix.lower()
+    if not path.is_file():
+        raise BundleError(f"--input '{path}' does not exist")
+    try:
+        if suffix == ".npy":
+            data = {"": np.load(path, allow_pickle=False)}
+        elif suffix == ".npz":
+            with np.load(path, allow_pickle=False) as npz:
+                data = {k: npz[k] for k in npz.files}
+        elif suffix == ".json":
+            data = json.loads(path.read_text())
+            data = data if isinstance(data, dict) else {"": data}
+        else:
+            raise BundleError(f"--input '{path}': use a .npy, .npz or .json file")
+    except (OSError, ValueError) as e:
+        raise BundleError(f"--input '{path}' cannot be read as {suffix}: {e}") from e
+    if "" in data:
+        if len(inputs) != 1:
+            raise BundleError(f"--input '{path}' holds one unnamed array but the model has "
+                              f"inputs {[i['name'] for i in inputs]}: use an .npz or a JSON "
+                              "object keyed by input name")
+        data = {inputs[0]["name"]: data[""]}
+    return data
+
+
+def validate(data: dict, manifest: dict, from_json: bool) -> dict:
+    specs = {i["name"]: i for i in manifest["inputs"]}
+    unknown = sorted(set(data) - set(specs))
+    if unknown:
+        raise BundleError(f"unknown input name(s) {unknown}; the model's inputs are "
+                          f"{list(specs)}")
+    missing = [n for n in specs if n not in data]
+    if missing:
+        raise BundleError(f"missing input(s) {missing}; the model's inputs are {list(specs)}")
+    return {name: _check_array(spec, data[name], from_json) for name, spec in specs.items()}
+
+
+def _numpy_dtype(name: str, want: str) -> np.dtype:
+    if want == "string":
+        return np.dtype(object)
+    try:
+        return np.dtype(want)
+    except TypeError:
+        raise BundleError(f"input '{name}' has dtype {want}, which plain numpy cannot make; "
+                          "feed it from Python with ml_dtypes instead") from None
+
+
+def _check_array(spec: dict, value, from_json: bool) -> np.ndarray:
+    name, want = spec["name"], _numpy_dtype(spec["name"], spec["dtype"])
+    if from_json:
+        try:
+            array = np.asarray(value)
+            converted = array.astype(want)
+        except (TypeError, ValueError) as e:
+            raise BundleError(f"input '{name}' expects {want}; the JSON values do not convert "
+                              f"({e})") from e
+        if array.dtype.kind == "f" and converted.dtype.kind in "iub" and \
+                not np.array_equal(array, converted):
+            raise BundleError(f"input '{name}' expects {want}; the JSON has non-integer values")
+        value = converted
+    elif want.kind == "O" and value.dtype.kind in "OUS":
+        value = value.astype(object)
+    elif value.dtype != want:
+        raise BundleError(f"input '{name}' expects dtype {want}; got {value.dtype}. Convert it "
+                          f"with array.astype('{want}')")
+    shape = spec["shape"]
+    if shape is not None:
+        if value.ndim != len(shape):
+            raise BundleError(f"input '{name}' expects rank {len(shape)} {shape}; got shape "
+                              f"{list(value.shape)}")
+        for axis, (got, dim) in enumerate(zip(value.shape, shape)):
+            if isinstance(dim, int) and got != dim:
+                raise BundleError(f"input '{name}' expects size {dim} at axis {axis} "
+                                  f"(shape {shape}); got shape {list(value.shape)}")
+    return value
+
+
+def choose_providers(requested: str | None, manifest: dict) -> list:
+    import onnxruntime as ort
+
+    available = ort.get_available_providers()
+    if requested is None:
+        wanted = [p for p in manifest.get("providers", []) if p in available]
+        return wanted or ["CPUExecutionProvider"]
+    chosen = []
+    for item in requested.split(","):
+        key = item.strip().lower()
+        match = [p for p in available if key in (p.lower(), p.lower()[:-len("executionprovider")])]
+        if not match:
+            raise BundleError(f"--providers: '{item.strip()}' is not available here; available: "
+                              f"{', '.join(available)}")
+        chosen.append(match[0])
+    return chosen
+
+
+def run_model(folder: Path, manifest: dict, feeds: dict, providers: list) -> dict:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    known = dict(zip(manifest.get("providers", []), manifest.get("provider_options", [])))
+    session = ort.InferenceSession(str(folder / manifest["model"]["file"]), options,
+                                   providers=providers,
+                                   provider_options=[known.get(p) or {} for p in providers])
+    names = [o["name"] for o in manifest["outputs"]]
+    return dict(zip(names, session.run(names, feeds)))
+
+
+def postprocess(outputs: dict, manifest: dict):
+    """Class labels (argmax) or a binary threshold on one output, as the bundle specifies."""
+    post = manifest.get("postprocess")
+    if not post:
+        return None
+    scores = np.asarray(outputs[post["output"]])
+    labels = post.get("labels")
+    if post.get("threshold") is not None:
+        if scores.ndim >= 1 and scores.shape[-1] == 2:
+            scores = scores[..., 1]
+        elif scores.ndim >= 2 and scores.shape[-1] == 1:
+            scores = scores[..., 0]
+        index = (scores >= post["threshold"]).astype(np.int64)
+    else:
+        index = scores.argmax(axis=-1)
+    return np.asarray(labels, dtype=object)[index].tolist() if labels else index.tolist()
+
+
+def write_outputs(path: Path | None, outputs: dict, predictions, overwrite: bool) -> None:
+    if path is None:
+        for name, value in outputs.items():
+            print(f"{name}: {value.dtype}{list(value.shape)}")
+            print(np.array2string(value, threshold=50))
+        if predictions is not None:
+            print(f"predictions: {json.dumps(predictions)}")
+        return
+    if path.exists() and not overwrite:
+        raise BundleError(f"--output '{path}' exists; pass --overwrite to replace it")
+    suffix = path.suffix.lower()
+    if suffix == ".npz":
+        extra = {} if predictions is None else {"predictions": np.asarray(predictions)}
+        np.savez(path, **outputs, **extra)
+    elif suffix == ".json":
+        data = {k: v.tolist() for k, v in outputs.items()}
+        if predictions is not None:
+            data["predictions"] = predictions
+        path.write_text(json.dumps(data))
+    else:
+        raise BundleError(f"--output '{path}': use a .npz or .json file")
+    print(f"wrote {path}")
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="Run the bundled ONNX model.")
+    parser.add_argument("--input", required=True, type=Path,
+                        help=".npy (one-input models), .npz or .json keyed by input name")
+    parser.add_argument("--output", type=Path, help=".npz or .json (default: print)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --output")
+    parser.add_argument("--providers", help="comma-separated, e.g. cuda,cpu (default: the "
+                                            "manifest's, where available)")
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    try:
+        manifest = load_manifest(HERE)
+        check_files(HERE, manifest)  # before anything is loaded
+        data = read_inputs(args.input, manifest)
+        feeds = validate(data, manifest, from_json=args.input.suffix.lower() == ".json")
+        outputs = run_model(HERE, manifest, feeds, choose_providers(args.providers, manifest))
+        write_outputs(args.output, outputs, postprocess(outputs, manifest), args.overwrite)
+    except BundleError as e:
+        print(f"predict.py: error: {e}", file=sys.stderr)
+        return 1
+    except Exception as e:  # onnxruntime's own errors: one line, no traceback
+        message = " ".join(str(e).split())
+        print(f"predict.py: error: {type(e).__name__}: {message[:500]}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

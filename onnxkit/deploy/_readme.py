@@ -1,0 +1,77 @@
+"""The README.md written into each bundle, from its manifest."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def readme(manifest: dict[str, Any]) -> str:
+    m = manifest
+    model, tested = m["model"], m["tested_with"]
+    single = len(m["inputs"]) == 1
+    example = "x.npy" if single else "inputs.npz"
+    rows = "\n".join(f"| {t['name']} | {t['dtype']} | {t['shape']} |" for t in m["inputs"])
+    out_rows = "\n".join(f"| {t['name']} | {t['dtype']} | {t['shape']} |" for t in m["outputs"])
+    return f"""# {model['name']}: a deployable bundle
+
+Made by {m['created']['by']} on {m['created']['at']} from `{m['created']['source']}`.
+Tested with onnxruntime {tested['onnxruntime']} and numpy {tested['numpy']}
+(Python {tested['python']}).
+
+## Files
+
+- `{model['file']}`: the ONNX model{_data_note(model)}
+- `predict.py`: runs it; needs only numpy and onnxruntime
+- `requirements.txt`: the versions it was tested with, pinned
+- `manifest.json`: SHA-256 and size of every file, the inputs and outputs, versions
+
+## Run it
+
+```bash
+python -m venv .venv
+.venv/bin/pip install -r requirements.txt
+.venv/bin/python predict.py --input {example}
+.venv/bin/python predict.py --input {example} --output predictions.json
+```
+
+`--input` takes {'a `.npy` array, ' if single else ''}an `.npz` with one array per input
+name, or a `.json` object `{{"input name": [[...]]}}`{' (or a bare list)' if single else ''}.
+`--output` writes `.npz` or `.json` (default: print). `--providers cuda,cpu` picks execution
+providers (default: {', '.join(m['providers'])}, where available).
+
+### Inputs
+
+| name | dtype | shape |
+|---|---|---|
+{rows}
+
+### Outputs
+
+| name | dtype | shape |
+|---|---|---|
+{out_rows}
+{_post_note(m['postprocess'])}
+## Integrity
+
+`predict.py` checks the SHA-256 of every file in `manifest.json` before it loads the model,
+and refuses to run if one is missing or altered. It also checks the input names, dtypes and
+ranks. Errors print one line and exit with status 1. With onnxkit installed,
+`onnxkit bundle verify .` re-checks the hashes and runs the model once.
+"""
+
+
+def _data_note(model: dict[str, Any]) -> str:
+    files = model["external_data"]
+    return f" (weights in {', '.join(f'`{f}`' for f in files)})" if files else ""
+
+
+def _post_note(post: dict[str, Any] | None) -> str:
+    if not post:
+        return ""
+    if post["threshold"] is not None:
+        names = f" as {post['labels'][0]!r} / {post['labels'][1]!r}" if post["labels"] else ""
+        how = (f"`{post['output']} >= {post['threshold']}` (the second column of a two-class "
+               f"output){names}")
+    else:
+        how = f"the label of the highest score of `{post['output']}`: {', '.join(post['labels'])}"
+    return f"\n### Predictions\n\npredict.py also reports {how}.\n"
