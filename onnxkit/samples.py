@@ -9,6 +9,7 @@ sample             what                                                        n
 =================  ==========================================================  ==========
 tiny_model()       2-layer MLP built with onnx.helper (a bare ``Model``)       nothing
 digits_cnn()       CNN trained on scikit-learn's bundled 8x8 digits            torch
+digits_torch()     the same CNN as a trained ``torch.nn.Module``, not converted torch
 text_transformer() 2-layer BERT-style text classifier, synthetic sentiment     torch
 sklearn_pipeline() StandardScaler + LogisticRegression on breast-cancer data    sklearn
 =================  ==========================================================  ==========
@@ -28,7 +29,8 @@ from onnxkit._deps import require
 from onnxkit._model import Model, Step
 from onnxkit._workspace import Workspace, workspace
 
-__all__ = ["Sample", "tiny_model", "digits_cnn", "text_transformer", "sklearn_pipeline"]
+__all__ = ["Sample", "TorchSample", "tiny_model", "digits_cnn", "digits_torch",
+           "text_transformer", "sklearn_pipeline"]
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,18 @@ class Sample:
         if self.labels is not None:
             rows.append(("labels", f"{self.labels.dtype}{list(self.labels.shape)}"))
         return _render.table(("sample", self.name), rows)
+
+
+@dataclass(frozen=True)
+class TorchSample:
+    """A trained PyTorch module and its held-out data: the start of a conversion."""
+
+    name: str
+    module: Any  # a torch.nn.Module in eval mode
+    example_inputs: tuple[Any, ...]  # torch tensors to export with
+    inputs: dict[str, np.ndarray]  # held-out data by input name, as numpy arrays
+    labels: np.ndarray
+    description: str
 
 
 def _cached(name: str, recipe: int, build: Callable[[], onnx.ModelProto]) -> Model:
@@ -125,7 +139,26 @@ def digits_cnn() -> Sample:
                   "handwritten digit classification (8x8 images, 10 classes)")
 
 
+def digits_torch() -> TorchSample:
+    """The digits CNN of :func:`digits_cnn` as a trained ``torch.nn.Module`` (a few seconds).
+
+    For learning conversion: ``onnxkit.convert.from_torch(s.module, s.example_inputs)``.
+    """
+    torch = require("torch", purpose="The digits torch sample")
+    _, x_test, _, y_test = _digits_split()
+    return TorchSample("digits_cnn", _trained_digits_net(), (torch.zeros(2, 1, 8, 8),),
+                       {"image": x_test}, y_test,
+                       "handwritten digit classification (8x8 images, 10 classes)")
+
+
 def _build_digits_cnn() -> onnx.ModelProto:
+    import torch
+
+    return _export(_trained_digits_net(), (torch.zeros(2, 1, 8, 8),), ["image"], ["logits"],
+                   {"image": {0: "batch"}, "logits": {0: "batch"}})
+
+
+def _trained_digits_net() -> Any:
     torch = require("torch", purpose="Building the digits sample")
     from torch import nn
 
@@ -138,8 +171,7 @@ def _build_digits_cnn() -> onnx.ModelProto:
         nn.Linear(32 * 4 * 4, 64), nn.ReLU(), nn.Dropout(0.2), nn.Linear(64, 10),
     )
     _train(net, (torch.from_numpy(x_train),), torch.from_numpy(y_train), epochs=12, lr=3e-3)
-    return _export(net, (torch.zeros(2, 1, 8, 8),), ["image"], ["logits"],
-                   {"image": {0: "batch"}, "logits": {0: "batch"}})
+    return net
 
 
 def _train(net: Any, inputs: tuple[Any, ...], labels: Any, *, epochs: int, lr: float,

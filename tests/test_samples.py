@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import numpy as np
 import onnxruntime as ort
+import pytest
 
 import onnxkit
 
@@ -39,3 +41,15 @@ def test_samples_are_cached(digits):
 def test_tiny_model_needs_nothing(tiny):
     assert onnxkit.summarize(tiny).parameter_count == 67
     assert "<table" in onnxkit.samples.digits_cnn()._repr_html_()
+
+
+def test_digits_torch_is_the_module_behind_digits_cnn(digits):
+    torch = pytest.importorskip("torch")
+    sample = onnxkit.samples.digits_torch()
+    assert not sample.module.training
+    with torch.no_grad():
+        logits = sample.module(torch.from_numpy(sample.inputs["image"])).numpy()
+    np.testing.assert_array_equal(sample.labels, digits.labels)
+    # Training is seeded, so the module is the one the cached ONNX sample was exported from.
+    (exported,) = _predict(digits)
+    np.testing.assert_allclose(logits, exported, atol=1e-4)
