@@ -1,12 +1,30 @@
-# Two entry points, each sets up .venv first (idempotent):
+# Two entry points, each sets up its virtual environments first (idempotent):
 #   make lab    JupyterLab on the course notebooks
-#   make test   the whole suite: unit tests, doctests and the notebooks under nbval
+#   make test   the whole suite: unit tests, doctests and the notebooks under nbval, then the
+#               provider tests again on a second provider (make test-providers)
 VENV   ?= .venv
 PYTHON ?= python3
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.onnxkit-installed
 
-.PHONY: setup lab test lint bench clean
+# A second environment whose onnxruntime is the OpenVINO build: a real provider beyond the CPU.
+VENV_OV      ?= .venv-openvino
+PY_OV        := $(VENV_OV)/bin/python
+STAMP_OV     := $(VENV_OV)/.onnxkit-installed
+ORT_OPENVINO ?= onnxruntime-openvino==1.24.1
+# The tests that exercise execution providers, and the doctests of their modules.
+PROVIDER_TESTS := tests/test_providers.py tests/test_session.py tests/test_bench.py \
+                  tests/test_profile.py tests/test_provider_openvino.py tests/test_sweep.py \
+                  tests/test_widgets_providers.py \
+                  onnxkit/_providers.py onnxkit/_provider_options.py onnxkit/_session.py \
+                  onnxkit/_bench.py onnxkit/_profile.py onnxkit/_sweep.py \
+                  onnxkit/widgets/_providers.py
+# Both runs share one workspace: the provider run reuses the samples the main run built with
+# torch (which the OpenVINO environment does not have). mktemp only when none is set.
+WORKSPACE_ENV := export ONNXKIT_WORKSPACE="$${ONNXKIT_WORKSPACE:-$$(mktemp -d \
+                 "$${TMPDIR:-/tmp}/onnxkit-test-work-XXXXXX")}"
+
+.PHONY: setup setup-providers lab test test-providers lint bench clean
 
 setup: $(STAMP)
 
@@ -18,12 +36,37 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e ".[torch,sklearn,tensorflow,dev]"
 	touch $(STAMP)
 
+setup-providers: $(STAMP_OV)
+
+# onnxruntime-openvino installs the same `onnxruntime` module as onnxruntime: remove both,
+# then install it alone, so exactly one copy exists (also when this recipe runs again).
+# scikit-learn: the digits sample's held-out images come from its bundled data set.
+$(STAMP_OV): pyproject.toml
+	$(PYTHON) -m venv $(VENV_OV)
+	$(PY_OV) -m pip install --quiet --upgrade pip
+	$(PY_OV) -m pip install --quiet -e ".[sklearn]" "pytest>=8"
+	$(PY_OV) -m pip uninstall --quiet --yes onnxruntime onnxruntime-openvino
+	$(PY_OV) -m pip install --quiet "$(ORT_OPENVINO)"
+	touch $(STAMP_OV)
+
 lab: setup
 	$(VENV)/bin/jupyter lab notebooks/
 
 # pytest exits 5 when it collects nothing: that is not a failure of the suite itself.
-test: setup
-	$(PY) -m pytest -p no:cacheprovider $(PYTEST_ARGS); rc=$$?; [ $$rc -eq 5 ] && rc=0; exit $$rc
+# The provider run goes on after a failing main run; the first non-zero status is the result.
+test: setup setup-providers
+	$(WORKSPACE_ENV); \
+	$(PY) -m pytest -p no:cacheprovider $(PYTEST_ARGS); rc=$$?; [ $$rc -eq 5 ] && rc=0; \
+	$(MAKE) --no-print-directory test-providers; rc2=$$?; exit $$(( rc ? rc : rc2 ))
+
+# The provider tests under onnxruntime-openvino. Its environment has no torch, nbval or
+# jupyter: the samples are built (or found cached) with the main one, and the project's
+# addopts, which name nbval's options, are replaced.
+test-providers: setup setup-providers
+	$(WORKSPACE_ENV); \
+	$(PY) -c "import onnxkit.samples as s; s.tiny_model(); s.digits_cnn(); s.text_transformer()" \
+	&& $(PY_OV) -m pytest -p no:cacheprovider -o addopts="--doctest-modules -ra" \
+		$(PROVIDER_TESTS) $(PROVIDER_PYTEST_ARGS); rc=$$?; [ $$rc -eq 5 ] && rc=0; exit $$rc
 
 lint: setup
 	$(VENV)/bin/ruff check onnxkit tests benchmarks
@@ -32,4 +75,4 @@ bench: setup
 	for b in benchmarks/[!_]*.py; do $(PY) $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) onnxkit-work notebooks/onnxkit-work
+	rm -rf $(VENV) $(VENV_OV) onnxkit-work notebooks/onnxkit-work

@@ -25,12 +25,16 @@ _EXPORTS: dict[str, str] = {
     "random_inputs": "_inputs",
     # run
     "providers": "_providers", "ProviderTable": "_providers",
-    "ProviderFallbackWarning": "_providers", "session": "_session", "run": "_session",
+    "ProviderFallbackWarning": "_providers", "provider_options": "_provider_options",
+    "OptionSpec": "_provider_options", "session": "_session", "run": "_session",
     "placement": "_profile", "NodePlacement": "_profile",
     # measure
     "compare": "_compare", "Comparison": "_compare", "OutputDiff": "_compare",
     "benchmark": "_bench", "BenchResult": "_bench", "profile": "_profile",
-    "OpProfile": "_profile", "NodeTime": "_profile",
+    "OpProfile": "_profile", "NodeTime": "_profile", "sweep": "_sweep",
+    "SweepResult": "_sweep",
+    # compare variants
+    "Study": "_study", "Variant": "_study",
     # optimize
     "optimize": "_optimize", "fuse_transformer": "_optimize", "to_fp16": "_precision",
     "fix_dims": "_shapes", "make_dynamic": "_shapes", "infer_shapes": "_infer",
@@ -41,10 +45,13 @@ _EXPORTS: dict[str, str] = {
     "GraphView": "_graph_view", "stop_views": "_view",
     # workspace
     "workspace": "_workspace", "set_workspace": "_workspace", "Workspace": "_workspace",
+    # the whole path on a sample, as an HTML report
+    "demo": "_demo", "DemoReport": "_demo",
 }
-_SUBMODULES = ("samples", "widgets", "quantize", "convert", "cli")
+_SUBMODULES = ("samples", "widgets", "quantize", "convert", "deploy", "cli")
 
-__all__ = [*_EXPORTS, "errors", "samples", "widgets", "quantize", "convert", "__version__"]
+__all__ = [*_EXPORTS, "errors", "samples", "widgets", "quantize", "convert", "deploy",
+           "__version__"]
 
 
 def __getattr__(name: str) -> Any:

@@ -1,8 +1,14 @@
-"""``benchmark``: latency percentiles of ``InferenceSession.run``, alone in the timed loop."""
+"""``benchmark``: latency percentiles of ``InferenceSession.run``, alone in the timed loop.
+
+With ``io_binding=True`` the inputs are copied to the provider's device once, outputs stay
+there, and the loop times ``run_with_iobinding``: the model alone, without host/device copies.
+"""
 
 from __future__ import annotations
 
+import functools
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -11,11 +17,13 @@ import numpy as np
 from onnxkit import _render
 from onnxkit._feeds import Feeds, prepare_feeds
 from onnxkit._model import ModelLike, load
-from onnxkit._providers import resolve
+from onnxkit._provider_options import io_device
+from onnxkit._providers import Resolved, resolve
 from onnxkit._session import OptLevel, Providers, create_session, run_session
 from onnxkit.errors import ParameterError
 
 if TYPE_CHECKING:
+    import onnxruntime as ort
     import plotly.graph_objects as go
 
 DEFAULT_DURATION = 1.0  # seconds of timed runs when neither runs nor duration is given
@@ -43,6 +51,8 @@ class BenchResult:
     peak_rss_bytes: int | None  # process peak resident memory while creating and running
     warmup: int
     samples: tuple[float, ...]
+    io_binding: bool = False  # inputs and outputs bound on the device, copies not timed
+    device: str = "cpu"  # where the first provider keeps tensors: "cpu", "cuda:0"...
 
     @property
     def runs(self) -> int:
@@ -56,14 +66,17 @@ class BenchResult:
     def __repr__(self) -> str:
         mem = ("" if self.peak_rss_bytes is None
                else f", peak RSS {_render.fmt_bytes(self.peak_rss_bytes)}")
+        bound = f", IOBinding on {self.device}" if self.io_binding else ""
         return (f"BenchResult '{self.model}' on {', '.join(self.providers)} (batch "
-                f"{self.batch_size}, {self.runs} runs): p50 {self.p50_ms:.3f} ms, p90 "
+                f"{self.batch_size}, {self.runs} runs{bound}): p50 {self.p50_ms:.3f} ms, p90 "
                 f"{self.p90_ms:.3f} ms, p99 {self.p99_ms:.3f} ms, {self.throughput:,.1f} items/s"
                 f"{mem}")
 
     def _repr_html_(self) -> str:
         rows = [("providers", ", ".join(self.providers)),
                 ("threads", self.threads or "default"), ("batch", self.batch_size),
+                ("inputs / outputs", f"bound on {self.device} (IOBinding)" if self.io_binding
+                 else "numpy arrays, copied every run"),
                 ("runs (after warm-up)", f"{self.runs} ({self.warmup})"),
                 ("p50 / p90 / p99",
                  f"{self.p50_ms:.3f} / {self.p90_ms:.3f} / {self.p99_ms:.3f} ms"),
@@ -90,8 +103,8 @@ class BenchResult:
 
 def benchmark(model: ModelLike, feeds: Feeds | None = None, *, providers: Providers = None,
               threads: int | None = None, opt_level: OptLevel | None = None,
-              warmup: int = 5, runs: int | None = None, duration: float | None = None
-              ) -> BenchResult:
+              warmup: int = 5, runs: int | None = None, duration: float | None = None,
+              io_binding: bool = False) -> BenchResult:
     """Time ``model`` on one configuration: a fresh session, warm-up runs, then timed runs.
 
     Only ``session.run`` is inside the timed region, so the median matches a bare loop.
@@ -101,14 +114,22 @@ def benchmark(model: ModelLike, feeds: Feeds | None = None, *, providers: Provid
         warmup: untimed runs after the first.
         runs: exactly this many timed runs; or ``duration``: keep running for that many
             seconds (at least 10 runs). Default: about one second.
+        io_binding: copy the inputs to the first provider's device once (``cuda`` for CUDA
+            and TensorRT, with their ``device_id``; ``cpu`` otherwise), keep the outputs there,
+            and time ``run_with_iobinding``: what the model costs without host/device copies.
 
     Examples:
         >>> import onnxkit
         >>> r = onnxkit.benchmark(onnxkit.samples.tiny_model(), runs=20)
         >>> r.runs, r.p50_ms <= r.p90_ms <= r.p99_ms
         (20, True)
+        >>> onnxkit.benchmark(onnxkit.samples.tiny_model(), runs=5, io_binding=True).device
+        'cpu'
     """
     _check_counts(warmup, runs, duration)
+    if not isinstance(io_binding, bool):
+        raise ParameterError(f"benchmark(io_binding=...) must be True or False; got "
+                             f"{io_binding!r}.")
     handle = load(model)
     arrays = prepare_feeds(handle, feeds)
     resolved, _ = resolve(providers)
@@ -119,11 +140,45 @@ def benchmark(model: ModelLike, feeds: Feeds | None = None, *, providers: Provid
     start = time.perf_counter()
     run_session(sess, arrays, handle.name)  # the first run also surfaces errors clearly
     first_ms = (time.perf_counter() - start) * 1e3
+    device, device_id = io_device(*resolved[0])
+    if io_binding:
+        binding = bind(sess, arrays, resolved)
+        run = functools.partial(sess.run_with_iobinding, binding)
+    else:
+        run = functools.partial(sess.run, None, arrays)
     for _ in range(warmup):
-        sess.run(None, arrays)
-    samples = _timed_runs(sess, arrays, runs, duration)
+        run()
+    samples = _timed_runs(run, runs, duration)
     return _result(handle.name, tuple(sess.get_providers()), threads, _batch_size(arrays),
-                   samples, session_ms, first_ms, warmup)
+                   samples, session_ms, first_ms, warmup, io_binding,
+                   device if device == "cpu" else f"{device}:{device_id}")
+
+
+def bind(sess: ort.InferenceSession, arrays: dict[str, Any], resolved: Resolved
+         ) -> ort.IOBinding:
+    """An IOBinding with ``arrays`` copied to the first provider's device, outputs bound there.
+
+    Examples:
+        >>> import numpy as np, onnxkit
+        >>> from onnxkit._bench import bind
+        >>> sess = onnxkit.session(onnxkit.samples.tiny_model())
+        >>> feeds = {"x": np.ones((2, 4), np.float32)}
+        >>> binding = bind(sess, feeds, (("CPUExecutionProvider", {}),))
+        >>> sess.run_with_iobinding(binding)
+        >>> binding.copy_outputs_to_cpu()[0].shape
+        (2, 3)
+    """
+    import onnxruntime as ort
+
+    device, device_id = io_device(*resolved[0])
+    binding = sess.io_binding()
+    for name, array in arrays.items():  # copied once, here, outside any timing
+        value = ort.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(array), device, device_id)
+        binding.bind_ortvalue_input(name, value)
+    for output in sess.get_outputs():  # ORT allocates them on the device at each run
+        binding.bind_output(output.name, device, device_id)
+    binding.synchronize_inputs()  # the copies are done before the first timed run
+    return binding
 
 
 def _check_counts(warmup: int, runs: int | None, duration: float | None) -> None:
@@ -140,19 +195,21 @@ def _check_counts(warmup: int, runs: int | None, duration: float | None) -> None
                              f"{duration!r}.")
 
 
-def _timed_runs(sess: Any, arrays: dict[str, Any], runs: int | None, duration: float | None
+def _timed_runs(run: Callable[[], Any], runs: int | None, duration: float | None
                 ) -> list[float]:
-    run, clock, samples = sess.run, time.perf_counter, []
+    # run_with_iobinding returns once the device is done (ORT synchronizes the providers at
+    # the end of a run), so clock() after it measures the work, not just its launch.
+    clock, samples = time.perf_counter, []
     if runs is not None:
         for _ in range(runs):
             t0 = clock()
-            run(None, arrays)
+            run()
             samples.append(clock() - t0)
     else:
         deadline = clock() + (duration if duration is not None else DEFAULT_DURATION)
         while len(samples) < MIN_RUNS or clock() < deadline:
             t0 = clock()
-            run(None, arrays)
+            run()
             samples.append(clock() - t0)
     return [s * 1e3 for s in samples]
 
@@ -163,7 +220,8 @@ def _batch_size(arrays: dict[str, Any]) -> int:
 
 
 def _result(name: str, providers: tuple[str, ...], threads: int | None, batch: int,
-            samples: list[float], session_ms: float, first_ms: float, warmup: int) -> BenchResult:
+            samples: list[float], session_ms: float, first_ms: float, warmup: int,
+            io_binding: bool, device: str) -> BenchResult:
     a = np.asarray(samples)
     p50, p90, p99 = np.percentile(a, [50, 90, 99])
     return BenchResult(
@@ -171,7 +229,8 @@ def _result(name: str, providers: tuple[str, ...], threads: int | None, batch: i
         p50_ms=float(p50), p90_ms=float(p90), p99_ms=float(p99), mean_ms=float(a.mean()),
         std_ms=float(a.std()), min_ms=float(a.min()), max_ms=float(a.max()),
         throughput=batch / (a.mean() / 1e3), session_ms=session_ms, first_run_ms=first_ms,
-        peak_rss_bytes=_peak_rss(), warmup=warmup, samples=tuple(samples))
+        peak_rss_bytes=_peak_rss(), warmup=warmup, samples=tuple(samples),
+        io_binding=io_binding, device=device)
 
 
 def _reset_peak_rss() -> None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from onnxkit import _render
+from onnxkit._provider_options import validate_options
 from onnxkit.errors import ProviderError
 
 ProviderSpec = str | tuple[str, Mapping[str, Any]]
@@ -136,7 +137,7 @@ def resolve(spec: ProviderSpec | Sequence[ProviderSpec] | None) -> tuple[Resolve
 
     Unknown names raise :class:`ProviderError` listing what exists; providers that ORT knows
     but this build lacks are skipped with a :class:`ProviderFallbackWarning`. CPU is used when
-    nothing else is left.
+    nothing else is left. Options are checked with :func:`validate_options`.
     """
     import onnxruntime as ort
 
@@ -150,10 +151,9 @@ def resolve(spec: ProviderSpec | Sequence[ProviderSpec] | None) -> tuple[Resolve
         name, options = _split(item)
         canonical = canonical_name(name, known)
         if canonical is None:
-            raise ProviderError(
-                f"providers=...: unknown execution provider '{name}'. Available in this build: "
-                f"{', '.join(available)}. Other providers ONNX Runtime knows: "
-                f"{', '.join(_short(k) for k in known if k not in available)}.")
+            raise ProviderError(_unknown_provider(name, known, available))
+        # Typos fail here even for a provider this build lacks: they would fail elsewhere too.
+        options = validate_options(canonical, options, available=canonical in available)
         if canonical not in available:
             skipped.append(canonical)
             warnings.warn(
@@ -176,3 +176,10 @@ def _split(item: ProviderSpec) -> tuple[str, dict[str, Any]]:
     raise ProviderError(
         f"providers=...: each provider is a name or a (name, options dict) pair, e.g. "
         f"('CUDAExecutionProvider', {{'device_id': 0}}); got {item!r}.")
+
+
+def _unknown_provider(name: str, known: Sequence[str], available: Sequence[str]) -> str:
+    return (f"providers=...: unknown execution provider '{name}'. Available in this build: "
+            f"{', '.join(available)}. Other providers ONNX Runtime knows: "
+            f"{', '.join(_short(k) for k in known if k not in available)}.")
+

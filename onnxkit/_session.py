@@ -38,7 +38,10 @@ def session(model: ModelLike, *, providers: Providers = None, threads: int | Non
         providers: ``"cpu"``, ``"CUDA"``, ``"CUDAExecutionProvider"``,
             ``("CUDAExecutionProvider", {"device_id": 0})`` or a list of these, in priority
             order. Default: CPU. Providers missing from this build are skipped with a warning
-            and listed in the session's ``onnxkit_fallbacks``.
+            and listed in the session's ``onnxkit_fallbacks``. Options are checked against
+            the provider's schema first (``provider_options``); a provider of this build
+            that fails to start raises :class:`~onnxkit.errors.ProviderError` (bare ORT
+            would quietly run on the CPU instead).
         threads: intra-op threads (default: ORT's choice, one per physical core).
         opt_level: graph optimization level (default ``"all"``).
         options: further ``SessionOptions`` attributes (``{"execution_mode": "parallel"}``) and
@@ -75,17 +78,41 @@ def create_session(handle: Model, resolved: Resolved, *, threads: int | None = N
     if profile_prefix is not None:
         so.enable_profiling = True
         so.profile_file_prefix = profile_prefix
+    resolved = _apply_cpu_options(so, resolved)
     try:
-        return ort.InferenceSession(str(handle.path), so, providers=[n for n, _ in resolved],
+        sess = ort.InferenceSession(str(handle.path), so, providers=[n for n, _ in resolved],
                                     provider_options=[o for _, o in resolved])
     except Exception as e:  # ORT raises its own Fail/InvalidArgument/RuntimeError types
-        message = _ort_errors.clean(str(e))
-        names = ", ".join(n for n, _ in resolved)
-        if any(o for _, o in resolved) and "option" in message.lower():
-            raise ProviderError(f"{names} rejected the provider options "
-                                f"{[o for _, o in resolved]}: {message}") from e
-        raise SessionError(f"onnxruntime could not create a session for '{handle.name}' "
-                           f"({names}): {message} {_ort_errors.hint(message)}".strip()) from e
+        raise _creation_error(handle, resolved, _ort_errors.clean(str(e))) from e
+    # A provider that fails to start is dropped: ORT prints or logs why ("EP Error") and runs
+    # on the CPU. stdout is not captured for the reason: sessions are made in panel threads.
+    dropped = [n for n, _ in resolved if n not in sess.get_providers()]
+    if dropped:
+        raise ProviderError(
+            f"{', '.join(dropped)} could not start, and onnxruntime fell back to "
+            f"{', '.join(sess.get_providers())}; its reason is printed above or in the log "
+            f"(stderr). Check the options {dict(resolved)}: often a value the device does not "
+            "support; and that the device and its drivers are present.")
+    return sess
+
+
+def _apply_cpu_options(so: ort.SessionOptions, resolved: Resolved) -> Resolved:
+    """The CPU provider ignores provider options in Python: ``use_arena`` is a session option."""
+    cpu = dict(resolved).get("CPUExecutionProvider", {})
+    if "use_arena" in cpu:
+        so.enable_cpu_mem_arena = cpu["use_arena"] == "True"
+    return tuple((n, {k: v for k, v in o.items() if n != "CPUExecutionProvider"})
+                 for n, o in resolved)
+
+
+def _creation_error(handle: Model, resolved: Resolved, message: str) -> Exception:
+    names = ", ".join(n for n, _ in resolved)
+    keys = [k for _, o in resolved for k in o]
+    if keys and ("option" in message.lower() or any(k in message for k in keys)):
+        return ProviderError(f"{names} rejected the provider options "
+                             f"{[o for _, o in resolved]}: {message}")
+    return SessionError(f"onnxruntime could not create a session for '{handle.name}' "
+                        f"({names}): {message} {_ort_errors.hint(message)}".strip())
 
 
 def session_options(*, threads: int | None = None, opt_level: OptLevel | None = None,

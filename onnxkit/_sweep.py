@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -15,6 +16,7 @@ from onnxkit._bench import BenchResult
 from onnxkit._feeds import Feeds, prepare_feeds
 from onnxkit._inputs import random_inputs
 from onnxkit._model import Model, ModelLike, load
+from onnxkit._provider_options import io_device
 from onnxkit._providers import ProviderSpec, Resolved, resolve
 from onnxkit._session import OptLevel, create_session, run_session
 from onnxkit.errors import InputError, OnnxkitError, ParameterError
@@ -120,7 +122,8 @@ def sweep(model: ModelLike, feeds: Feeds | None = None, *,
           threads: Sequence[int | None] | None = None, batch: Sequence[int] | None = None,
           opt_level: OptLevel | None = None, options: Mapping[str, Any] | None = None,
           runs: int | None = None, duration: float | None = None, rounds: int = 3,
-          warmup: int = 5, progress: Progress | None = None) -> SweepResult:
+          warmup: int = 5, io_binding: bool = False, progress: Progress | None = None
+          ) -> SweepResult:
     """Benchmark ``model`` on every combination of ``providers`` × ``threads`` × ``batch``.
 
     All sessions are created first and then timed in ``rounds`` round-robin passes (the order
@@ -139,6 +142,8 @@ def sweep(model: ModelLike, feeds: Feeds | None = None, *,
         opt_level, options: as for :func:`onnxkit.session`, shared by every combination.
         runs, duration: timed runs, or seconds, per combination over all rounds
             (default: half a second).
+        io_binding: as for :func:`onnxkit.benchmark`: inputs and outputs stay on each
+            configuration's device, so host/device copies are not timed.
         progress: ``progress(done, total)`` after each combination's share of a round; an
             exception it raises (e.g. a panel's Cancel) stops the sweep.
 
@@ -162,12 +167,13 @@ def sweep(model: ModelLike, feeds: Feeds | None = None, *,
     thread_list = _listed("threads", threads, [None])
     batches = _batch_feeds(handle, feeds, _listed("batch", batch, [None]))
     sessions, failed = _sessions(handle, configs, thread_list, opt_level, options)
-    combos = [_Combo(label, t, sess, ms, arrays) for (label, t, sess, ms) in sessions
-              for arrays in batches]
+    combos = [_Combo(label, t, sess, ms, arrays, _runner(sess, arrays, resolved, io_binding),
+                     _device(resolved))
+              for (label, resolved, t, sess, ms) in sessions for arrays in batches]
     samples = _interleaved(combos, handle.name, runs, duration, rounds, warmup, progress)
     results = tuple(_bench._result(handle.name, tuple(c.session.get_providers()), c.threads,
                                    _bench._batch_size(c.arrays), timed, c.session_ms,
-                                   c.first_ms, warmup)
+                                   c.first_ms, warmup, io_binding, c.device)
                     for c, timed in zip(combos, samples))
     return SweepResult(handle.name, tuple(c.label for c in combos), results, tuple(failed),
                        rounds)
@@ -182,7 +188,21 @@ class _Combo:
     session: Any
     session_ms: float
     arrays: dict[str, np.ndarray]
+    run: Callable[[], Any]  # one timed run: session.run or run_with_iobinding
+    device: str
     first_ms: float = 0.0
+
+
+def _runner(sess: Any, arrays: dict[str, np.ndarray], resolved: Resolved, io_binding: bool
+            ) -> Callable[[], Any]:
+    if io_binding:
+        return functools.partial(sess.run_with_iobinding, _bench.bind(sess, arrays, resolved))
+    return functools.partial(sess.run, None, arrays)
+
+
+def _device(resolved: Resolved) -> str:
+    device, device_id = io_device(*resolved[0])
+    return device if device == "cpu" else f"{device}:{device_id}"
 
 
 def _configurations(providers: Sequence[Configuration] | None
@@ -251,7 +271,8 @@ def _batch_feeds(handle: Model, feeds: Feeds | None, batches: list[int | None]
 
 def _sessions(handle: Model, configs: list[tuple[str, Resolved]], threads: list[int | None],
               opt_level: OptLevel | None, options: Mapping[str, Any] | None
-              ) -> tuple[list[tuple[str, int | None, Any, float]], list[tuple[str, str]]]:
+              ) -> tuple[list[tuple[str, Resolved, int | None, Any, float]],
+                         list[tuple[str, str]]]:
     sessions, failed, first_error = [], [], None
     for (label, resolved), t in itertools.product(configs, threads):
         start = time.perf_counter()
@@ -264,7 +285,7 @@ def _sessions(handle: Model, configs: list[tuple[str, Resolved]], threads: list[
             failed.append((f"{label} · threads {t or 'default'}", str(e)))
             first_error = first_error or e
             continue
-        sessions.append((label, t, sess, (time.perf_counter() - start) * 1e3))
+        sessions.append((label, resolved, t, sess, (time.perf_counter() - start) * 1e3))
     if not sessions:
         assert first_error is not None
         raise first_error
@@ -280,7 +301,7 @@ def _interleaved(combos: list[_Combo], name: str, runs: int | None,
         run_session(c.session, c.arrays, name)
         c.first_ms = (time.perf_counter() - start) * 1e3
         for _ in range(warmup):
-            c.session.run(None, c.arrays)
+            c.run()
     per_round = _shares(runs, duration, rounds)
     samples: list[list[float]] = [[] for _ in combos]
     total, done = rounds * len(combos), 0
@@ -288,8 +309,7 @@ def _interleaved(combos: list[_Combo], name: str, runs: int | None,
         order = list(range(len(combos)))
         order = order[r % len(order):] + order[:r % len(order)]
         for i in order:
-            samples[i] += _bench._timed_runs(combos[i].session, combos[i].arrays,
-                                             *per_round[r])
+            samples[i] += _bench._timed_runs(combos[i].run, *per_round[r])
             done += 1
             if progress is not None:
                 progress(done, total)

@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 
 import onnxkit
+from onnxkit._bench import bind
+from onnxkit._providers import resolve
 from onnxkit.errors import InputError, ParameterError
 
 
@@ -49,3 +51,32 @@ def test_absurd_counts_are_refused(tiny, kwargs, match):
 def test_bad_feeds_are_refused_before_timing(tiny):
     with pytest.raises(InputError, match="expects float32"):
         onnxkit.benchmark(tiny, {"x": np.ones((1, 4))}, runs=3)
+
+
+@pytest.mark.parametrize("sample", ["digits", "transformer"])
+def test_io_binding_runs_the_same_model(sample, request):
+    s = request.getfixturevalue(sample)
+    feeds = {k: v[:8] for k, v in s.inputs.items()}
+    r = onnxkit.benchmark(s.model, feeds, runs=10, warmup=1, io_binding=True)
+    assert r.io_binding and r.device == "cpu" and r.runs == 10 and r.batch_size == 8
+    assert "IOBinding on cpu" in repr(r) and "bound on cpu" in r._repr_html_()
+    assert r.to_dict()["io_binding"] is True
+    # What the timed loop runs gives exactly what a plain run gives.
+    resolved, _ = resolve("cpu")
+    sess = onnxkit.session(s.model)
+    binding = bind(sess, feeds, resolved)
+    sess.run_with_iobinding(binding)
+    bound = dict(zip([o.name for o in sess.get_outputs()], binding.copy_outputs_to_cpu()))
+    plain = onnxkit.run(s.model, feeds)
+    assert bound.keys() == plain.keys()
+    assert all(np.array_equal(bound[k], plain[k]) for k in plain)
+
+
+def test_plain_runs_are_recorded_as_such(tiny):
+    r = onnxkit.benchmark(tiny, runs=3)
+    assert r.io_binding is False and r.device == "cpu" and "IOBinding" not in repr(r)
+
+
+def test_io_binding_must_be_a_bool(tiny):
+    with pytest.raises(ParameterError, match="io_binding"):
+        onnxkit.benchmark(tiny, runs=3, io_binding="yes")

@@ -17,6 +17,7 @@ PUBLIC = {
     "benchmark", "BenchResult", "profile", "OpProfile", "optimize", "fuse_transformer", "to_fp16",
     "fix_dims", "make_dynamic", "infer_shapes", "extract", "quantize", "convert",
     "view", "graph_view", "NetronView", "GraphView", "stop_views",
+    "Study", "Variant", "sweep", "SweepResult", "provider_options", "OptionSpec", "deploy",
 }
 
 QUANTIZE = {"dynamic", "static", "weight_only", "debug", "LayerErrors", "prepare", "assess",

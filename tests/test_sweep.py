@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper
 
@@ -95,3 +96,19 @@ def test_when_no_session_can_be_made_the_error_is_raised(tmp_path):
     with pytest.raises(SessionError, match="Warp"):
         onnxkit.sweep(save(custom, tmp_path / "custom.onnx"), runs=10)
 
+
+
+def test_io_binding_is_recorded_and_times_the_same_model(tiny):
+    s = onnxkit.sweep(tiny, providers=["cpu"], batch=[2], runs=10, rounds=1, io_binding=True)
+    r = s.results[0]
+    assert r.io_binding and r.device == "cpu" and r.runs == 10
+
+
+@pytest.mark.skipif("OpenVINOExecutionProvider" not in ort.get_available_providers(),
+                    reason="needs onnxruntime-openvino (make test-providers)")
+def test_cpu_beside_openvino(digits):
+    s = onnxkit.sweep(digits.model, providers=["cpu", ["openvino", "cpu"]], batch=[1, 16],
+                      runs=10, rounds=2)
+    assert s.configurations == ("cpu", "cpu", "openvino > cpu", "openvino > cpu")
+    assert [r.providers[0] for r in s.results] == ["CPUExecutionProvider"] * 2 + [
+        "OpenVINOExecutionProvider"] * 2
