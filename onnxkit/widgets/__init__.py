@@ -7,8 +7,13 @@ with progress and Cancel, shows failures in place, and prints its code (``panel.
 panel              what
 =================  ===============================================================
 ConvertPanel       a torch / scikit-learn / Keras model from the notebook to ONNX, verified
+DeployPanel        a self-contained bundle folder, its verification, the ORT format
 InspectPanel       pick a model; its summary, its graph inline or in Netron
+OptimizePanel      ORT graph optimizations, onnxslim, transformer fusion, float16
+ProviderPanel      providers in priority order with options; benchmark sweep, placement
 QuantizePanel      dynamic / static / int4 quantization, assessment, layer debugging
+StudyPanel         variants side by side (Study.auto, add), Pareto chart, best under a limit
+Workbench          all of the above as tabs, sharing the current model and one study
 =================  ===============================================================
 """
 
@@ -16,7 +21,13 @@ from __future__ import annotations
 
 from onnxkit.widgets._base import Panel
 from onnxkit.widgets._convert import ConvertPanel
+from onnxkit.widgets._deploy import DeployPanel
 from onnxkit.widgets._inspect import InspectPanel
+from onnxkit.widgets._optimize import OptimizePanel
+from onnxkit.widgets._providers import ProviderPanel
 from onnxkit.widgets._quantize import QuantizePanel
+from onnxkit.widgets._study import StudyPanel
+from onnxkit.widgets._workbench import Workbench
 
-__all__ = ["Panel", "ConvertPanel", "InspectPanel", "QuantizePanel"]
+__all__ = ["Panel", "ConvertPanel", "DeployPanel", "InspectPanel", "OptimizePanel",
+           "ProviderPanel", "QuantizePanel", "StudyPanel", "Workbench"]

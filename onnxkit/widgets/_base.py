@@ -46,6 +46,8 @@ class Panel(widgets.VBox):
     error = traitlets.Unicode("", help="Message of the last failed (or cancelled) action; '' "
                                        "when the last action succeeded.")
     busy = traitlets.Bool(False, help="True while an action runs.")
+    actions = traitlets.Int(0, help="How many actions have succeeded (observe it to follow the "
+                                    "panel, e.g. to collect its code).")
 
     def __init__(self, **kwargs: Any):
         super().__init__(**kwargs)
@@ -170,6 +172,7 @@ class Panel(widgets.VBox):
             self.result = result
             self.status.value = "done"
             self.output.outputs = outputs
+            self.actions += 1
             return result
         finally:
             self.busy = False
@@ -193,7 +196,9 @@ class Panel(widgets.VBox):
             return "{" + items + "}"
         if isinstance(value, (list, tuple)):
             inner = ", ".join(self._expr(v) for v in value)
-            return f"[{inner}]" if isinstance(value, list) else f"({inner},)"
+            if isinstance(value, list):
+                return f"[{inner}]"
+            return f"({inner},)" if len(value) == 1 else f"({inner})"
         return repr(value)
 
     def _saved(self, array: np.ndarray) -> Path:

@@ -1,0 +1,153 @@
+"""ProviderPanel driven from Python: priority, options, benchmark sweep, placement, code."""
+
+from __future__ import annotations
+
+import onnxruntime as ort
+import pytest
+
+import onnxkit
+from onnxkit.errors import ParameterError
+from onnxkit.widgets import ProviderPanel
+
+HAS_OPENVINO = "OpenVINOExecutionProvider" in ort.get_available_providers()
+
+
+@pytest.fixture
+def panel(tiny):
+    p = ProviderPanel(tiny)
+    p.threads, p.batch, p.duration = [1], [1, 4], 0.05
+    return p
+
+
+def _texts(panel):
+    parts = []
+    for out in panel.output.outputs:
+        parts.append(out.get("text", ""))
+        parts += [v for k, v in out.get("data", {}).items() if k.startswith("text/")]
+    return "\n".join(parts)
+
+
+def _click(panel, button):
+    button.click()
+    assert panel.wait(timeout=120)
+
+
+def test_lists_every_provider_and_offers_the_available_ones(panel):
+    table = onnxkit.providers()
+    assert panel.priority_control.allowed_tags == [p.short for p in table.providers
+                                                   if p.available and p.short != "azure"]
+    assert "cuda" in panel.providers_table.value  # known, even where not in this build
+    assert panel.priority == ["cpu"]
+    titles = panel.options_accordion.titles
+    assert "cpu options" in titles
+    assert any("cuda options" in t for t in titles)
+    assert all(f"{p} options (not in this build)" in titles
+               for p in ("cuda", "tensorrt", "openvino") if p not in panel._available)
+
+
+def test_benchmark_sweeps_and_prints_code_that_runs(panel):
+    result = panel.run()
+    assert panel.result is result and panel.error == ""
+    assert [(r.threads, r.batch_size) for r in result.results] == [(1, 1), (1, 4)]
+    assert "items/s" in _texts(panel)  # the table; the plot follows it
+    assert any("application/vnd.plotly.v1+json" in o.get("data", {})
+               for o in panel.output.outputs)
+    namespace: dict = {}
+    exec(panel.to_code(), namespace)  # noqa: S102 - the point: the printed code runs as is
+    assert namespace["sweep"].configurations == result.configurations
+
+
+def test_session_options_reach_the_kernel_and_the_code(panel):
+    panel.opt_level, panel.execution_mode, panel.inter_threads = "basic", "parallel", 2
+    panel.run()
+    code = panel.to_code()
+    assert "opt_level='basic'" in code
+    assert "'execution_mode': 'parallel'" in code and "'inter_op_num_threads': 2" in code
+    exec(code, {})  # noqa: S102
+
+
+def test_options_form_and_trait_stay_in_step(panel):
+    form = panel._forms["cpu"]
+    form.controls["use_arena"].value = False
+    assert panel.provider_options == {"cpu": {"use_arena": False}}
+    panel.provider_options = {}
+    assert form.controls["use_arena"].value is True  # back to the default
+    panel.provider_options = {"cpu": {"use_arena": False}}
+    assert form.controls["use_arena"].value is False
+    result = panel.run()
+    assert result.configurations[0] == "cpu(use_arena=False)"
+    assert "('cpu', {'use_arena': False})" in panel.to_code()
+
+
+def test_only_changed_options_are_passed(panel):
+    form = panel._forms["cuda"]
+    form.controls["device_id"].value = "0"  # the default: nothing to pass
+    assert "cuda" not in panel.provider_options
+    form.controls["gpu_mem_limit"].value = "2147483648"
+    assert panel.provider_options["cuda"] == {"gpu_mem_limit": 2147483648}
+
+
+def test_a_bad_option_is_shown_and_the_panel_stays_usable(panel):
+    panel.provider_options = {"cpu": {"use_arena": "sometimes"}}
+    _click(panel, panel.benchmark_button)
+    assert "use_arena" in panel.error and "CPU" in panel.error
+    assert "use_arena" in _texts(panel)
+    assert not panel.busy and not panel.benchmark_button.disabled
+    panel.provider_options = {}
+    _click(panel, panel.benchmark_button)
+    assert panel.error == "" and panel.result is not None
+
+
+def test_a_provider_missing_from_this_build_is_named(panel):
+    missing = next(p for p in ("cuda", "tensorrt", "migraphx") if p not in panel._available)
+    with pytest.raises(ParameterError, match=f"{missing} is not in this onnxruntime build; "
+                                             "available: .*cpu"):
+        panel.priority = [missing, "cpu"]
+    assert panel.priority == ["cpu"]
+    assert panel.run() is not None  # still usable
+
+
+def test_an_empty_priority_list_disables_the_actions(panel):
+    panel.priority = []
+    assert panel.benchmark_button.disabled and panel.placement_button.disabled
+    with pytest.raises(ParameterError, match="priority list is empty"):
+        panel.run()
+    panel.priority = ["cpu"]
+    assert not panel.benchmark_button.disabled
+
+
+def test_placement_shows_where_nodes_run(panel):
+    _click(panel, panel.placement_button)
+    assert panel.error == ""
+    assert panel.result.counts == {"CPUExecutionProvider": 2}
+    assert "placement = onnxkit.placement(model, providers=['cpu'])" in panel.to_code()
+
+
+def test_cancel_stops_a_long_sweep(panel):
+    panel.duration, panel.threads = 30.0, [1, 2]
+    panel.start(panel._benchmark)
+    panel.cancel()
+    assert panel.wait(timeout=60)
+    assert panel.status.value == "cancelled" and "Cancelled" in panel.error
+
+
+def test_feeds_are_given_by_name_in_the_code(digits):
+    feeds = {"image": digits.inputs["image"][:3]}
+    panel = ProviderPanel(digits.model, feeds)
+    panel.duration = 0.05
+    assert panel.run().results[0].batch_size == 3
+    code = panel.to_code()
+    assert "feeds = {'image': np.load(" in code
+    assert "onnxkit.sweep(model, feeds, providers=['cpu'], duration=0.05)" in code
+
+
+@pytest.mark.skipif(not HAS_OPENVINO, reason="needs onnxruntime-openvino (the second venv)")
+def test_openvino_beside_cpu(digits):
+    panel = ProviderPanel(digits.model)
+    panel.priority, panel.duration = ["openvino", "cpu"], 0.1
+    panel.provider_options = {"openvino": {"precision": "FP32"}}
+    result = panel.run()
+    assert result.configurations == ("openvino(precision=FP32) > cpu", "cpu")
+    assert result.results[0].providers[0] == "OpenVINOExecutionProvider"
+    placed = panel._placement()
+    assert "OpenVINOExecutionProvider" in placed.counts
