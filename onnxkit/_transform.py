@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+import numpy as np
 import onnx
 
 from onnxkit._model import Model, Step
@@ -58,16 +59,39 @@ class VerificationWarning(UserWarning):
 
 def verify(reference: Model, candidate: Model, *, rtol: float, atol: float,
            feeds: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Run both on the same (random) inputs; a summary fit for the lineage."""
+    """Run both on the same (random) inputs; a summary fit for the lineage.
+
+    A transform may change float precision at the interface (``to_fp16(keep_io_types=False)``):
+    the candidate then gets the feeds cast to its input types, and its outputs are compared
+    by value.
+    """
     from onnxkit._compare import compare
     from onnxkit._inputs import random_inputs
+    from onnxkit._session import run
+    from onnxkit._types import graph_inputs
 
-    result = compare(reference, candidate, feeds or random_inputs(reference, batch=2),
-                     rtol=rtol, atol=atol)
+    feeds = feeds or random_inputs(reference, batch=2)
+    expected = run(reference, feeds)
+    types = {i.name: i.dtype for i in graph_inputs(candidate.proto.graph)}
+    got = run(candidate, {k: _cast_float(v, types.get(k)) for k, v in feeds.items()})
+    got = {k: _cast_float(v, expected[k].dtype if k in expected else None)
+           for k, v in got.items()}
+    result = compare(expected, got, rtol=rtol, atol=atol)
     worst = max(result.outputs, key=lambda o: o.max_abs or 0.0)
     return {"passed": bool(result), "rtol": rtol, "atol": atol, "max_abs": worst.max_abs,
             "argmax_agreement": worst.argmax_agreement,
             "failed": [f"{o.name}: {o.reason}" for o in result.failed]}
+
+
+def _cast_float(array: Any, dtype: Any) -> Any:
+    """``array`` as ``dtype`` when both are floats of different precision, else unchanged."""
+    if dtype is None or not isinstance(array, np.ndarray) or array.dtype.kind != "f":
+        return array
+    try:
+        target = np.dtype(dtype)
+    except TypeError:  # sequences, maps: nothing to cast
+        return array
+    return array.astype(target) if target.kind == "f" and target != array.dtype else array
 
 
 def with_weights(parent: Model, proto: onnx.ModelProto) -> onnx.ModelProto:

@@ -33,3 +33,9 @@ def test_already_fp16_and_bad_block_list(digits, tiny):
         onnxkit.to_fp16(onnxkit.to_fp16(digits.model))
     with pytest.raises(ParameterError, match="list of op type names"):
         onnxkit.to_fp16(tiny, op_block_list="Resize")
+
+
+def test_fp16_interface_when_asked(tiny):
+    half = onnxkit.to_fp16(tiny, keep_io_types=False)
+    assert onnxkit.summarize(half).inputs[0].dtype == "float16"
+    assert half.lineage[-1].details["verification"]["passed"]
