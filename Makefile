@@ -1,7 +1,8 @@
 # Two entry points, each sets up its virtual environments first (idempotent):
 #   make lab    JupyterLab on the course notebooks
-#   make test   the whole suite: unit tests, doctests and the notebooks under nbval, then the
-#               provider tests again on a second provider (make test-providers)
+#   make test   the whole suite: unit tests, doctests, the notebooks under nbval and the
+#               browser tests (tests/e2e), then the provider tests again on a second
+#               provider (make test-providers)
 VENV   ?= .venv
 PYTHON ?= python3
 PY     := $(VENV)/bin/python
@@ -24,7 +25,7 @@ PROVIDER_TESTS := tests/test_providers.py tests/test_session.py tests/test_bench
 WORKSPACE_ENV := export ONNXKIT_WORKSPACE="$${ONNXKIT_WORKSPACE:-$$(mktemp -d \
                  "$${TMPDIR:-/tmp}/onnxkit-test-work-XXXXXX")}"
 
-.PHONY: setup setup-providers lab test test-providers lint bench clean
+.PHONY: setup setup-providers setup-browser lab test test-providers test-e2e lint bench clean
 
 setup: $(STAMP)
 
@@ -49,12 +50,16 @@ $(STAMP_OV): pyproject.toml
 	$(PY_OV) -m pip install --quiet "$(ORT_OPENVINO)"
 	touch $(STAMP_OV)
 
+# Debian's chromium and the playwright library for the browser tests (tests/e2e); no-op when present.
+setup-browser: setup
+	bash .ci/browser-deps.sh $(PY)
+
 lab: setup
 	$(VENV)/bin/jupyter lab notebooks/
 
 # pytest exits 5 when it collects nothing: that is not a failure of the suite itself.
 # The provider run goes on after a failing main run; the first non-zero status is the result.
-test: setup setup-providers
+test: setup setup-providers setup-browser
 	$(WORKSPACE_ENV); \
 	$(PY) -m pytest -p no:cacheprovider $(PYTEST_ARGS); rc=$$?; [ $$rc -eq 5 ] && rc=0; \
 	$(MAKE) --no-print-directory test-providers; rc2=$$?; exit $$(( rc ? rc : rc2 ))
@@ -68,6 +73,9 @@ test-providers: setup setup-providers
 	&& $(PY_OV) -m pytest -p no:cacheprovider -o addopts="--doctest-modules -ra" \
 		$(PROVIDER_TESTS) $(PROVIDER_PYTEST_ARGS); rc=$$?; [ $$rc -eq 5 ] && rc=0; exit $$rc
 
+test-e2e: setup setup-browser
+	$(WORKSPACE_ENV); $(PY) -m pytest -p no:cacheprovider -m e2e tests/e2e
+
 lint: setup
 	$(VENV)/bin/ruff check onnxkit tests benchmarks
 
@@ -75,4 +83,4 @@ bench: setup
 	for b in benchmarks/[!_]*.py; do $(PY) $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) $(VENV_OV) onnxkit-work notebooks/onnxkit-work
+	rm -rf $(VENV) $(VENV_OV) .venv-bundle onnxkit-work notebooks/onnxkit-work test-artifacts
