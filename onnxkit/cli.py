@@ -230,6 +230,45 @@ def _add_bundle_commands(sub: Any) -> None:
     p.set_defaults(handler=_bundle_verify)
 
 
+def _demo(args: argparse.Namespace) -> int:
+    from onnxkit import demo
+
+    def show(stage: Any) -> None:
+        if not args.json:
+            print(stage.line(), flush=True)
+
+    report = demo(args.out, bundle_dir=args.bundle, quick=args.quick, overwrite=args.overwrite,
+                  progress=show)
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2, default=str))
+    else:
+        print(f"{'total':<9} {report.seconds:5.1f} s  {'passed' if report else 'FAILED'}, "
+              f"best '{report.best}'")
+        print(f"report: {report.path}")
+        print(f"bundle: {report.bundle_dir}")
+    return 0 if report else 1
+
+
+def _add_demo_command(sub: Any) -> None:
+    p = sub.add_parser("demo", help="run the whole path on a sample (convert, optimize, "
+                                    "quantize, compare, bundle) and write an HTML report",
+                       description="Train the digits CNN in PyTorch, convert it to ONNX, "
+                                   "optimize and quantize it, compare the variants, bundle the "
+                                   "best one and verify the bundle; write a self-contained "
+                                   "HTML report with the plots (works offline). Exit 1 if the "
+                                   "conversion or the bundle check fails.")
+    p.add_argument("--out", default="report.html",
+                   help="the report's path (default report.html; must not exist)")
+    p.add_argument("--bundle", metavar="DIR",
+                   help="the bundle folder, new or empty (default: in the workspace)")
+    p.add_argument("--quick", action="store_true",
+                   help="fewer latency rounds and runs: quicker, noisier timings")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing report, and a previous bundle in --bundle")
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
+    p.set_defaults(handler=_demo)
+
+
 def _dim_assignment(text: str) -> tuple[str, int]:
     from onnxkit.errors import ParameterError
 
@@ -310,6 +349,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--samples", type=int, help="use at most this many calibration rows")
     p.add_argument("--block-size", type=int, default=32, help="int4: weights per block")
     _add_bundle_commands(sub)
+    _add_demo_command(sub)
     return parser
 
 

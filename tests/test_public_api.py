@@ -18,6 +18,7 @@ PUBLIC = {
     "fix_dims", "make_dynamic", "infer_shapes", "extract", "quantize", "convert",
     "view", "graph_view", "NetronView", "GraphView", "stop_views",
     "Study", "Variant", "sweep", "SweepResult", "provider_options", "OptionSpec", "deploy",
+    "demo", "DemoReport",
 }
 
 QUANTIZE = {"dynamic", "static", "weight_only", "debug", "LayerErrors", "prepare", "assess",
