@@ -101,20 +101,30 @@ class SweepResult:
 
         fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08,
                             subplot_titles=("latency p50 (whisker: p90), ms", "items / s"))
-        for batch in sorted({r.batch_size for r in self.results}):
+        colors = _colors()
+        for i, batch in enumerate(sorted({r.batch_size for r in self.results})):
+            color = colors[i % len(colors)]
             picked = [(c, r) for c, r in zip(self.configurations, self.results)
                       if r.batch_size == batch]
             x = [f"{c} · {r.threads or 'default'} thr" for c, r in picked]
             fig.add_trace(go.Bar(
-                x=x, y=[r.p50_ms for _, r in picked], name=f"batch {batch}",
+                x=x, y=[r.p50_ms for _, r in picked], name=f"batch {batch}", marker_color=color,
                 legendgroup=str(batch), error_y={"type": "data", "symmetric": False,
                                                  "array": [r.p90_ms - r.p50_ms for _, r in picked],
                                                  "arrayminus": [0] * len(picked)}), row=1, col=1)
             fig.add_trace(go.Bar(x=x, y=[r.throughput for _, r in picked], name=f"batch {batch}",
-                                 legendgroup=str(batch), showlegend=False), row=2, col=1)
+                                 marker_color=color, legendgroup=str(batch), showlegend=False),
+                          row=2, col=1)
         fig.update_layout(title=f"{self.model}: providers × threads × batch", barmode="group",
                           height=520)
         return fig
+
+
+def _colors() -> list[str]:
+    """The default plotly colour sequence: one colour per batch size in both subplots."""
+    from plotly.colors import qualitative
+
+    return list(qualitative.Plotly)
 
 
 def sweep(model: ModelLike, feeds: Feeds | None = None, *,

@@ -76,6 +76,10 @@ class ProviderPanel(Panel):
         self._available = [p.short for p in table.providers
                            if p.available and p.short not in NOT_OFFERED]
         self.providers_table = widgets.HTML(table._repr_html_())
+        providers_box = widgets.Accordion(
+            children=[self.providers_table],
+            titles=(f"providers in this build: {', '.join(self._available)} "
+                    f"({len(table.providers)} known; open for the list and this machine)",))
         self.priority_control = widgets.TagsInput(allowed_tags=self._available,
                                                   allow_duplicates=False)
         traitlets.link((self, "priority"), (self.priority_control, "value"))
@@ -91,7 +95,7 @@ class ProviderPanel(Panel):
                                              button_style="primary")
         self.placement_button = self._button("Placement", self._placement, icon="sitemap")
         self.observe(lambda _: self._sync_buttons(), "priority")
-        self._layout(self.providers_table,
+        self._layout(providers_box,
                      widgets.HBox([widgets.Label("priority (drag to reorder)"),
                                    self.priority_control]),
                      self.options_accordion, self.session_box, self.sweep_box)
