@@ -25,7 +25,7 @@ PROVIDER_TESTS := tests/test_providers.py tests/test_session.py tests/test_bench
 WORKSPACE_ENV := export ONNXKIT_WORKSPACE="$${ONNXKIT_WORKSPACE:-$$(mktemp -d \
                  "$${TMPDIR:-/tmp}/onnxkit-test-work-XXXXXX")}"
 
-.PHONY: setup setup-providers setup-browser lab test test-providers test-e2e lint bench clean
+.PHONY: setup setup-providers setup-browser lab demo test test-providers test-e2e lint bench clean
 
 setup: $(STAMP)
 
@@ -56,6 +56,10 @@ setup-browser: setup
 
 lab: setup
 	$(VENV)/bin/jupyter lab notebooks/
+
+# The headless path for people without Jupyter: a self-contained HTML report.
+demo: setup
+	$(VENV)/bin/onnxkit demo --out report.html --overwrite
 
 # pytest exits 5 when it collects nothing: that is not a failure of the suite itself.
 # The provider run goes on after a failing main run; the first non-zero status is the result.
