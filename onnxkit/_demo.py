@@ -36,6 +36,7 @@ STAGES = ("sample", "convert", "optimize", "quantize", "compare", "bundle")
 MAX_ACCURACY_DROP = 0.01  # Study.best's limit: at most one point of accuracy lost
 CALIBRATION_ROWS = 96  # the first held-out images calibrate int8 static (6 feeds of 16)
 LABELS = [str(d) for d in range(10)]
+LATENCY_BATCH = 256  # images per timed run in the comparison
 # (rounds, runs) of the Study's interleaved latency measurement: full run, then --quick
 TIMING = {False: (3, 50), True: (2, 10)}
 
