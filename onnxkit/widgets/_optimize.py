@@ -1,0 +1,197 @@
+"""``OptimizePanel``: graph optimizations, onnxslim, fusion and float16, before vs after."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ipywidgets as widgets
+import traitlets
+
+from onnxkit import _render
+from onnxkit._model import Model, ModelLike, load
+from onnxkit._optimize import fuse_transformer, optimize
+from onnxkit._precision import to_fp16
+from onnxkit._study_auto import _has_attention
+from onnxkit._summary import ModelSummary, summarize
+from onnxkit.errors import ParameterError
+from onnxkit.widgets._base import Panel, call
+
+_LEVELS = ("disable", "basic", "extended", "layout", "all")
+_MODEL_TYPES = ("bert", "gpt2", "vit", "bart", "t5")
+
+
+class OptimizePanel(Panel):
+    """Optimize ``model``: fusion, onnxslim + ONNX Runtime's graph optimizations, float16.
+
+    Args:
+        model: the model to optimize.
+
+    *Optimize* (the main action, :meth:`run`) applies, in this order and each only when
+    chosen: :func:`onnxkit.fuse_transformer` (offered when the graph has attention),
+    :func:`onnxkit.optimize` (``level`` and ``simplify``; level ``"disable"`` with simplify
+    off skips it) and :func:`onnxkit.to_fp16`. It returns the new model and shows its summary
+    beside the original's, with what each step changed (from the model's lineage).
+
+    Examples:
+        >>> import onnxkit
+        >>> from onnxkit.widgets import OptimizePanel
+        >>> panel = OptimizePanel(onnxkit.samples.tiny_model())
+        >>> panel.level = "basic"
+        >>> panel.run().name
+        'tiny.opt-basic'
+        >>> print(panel.to_code().splitlines()[-1])
+        optimized = onnxkit.optimize(model, level='basic', simplify=True)
+    """
+
+    model = traitlets.Instance(Model, read_only=True, help="The model to optimize.")
+    level = traitlets.Enum(_LEVELS, "all", help="ONNX Runtime's graph optimization level "
+                           "('disable': none; 'basic' keeps standard ONNX ops, portable).")
+    simplify = traitlets.Bool(True, help="Simplify with onnxslim (constant folding) first.")
+    fp16 = traitlets.Bool(False, help="Convert the weights and activations to float16 last.")
+    fuse = traitlets.Bool(False, help="Fuse attention/LayerNorm/GELU subgraphs first "
+                                      "(onnxruntime.transformers; only for transformer graphs).")
+    model_type = traitlets.Enum(_MODEL_TYPES, "bert", help="Fusion: onnxruntime.transformers' "
+                                                           "model type.")
+    fusable = traitlets.Bool(False, read_only=True,
+                             help="Whether the graph has attention, so fusion applies.")
+    optimized = traitlets.Instance(Model, allow_none=True,
+                                   help="The last optimized model (None before Optimize).")
+    summaries = traitlets.Tuple(help="(original, optimized) ModelSummary of the last Optimize.")
+
+    def __init__(self, model: ModelLike, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.set_trait("model", load(model))
+        self.set_trait("fusable", _has_attention(self.model))
+        self.level_control = widgets.Dropdown(options=_LEVELS, description="level")
+        self.simplify_control = widgets.Checkbox(description="simplify (onnxslim)")
+        self.fp16_control = widgets.Checkbox(description="float16")
+        self.fuse_control = widgets.Checkbox(description="transformer fusion")
+        self.model_type_control = widgets.Dropdown(options=_MODEL_TYPES, description="type")
+        for name, control in [("level", self.level_control),
+                              ("simplify", self.simplify_control),
+                              ("fp16", self.fp16_control), ("fuse", self.fuse_control),
+                              ("model_type", self.model_type_control)]:
+            traitlets.link((self, name), (control, "value"))
+        self.fuse_control.disabled = not self.fusable
+        self.hint = widgets.Label("")
+        self.comparison = widgets.HTML("")
+        self.optimize_button = self._button("Optimize", self._optimize, icon="bolt",
+                                            button_style="primary")
+        self.observe(lambda _: self._sync(), ["level", "simplify", "fp16", "fuse"])
+        self.observe(self._show, "summaries")
+        self._layout(widgets.HBox([self.level_control, self.simplify_control]),
+                     widgets.HBox([self.fuse_control, self.model_type_control]),
+                     self.fp16_control, self.hint, self.comparison)
+        self._sync()
+
+    def _sync(self) -> None:
+        self.model_type_control.disabled = not (self.fusable and self.fuse)
+        if not self._chosen():
+            self.hint.value = "choose a level, simplify, fusion or float16"
+        elif self.fuse and not self.fusable:
+            self.hint.value = "no attention in this graph: fusion does not apply"
+        else:
+            self.hint.value = ""
+        self._sync_buttons()
+
+    def _enabled(self, button: widgets.Button) -> bool:
+        return bool(self._chosen())
+
+    def _chosen(self) -> list[str]:
+        steps = ["fuse"] if self.fuse and self.fusable else []
+        if self.level != "disable" or self.simplify:
+            steps.append("optimize")
+        return steps + (["fp16"] if self.fp16 else [])
+
+    # --- action -------------------------------------------------------------------------------
+
+    def _main(self) -> Model:
+        return self._optimize()
+
+    def _optimize(self) -> Model:
+        steps = self._chosen()
+        if not steps:
+            raise ParameterError("OptimizePanel: nothing to do; choose a level, simplify, "
+                                 "fusion (transformer graphs) or float16.")
+        current, code = self.model, []
+        for done, step in enumerate(steps):
+            self._progress(done, len(steps) + 1)
+            source = "model" if done == 0 else "optimized"
+            if step == "fuse":
+                self._step("fusing transformer subgraphs")
+                current = fuse_transformer(current, model_type=self.model_type)
+                code.append(call("optimized", "onnxkit.fuse_transformer", source,
+                                 model_type=repr(self.model_type)))
+            elif step == "optimize":
+                level = None if self.level == "disable" else self.level
+                self._step("optimizing the graph")
+                current = optimize(current, level=level,  # type: ignore[arg-type]
+                                   simplify=self.simplify)
+                code.append(call("optimized", "onnxkit.optimize", source, level=repr(level),
+                                 simplify=repr(self.simplify)))
+            else:
+                self._step("converting to float16")
+                current = to_fp16(current)
+                code.append(call("optimized", "onnxkit.to_fp16", source))
+        self._progress(len(steps), len(steps) + 1)
+        self._step("summarizing")
+        summaries = (summarize(self.model), summarize(current))
+        self._progress(len(steps) + 1, len(steps) + 1)
+        self._record(*code, "", fresh=True)
+        self.optimized = current
+        self.summaries = summaries
+        return current
+
+    # --- display ------------------------------------------------------------------------------
+
+    def _show(self, _: Any = None) -> None:
+        if len(self.summaries) != 2 or self.optimized is None:
+            self.comparison.value = ""
+            return
+        before, after = self.summaries
+        self.comparison.value = _comparison_html(before, after, self.optimized)
+
+    def _preamble(self) -> list[str]:
+        return [f"model = {self._expr(self.model)}"]
+
+
+def _comparison_html(before: ModelSummary, after: ModelSummary, model: Model) -> str:
+    """The two summaries side by side, then what each lineage step recorded."""
+    rows = [("name", before.name, after.name),
+            ("size", _render.fmt_bytes(before.size_bytes), _render.fmt_bytes(after.size_bytes)),
+            ("nodes", before.node_count, after.node_count),
+            ("parameters", _render.fmt_count(before.parameter_count),
+             _render.fmt_count(after.parameter_count))]
+    html = _render.table(("", "original", "optimized"), rows)
+    fresh = model.lineage[len(model.lineage) - _new_steps(before, model):]
+    for step in fresh:
+        changes = step.details.get("op_changes", {})
+        lines = [(op, a, b) for op, (a, b) in changes.items()]
+        notes = _notes(step.details)
+        html += _render.table((f"{step.op}: op", "before", "after"), lines or [("(none)", "", "")],
+                              caption=f"{step.op} {_params(step.params)}" + notes)
+    return html
+
+
+def _new_steps(before: ModelSummary, model: Model) -> int:
+    """How many of ``model``'s lineage steps came after the original (``before``)."""
+    for i, step in enumerate(model.lineage):
+        if step.source == before.path:
+            return len(model.lineage) - i
+    return len(model.lineage)
+
+
+def _params(params: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v!r}" for k, v in params.items() if v is not None and v != [])
+
+
+def _notes(details: dict[str, Any]) -> str:
+    notes = []
+    check = details.get("verification")
+    if check is not None:
+        notes.append("outputs verified" if check.get("passed") else
+                     "outputs differ: " + "; ".join(check.get("failed", [])))
+    if "speedup" in details:
+        notes.append(f"speedup {details['speedup']:.2f}x" +
+                     (" (slower: keep the unfused model)" if details["speedup"] < 1 else ""))
+    return f" ({', '.join(notes)})" if notes else ""

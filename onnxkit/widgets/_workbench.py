@@ -1,0 +1,273 @@
+"""``Workbench``: every panel in one tabbed app, sharing the current model and one study."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import ipywidgets as widgets
+import traitlets
+
+from onnxkit import _render
+from onnxkit._model import Model, ModelLike, load
+from onnxkit.convert import Conversion
+from onnxkit.widgets._base import Panel
+from onnxkit.widgets._convert import ConvertPanel
+from onnxkit.widgets._deploy import DeployPanel
+from onnxkit.widgets._inspect import InspectPanel
+from onnxkit.widgets._optimize import OptimizePanel
+from onnxkit.widgets._providers import ProviderPanel
+from onnxkit.widgets._quantize import QuantizePanel
+from onnxkit.widgets._study import Data, StudyPanel
+
+log = logging.getLogger("onnxkit.widgets")
+
+TABS = {"inspect": "Inspect", "convert": "Convert", "optimize": "Optimize",
+        "quantize": "Quantize", "providers": "Providers", "study": "Study", "deploy": "Deploy"}
+# the panels whose input is the current model: rebuilt when it changes
+ON_MODEL = ("inspect", "optimize", "quantize", "providers", "deploy")
+
+
+class Workbench(widgets.VBox):
+    """One tabbed app over the panels, sharing the current model and a study of its variants.
+
+    Args:
+        model: the first model: the current model to start with, and the study's reference.
+        data: evaluation inputs (an array for single-input models, or a dict of arrays; rows
+            are samples), for the study and, without ``calibration``, Quantize.
+        labels: the true class of each row of ``data``: accuracy in the study and Quantize.
+        calibration: calibration inputs for static quantization (Quantize and the study's
+            *Auto*); Quantize then assesses on them, without labels.
+        namespace: where Convert looks for models (default: the notebook's).
+
+    Tabs: Inspect, Convert, Optimize, Quantize, Providers, Study, Deploy (``panels`` by
+    lowercase name). When Convert, Optimize or Quantize makes a model, it is added to
+    ``models`` and to the study as a variant (named from the model's name), and, with
+    ``follow``, becomes the current ``model``. The panels that take the model are then made
+    again for it: at once, or, for the panel that made it and any busy panel, when its tab
+    is next shown. The header shows the current model and can switch to any of ``models``.
+    :meth:`to_code` gives the code of every action, in the order they happened.
+
+    Examples:
+        >>> import onnxkit
+        >>> from onnxkit.widgets import Workbench
+        >>> bench = Workbench(onnxkit.samples.tiny_model())
+        >>> bench.panels["optimize"].run().name
+        'tiny.opt-all'
+        >>> bench.model.name, bench.panels["quantize"].model.name
+        ('tiny.opt-all', 'tiny.opt-all')
+        >>> bench.wait(), bench.study.names  # the study measured it in the background
+        (True, ['reference', 'opt-all'])
+    """
+
+    model = traitlets.Instance(Model, help="The current model: the input of Inspect, "
+                                           "Optimize, Quantize, Providers and Deploy.")
+    models = traitlets.List(traitlets.Instance(Model), help="Every model so far: the first, "
+                            "then those the panels made (or that were made current).")
+    follow = traitlets.Bool(True, help="Make each model a panel makes the current model "
+                                       "(else it is only offered in the header).")
+
+    def __init__(self, model: ModelLike, *, data: Data | None = None, labels: Any = None,
+                 calibration: Data | None = None, namespace: Mapping[str, Any] | None = None,
+                 **kwargs: Any):
+        super().__init__(**kwargs)
+        first = load(model)
+        self._data, self._labels, self._calibration = data, labels, calibration
+        self._lock = threading.RLock()
+        self._blocks: list[tuple[Panel, str, str]] = []  # (panel, tab title, its code)
+        self._made: dict[int, Model | None] = {}  # id(panel) -> the last model it made
+        self._built: dict[str, Model] = {}  # panel key -> the model it was made for
+        self._stale: set[str] = set()
+        self._producer: Panel | None = None
+        self.panels: dict[str, Panel] = {}
+        self.set_trait("model", first)
+        self.models = [first]
+        self.message = widgets.Label("")
+        study = StudyPanel(first, data=data, labels=labels, calibration=calibration)
+        for key in TABS:
+            if key == "convert":
+                self._watch(key, ConvertPanel(namespace))
+            elif key == "study":
+                self._watch(key, study)
+            else:
+                self._watch(key, self._build(key, first))
+        self.tab = widgets.Tab(children=[self.panels[k] for k in TABS],
+                               titles=tuple(TABS.values()))
+        self.tab.observe(self._shown, "selected_index")
+        self.current = widgets.HTML()
+        self.choice = widgets.Dropdown(description="models",
+                                       layout=widgets.Layout(width="420px"))
+        self.use_button = widgets.Button(description="Use as current", icon="check",
+                                         tooltip="Make the chosen model the current one")
+        self.use_button.on_click(lambda _: self.use(self.models[self.choice.value]))
+        self.observe(self._on_model, "model")
+        self.observe(lambda _: self._show_header(), "models")
+        self._show_header()
+        self.children = [widgets.HBox([self.current, self.choice, self.use_button]),
+                         self.message, self.tab]
+
+    # --- reading ------------------------------------------------------------------------------
+
+    @property
+    def study(self) -> Any:
+        """The shared :class:`~onnxkit.Study` (None until *Auto* or the first variant)."""
+        return self.panels["study"].study
+
+    def use(self, model: ModelLike) -> Model:
+        """Make ``model`` the current model (added to ``models`` and the study if new)."""
+        handle = load(model)
+        self.model = handle
+        return handle
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait until no panel is busy (the study's queued variants included)."""
+        end = None if timeout is None else time.monotonic() + timeout
+        while True:
+            for panel in list(self.panels.values()):
+                left = None if end is None else max(0.0, end - time.monotonic())
+                if not panel.wait(left):
+                    return False
+            if not any(p.busy for p in self.panels.values()):
+                return True
+            time.sleep(0.01)
+
+    def close(self) -> None:
+        """Close the workbench and its panels (stopping Inspect's Netron server)."""
+        for panel in self.panels.values():
+            panel.close()
+        super().close()
+
+    # --- panels -------------------------------------------------------------------------------
+
+    def _build(self, key: str, model: Model) -> Panel:
+        self._built[key] = model
+        if key == "inspect":
+            return InspectPanel(model)
+        if key == "optimize":
+            return OptimizePanel(model)
+        if key == "quantize":
+            if self._calibration is not None:
+                return QuantizePanel(model, self._calibration)
+            return QuantizePanel(model, self._data, self._labels)
+        if key == "providers":
+            return ProviderPanel(model)
+        return DeployPanel(model)
+
+    def _watch(self, key: str, panel: Panel) -> None:
+        self.panels[key] = panel
+        self._made[id(panel)] = _made_by(panel)
+        panel.observe(lambda _: self._acted(key, panel), "actions")
+
+    def _rebuild(self, key: str) -> None:
+        old = self.panels[key]
+        self._watch(key, self._build(key, self.model))
+        children = list(self.tab.children)
+        children[list(TABS).index(key)] = self.panels[key]
+        self.tab.children = tuple(children)
+        self._stale.discard(key)
+        self._made.pop(id(old), None)
+        old.close()
+
+    def _shown(self, change: dict[str, Any]) -> None:
+        key = list(TABS)[change["new"]] if change["new"] is not None else None
+        if key in self._stale and not self.panels[key].busy:
+            self._rebuild(key)
+
+    # --- events -------------------------------------------------------------------------------
+
+    def _acted(self, key: str, panel: Panel) -> None:
+        """A panel finished an action: keep its code; take the model it made, if any."""
+        try:
+            with self._lock:
+                if self._blocks and self._blocks[-1][0] is panel:
+                    self._blocks.pop()
+                self._blocks.append((panel, TABS[key], panel.to_code()))
+                made = _made_by(panel)
+                if made is None or made is self._made.get(id(panel)):
+                    return
+                self._made[id(panel)] = made
+                self._producer = panel
+                try:
+                    self._take(made)
+                finally:
+                    self._producer = None
+        except Exception as e:  # never break the panel's action
+            log.error("Workbench: could not take the result of %s", key, exc_info=True)
+            self.message.value = f"Workbench: {type(e).__name__}: {e}"
+
+    def _take(self, made: Model) -> None:
+        if made not in self.models:
+            self.models = [*self.models, made]
+            self.panels["study"].offer(made)
+        if self.follow:
+            self.model = made
+
+    def _on_model(self, change: dict[str, Any]) -> None:
+        model: Model = change["new"]
+        with self._lock:
+            if model not in self.models:
+                self.models = [*self.models, model]
+                self.panels["study"].offer(model)
+            self.panels["study"].source = str(model.path)
+            for key in ON_MODEL:
+                panel = self.panels[key]
+                if self._built.get(key) == model:
+                    self._stale.discard(key)
+                elif panel is self._producer or panel.busy:
+                    self._stale.add(key)  # keeps its result; made again when next shown
+                else:
+                    self._rebuild(key)
+            self._show_header()
+
+    def _show_header(self) -> None:
+        m = self.model
+        self.current.value = (f"current model: <b>{_escape(m.name)}</b> "
+                              f"({_render.fmt_bytes(m.size_bytes)})")
+        options = [(f"{x.name} ({_render.fmt_bytes(x.size_bytes)})", i)
+                   for i, x in enumerate(self.models)]
+        self.choice.options = options
+        study = self.panels.get("study")
+        if isinstance(study, StudyPanel):  # Add offers the models so far
+            study.source_control.options = [str(x.path) for x in self.models[1:]]
+        self.choice.value = self.models.index(m) if m in self.models else None
+
+    # --- code ---------------------------------------------------------------------------------
+
+    def to_code(self) -> str:
+        """The code of every panel's actions, in the order they happened, runnable as pasted.
+
+        Each block is its panel's :meth:`~onnxkit.widgets.Panel.to_code` at that moment, which
+        defines its own inputs, so later blocks do not depend on earlier ones' variables.
+        """
+        with self._lock:
+            blocks = [(title, code) for _, title, code in self._blocks]
+        imports: list[str] = ["import onnxkit"]
+        body: list[str] = []
+        for title, code in blocks:
+            lines = code.splitlines()
+            while lines and (lines[0].startswith("import ") or not lines[0].strip()):
+                if lines[0].strip() and lines[0] not in imports:
+                    imports.insert(0, lines[0])
+                lines.pop(0)
+            body += ["", f"# --- {title} ---", *lines]
+        return "\n".join([*imports, *body]).rstrip() + "\n"
+
+
+def _made_by(panel: Panel) -> Model | None:
+    """The model a panel made last (Convert: the conversion's; Optimize; Quantize)."""
+    if isinstance(panel, ConvertPanel):
+        return panel.result.model if isinstance(panel.result, Conversion) else None
+    if isinstance(panel, OptimizePanel):
+        return panel.optimized
+    if isinstance(panel, QuantizePanel):
+        return panel.quantized
+    return None
+
+
+def _escape(text: str) -> str:
+    import html
+
+    return html.escape(text)
