@@ -140,6 +140,21 @@ def fuse_transformer(model: ModelLike, *, model_type: str = "bert", num_heads: i
     return _measured(parent, child, providers, prepare_feeds(parent, feeds), rounds, runs)
 
 
+def has_attention(model: ModelLike) -> bool:
+    """Whether :func:`fuse_transformer` has something to fuse: attention's signature,
+    softmax(scores) @ V, a Softmax whose output feeds a MatMul.
+
+    Examples:
+        >>> import onnxkit
+        >>> from onnxkit._optimize import has_attention
+        >>> has_attention(onnxkit.samples.tiny_model())
+        False
+    """
+    nodes = load(model).proto.graph.node
+    softmax_outputs = {out for n in nodes if n.op_type == "Softmax" for out in n.output}
+    return any(n.op_type == "MatMul" and softmax_outputs & set(n.input) for n in nodes)
+
+
 def _wants_gpu(providers: Providers) -> bool:
     names = [providers] if isinstance(providers, (str, tuple)) else list(providers or [])
     return any("cuda" in str(p).lower() or "tensorrt" in str(p).lower() for p in names)

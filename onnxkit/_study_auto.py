@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from onnxkit._model import Model, ModelLike, load
+from onnxkit._optimize import has_attention
 from onnxkit.errors import Cancelled, ParameterError
 
 if TYPE_CHECKING:
@@ -77,16 +78,9 @@ class _NotApplicable(Exception):
 def _not_applicable(name: str, model: Model, options: dict[str, Any]) -> str | None:
     if name == "int8-static" and options["calibration"] is None:
         return "no calibration data"
-    if name == "fused" and not _has_attention(model):
+    if name == "fused" and not has_attention(model):
         return "no attention (a Softmax feeding a MatMul) in the graph"
     return None
-
-
-def _has_attention(model: Model) -> bool:
-    """Attention's signature: softmax(scores) @ V, a Softmax whose output feeds a MatMul."""
-    nodes = model.proto.graph.node
-    softmax_outputs = {out for n in nodes if n.op_type == "Softmax" for out in n.output}
-    return any(n.op_type == "MatMul" and softmax_outputs & set(n.input) for n in nodes)
 
 
 def auto(cls: type[Study], model: ModelLike, *, data: Any, labels: Any, calibration: Any,

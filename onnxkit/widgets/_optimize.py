@@ -9,9 +9,8 @@ import traitlets
 
 from onnxkit import _render
 from onnxkit._model import Model, ModelLike, load
-from onnxkit._optimize import fuse_transformer, optimize
+from onnxkit._optimize import fuse_transformer, has_attention, optimize
 from onnxkit._precision import to_fp16
-from onnxkit._study_auto import _has_attention
 from onnxkit._summary import ModelSummary, summarize
 from onnxkit.errors import ParameterError
 from onnxkit.widgets._base import Panel, call
@@ -61,7 +60,7 @@ class OptimizePanel(Panel):
     def __init__(self, model: ModelLike, **kwargs: Any):
         super().__init__(**kwargs)
         self.set_trait("model", load(model))
-        self.set_trait("fusable", _has_attention(self.model))
+        self.set_trait("fusable", has_attention(self.model))
         self.level_control = widgets.Dropdown(options=_LEVELS, description="level")
         self.simplify_control = widgets.Checkbox(description="simplify (onnxslim)")
         self.fp16_control = widgets.Checkbox(description="float16")
