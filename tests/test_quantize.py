@@ -167,3 +167,13 @@ def test_source_model_untouched(digits, calib):
     quantize.static(digits.model, calib)
     assert digits.model.path.read_bytes() == before
     assert onnx.load(str(digits.model.path)).graph.node[0].op_type == "Conv"
+
+
+def test_layout_optimized_models_are_refused_with_the_way_out(digits):
+    laid_out = onnxkit.optimize(digits.model, level="all")
+    if not any(n.domain == "com.microsoft.nchwc" for n in laid_out.proto.graph.node):
+        pytest.skip("this CPU got no NCHWc layout (no AVX2/AVX-512)")
+    with pytest.raises(UnsupportedModelError, match="level='basic'"):
+        quantize.static(laid_out, digits.inputs["image"][:32])
+    portable = onnxkit.optimize(digits.model, level="basic")
+    assert quantize.static(portable, digits.inputs["image"][:32]).path.exists()

@@ -78,11 +78,23 @@ def prepare(model: ModelLike) -> Model:
 
 
 def refuse_quantized(model: Model) -> None:
-    found = sorted({n.op_type for n in model.proto.graph.node} & _QUANTIZED_OPS)
+    """Refuse models the quantizer would mangle: already quantized, or laid out for one CPU."""
+    nodes = model.proto.graph.node
+    found = sorted({n.op_type for n in nodes} & _QUANTIZED_OPS)
     if found:
         raise UnsupportedModelError(
             f"'{model.name}' is already quantized (it has {', '.join(found)} nodes). Quantize "
             "the float model instead.")
+    # ORT's layout level writes NCHWc blocked convolutions and reorders for this CPU's vector
+    # width; the quantizer cannot compute scales through them ("Unable to get valid
+    # quantization scale for input 'reorder_token_0'").
+    layout = sorted({n.op_type for n in nodes if n.domain == "com.microsoft.nchwc"})
+    if layout:
+        raise UnsupportedModelError(
+            f"'{model.name}' has CPU-specific layout ops ({', '.join(layout)}) from ORT's "
+            "'layout'/'all' optimization level, which cannot be quantized. Quantize the "
+            "original model or onnxkit.optimize(model, level='basic'); ONNX Runtime applies "
+            "the layout optimizations to the quantized model itself when it loads it.")
 
 
 def _check_exclude(prepared: Model, exclude: Sequence[str] | None, fn: str) -> list[str]:
