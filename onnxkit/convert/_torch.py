@@ -196,19 +196,46 @@ def _axes(inputs: list[str], outputs: list[str], dynamic_batch: bool,
 def _run_exporter(name: str, module: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
                   opset: int | None, inputs: list[str], outputs: list[str],
                   axes: dict[str, dict[int, str]], torch: Any) -> onnx.ModelProto:
-    common = {"input_names": inputs, "output_names": outputs, "opset_version": opset,
-              "dynamic_axes": axes or None}
+    common = {"input_names": inputs, "output_names": outputs, "opset_version": opset}
     if name == "dynamo":
         require("onnxscript", purpose="torch.onnx's dynamo exporter")
         program = torch.onnx.export(module, args, kwargs=kwargs or None, dynamo=True,
-                                    verbose=False, **common)
+                                    verbose=False, **common,
+                                    dynamic_shapes=_dynamic_shapes(inputs, kwargs, axes, torch))
         return program.model_proto
+    common["dynamic_axes"] = axes or None
     if kwargs:
         args = args + (kwargs,)  # TorchScript takes keyword arguments as a trailing dict
     with tempfile.TemporaryDirectory(prefix="onnxkit-torch-") as tmp:
         path = Path(tmp, "model.onnx")
         torch.onnx.export(module, args, str(path), dynamo=False, **common)
         return onnx.load_model(str(path), load_external_data=True)
+
+
+def _dynamic_shapes(inputs: list[str], kwargs: dict[str, Any],
+                    axes: dict[str, dict[int, str]], torch: Any) -> Any:
+    """dynamo's form of the inputs' dynamic axes (``dynamic_axes`` is deprecated there): one
+    ``Dim`` per axis name, so inputs sharing a name (``batch``) must agree. Output axes
+    follow from the graph."""
+    if not axes:
+        return None
+    dims: dict[str, Any] = {}
+
+    def spec(name: str) -> dict[int, Any] | None:
+        by_axis = axes.get(name)
+        if not by_axis:
+            return None
+        return {axis: dims.setdefault(dim, torch.export.Dim(_identifier(dim)))
+                for axis, dim in by_axis.items()}
+
+    if kwargs:
+        return {name: spec(name) for name in kwargs}
+    return tuple(spec(name) for name in inputs)
+
+
+def _identifier(name: str) -> str:
+    cleaned = "".join(c if c.isalnum() else "_" for c in name)
+    return cleaned if cleaned[:1].isalpha() else f"d_{cleaned}"
 
 
 def _feeds(proto: onnx.ModelProto, args: tuple[Any, ...], kwargs: dict[str, Any]
