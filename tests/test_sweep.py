@@ -9,8 +9,8 @@ import pytest
 from onnx import TensorProto, helper
 
 import onnxkit
+from conftest import make_model, relu_model, save
 from onnxkit.errors import Cancelled, InputError, ParameterError, ProviderError, SessionError
-from tests.conftest import make_model, relu_model, save
 
 
 def test_every_combination_in_order_with_speedups(digits):

@@ -8,6 +8,7 @@ import sys
 
 import numpy as np
 import pytest
+from panel_helpers import click, texts
 
 import onnxkit
 from onnxkit import quantize
@@ -22,24 +23,10 @@ def digits_panel(digits):
     return QuantizePanel(digits.model, digits.inputs["image"][:ROWS], digits.labels[:ROWS])
 
 
-def _texts(panel):
-    """Everything the output area shows, as text (stderr streams and text/plain, text/html)."""
-    parts = []
-    for out in panel.output.outputs:
-        parts.append(out.get("text", ""))
-        parts += [v for k, v in out.get("data", {}).items() if k.startswith("text/")]
-    return "\n".join(parts)
-
-
 def _idle(panel):
     assert not panel.busy
     assert panel.cancel_button.disabled
     assert not panel.quantize_button.disabled
-
-
-def _click(panel, button):
-    button.click()
-    assert panel.wait(timeout=120)
 
 
 def test_is_a_panel_and_import_stays_cheap(digits_panel):
@@ -119,7 +106,7 @@ def test_controls_are_linked_and_follow_the_mode(digits_panel):
 def test_button_runs_in_background(digits_panel):
     states = []
     digits_panel.observe(lambda change: states.append(change["new"]), "busy")
-    _click(digits_panel, digits_panel.quantize_button)
+    click(digits_panel, digits_panel.quantize_button)
     assert states == [True, False]
     assert isinstance(digits_panel.result, quantize.QuantAssessment)
     assert len(digits_panel.result.rows) == 2 and digits_panel.error == ""
@@ -139,9 +126,9 @@ def test_failure_is_shown_not_raised(digits, case, caplog):
         expected, words = ParameterError, "needs calibration data"
         assert panel.quantize_button.disabled and "calibration" in panel.hint.value
     with caplog.at_level(logging.ERROR, logger="onnxkit.widgets"):
-        _click(panel, panel.quantize_button)
+        click(panel, panel.quantize_button)
     assert panel.error.startswith(expected.__name__) and words in panel.error
-    assert panel.error in _texts(panel)
+    assert panel.error in texts(panel)
     assert panel.result is None and panel.status.value == "failed"
     assert any(r.exc_info and r.exc_info[0] is expected for r in caplog.records)
     assert not panel.busy and panel.cancel_button.disabled
@@ -157,9 +144,9 @@ def test_cancel_during_calibration(digits_panel):
             digits_panel.cancel()
 
     digits_panel.progress.observe(press_cancel, "value")
-    _click(digits_panel, digits_panel.quantize_button)
+    click(digits_panel, digits_panel.quantize_button)
     assert digits_panel.error.startswith("Cancelled") and "1/4" in digits_panel.error
-    assert digits_panel.error in _texts(digits_panel)
+    assert digits_panel.error in texts(digits_panel)
     assert digits_panel.status.value == "cancelled"
     assert digits_panel.result is None and digits_panel.quantized is None
     _idle(digits_panel)
@@ -170,7 +157,7 @@ def test_cancel_during_calibration(digits_panel):
 def test_debug_then_requantize_with_exclusions(digits_panel):
     digits_panel.run()
     first = digits_panel.quantized
-    _click(digits_panel, digits_panel.debug_button)
+    click(digits_panel, digits_panel.debug_button)
     errors = digits_panel.result
     assert isinstance(errors, quantize.LayerErrors) and digits_panel.error == ""
     assert digits_panel.candidates == errors.worst(10) and len(digits_panel.candidates) >= 2
@@ -181,7 +168,7 @@ def test_debug_then_requantize_with_exclusions(digits_panel):
     digits_panel.exclusions.value = selection
     assert digits_panel.exclude == list(selection)
     assert not digits_panel.requantize_button.disabled
-    _click(digits_panel, digits_panel.requantize_button)
+    click(digits_panel, digits_panel.requantize_button)
     assert digits_panel.error == ""
     step = digits_panel.quantized.lineage[-1]
     assert step.op == "quantize.static" and step.params["exclude"] == list(selection)

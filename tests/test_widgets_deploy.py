@@ -3,22 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from panel_helpers import click, run_code
 
 import onnxkit
 from onnxkit import deploy
 from onnxkit.errors import ParameterError, WorkspaceError
 from onnxkit.widgets import DeployPanel, Panel
-
-
-def _click(panel, button):
-    button.click()
-    assert panel.wait(timeout=120)
-
-
-def _exec(code):
-    namespace: dict = {}
-    exec(code, namespace)
-    return namespace
 
 
 def test_bundle_verify_and_code(tiny, tmp_path):
@@ -31,13 +21,13 @@ def test_bundle_verify_and_code(tiny, tmp_path):
     assert result.path == folder and result.manifest["postprocess"]["labels"] == \
         ["cat", "dog", "bird"]
     assert panel.error == "" and "text/html" in panel.output.outputs[0]["data"]
-    _click(panel, panel.verify_button)
+    click(panel, panel.verify_button)
     assert isinstance(panel.result, deploy.BundleCheck) and bool(panel.result)
     code = panel.to_code()
     assert "labels=['cat', 'dog', 'bird']" in code
     assert "check = onnxkit.deploy.verify(" in code and str(folder) in code
     assert "overwrite=True" in code  # the folder holds this bundle now: replaced as pasted
-    namespace = _exec(code)
+    namespace = run_code(code)
     assert namespace["bundle"].manifest["postprocess"] == result.manifest["postprocess"]
     assert bool(namespace["check"])
 
@@ -51,7 +41,7 @@ def test_refusal_is_shown_and_panel_stays_usable(tiny, tmp_path):
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "notes.txt").write_text("keep me")
     panel = DeployPanel(tiny, folder=str(tmp_path / "mine"))
-    _click(panel, panel.bundle_button)
+    click(panel, panel.bundle_button)
     assert panel.error.startswith("WorkspaceError") and "not empty" in panel.error
     assert panel.error in panel.output.outputs[0]["text"] and panel.bundled is None
     assert not panel.busy and not panel.bundle_button.disabled
@@ -60,9 +50,9 @@ def test_refusal_is_shown_and_panel_stays_usable(tiny, tmp_path):
         panel.run()
     assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me"
     panel.folder_control.value = str(tmp_path / "fresh")
-    _click(panel, panel.bundle_button)
+    click(panel, panel.bundle_button)
     assert panel.error == "" and panel.bundled.path == tmp_path / "fresh"
-    _click(panel, panel.bundle_button)  # overwrite: a previous bundle may be replaced
+    click(panel, panel.bundle_button)  # overwrite: a previous bundle may be replaced
     assert panel.error == ""
 
 
@@ -85,11 +75,11 @@ def test_threshold_text_and_bad_labels(tiny, tmp_path):
 def test_ort_format(tiny):
     panel = DeployPanel(tiny)
     panel.optimization_control.value = "runtime"
-    _click(panel, panel.ort_button)
+    click(panel, panel.ort_button)
     result = panel.result
     assert isinstance(result, deploy.OrtConversion) and bool(result), panel.error
     assert result.path.name.startswith("tiny.runtime") and result.path.suffix == ".ort"
     code = panel.to_code()
     assert code.splitlines()[-1] == \
         "ort_model = onnxkit.deploy.to_ort_format(model, optimization='runtime')"
-    assert _exec(code)["ort_model"].path == result.path
+    assert run_code(code)["ort_model"].path == result.path

@@ -6,6 +6,7 @@ import logging
 import urllib.request
 
 import pytest
+from panel_helpers import click
 
 import onnxkit
 from conftest import relu_model, save
@@ -19,11 +20,6 @@ from onnxkit.widgets import InspectPanel, Panel
 def no_server_left():
     yield
     assert stop_views() == 0, "a test left a Netron server running"
-
-
-def _click(panel, button):
-    button.click()
-    assert panel.wait(timeout=120)
 
 
 def _kinds(panel):
@@ -74,7 +70,7 @@ def test_graph_button_draws_inline(transformer):
     panel = InspectPanel(transformer.model)
     panel.max_nodes_control.value = 40
     assert panel.max_nodes == 40
-    _click(panel, panel.graph_button)
+    click(panel, panel.graph_button)
     graph = panel.result
     assert isinstance(graph, GraphView) and panel.error == ""
     assert graph.shown <= 40 and graph.collapsed
@@ -92,22 +88,22 @@ def test_netron_buttons_start_replace_and_stop_servers(tiny):
     panel = InspectPanel(tiny)
     assert panel.stop_button.disabled
     panel.height_control.value = 450
-    _click(panel, panel.netron_button)
+    click(panel, panel.netron_button)
     first = panel.result
     assert isinstance(first, NetronView) and first.running and panel.netron is first
     assert first.height == 450 and "<iframe" in panel.output.outputs[0]["data"]["text/html"]
     with urllib.request.urlopen(first.local_url + "data/tiny.onnx", timeout=10) as r:
         assert r.read() == tiny.path.read_bytes()
     assert not panel.stop_button.disabled
-    _click(panel, panel.netron_button)  # a second view replaces the first
+    click(panel, panel.netron_button)  # a second view replaces the first
     second = panel.netron
     assert second is not first and second.running and not first.running
-    _click(panel, panel.stop_button)
+    click(panel, panel.stop_button)
     assert not second.running and panel.netron is None and panel.stop_button.disabled
     assert panel.to_code().splitlines()[-4:] == [
         "netron = onnxkit.view(model, height=450)", "netron.stop()",
         "netron = onnxkit.view(model, height=450)", "netron.stop()"]
-    _click(panel, panel.netron_button)
+    click(panel, panel.netron_button)
     running = panel.netron
     panel.close()  # closing the panel stops its server
     assert not running.running
@@ -120,10 +116,10 @@ def test_a_broken_file_is_shown_not_raised(tmp_path, caplog):
     panel.source = str(broken)
     assert panel.picker.value == str(broken) and panel.picker.label == "file: broken.onnx"
     with caplog.at_level(logging.ERROR, logger="onnxkit.widgets"):
-        _click(panel, panel.summarize_button)
+        click(panel, panel.summarize_button)
     assert panel.error.startswith("InvalidModelError") and panel.status.value == "failed"
     assert panel.result is None and not panel.busy
     with pytest.raises(InvalidModelError):
         panel.run()
-    _click(panel, panel.netron_button)  # a file Netron cannot open starts no server
+    click(panel, panel.netron_button)  # a file Netron cannot open starts no server
     assert panel.error.startswith("InvalidModelError") and panel.netron is None

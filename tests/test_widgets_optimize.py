@@ -7,22 +7,12 @@ import warnings
 import numpy as np
 import pytest
 from onnx import TensorProto, helper, numpy_helper
+from panel_helpers import click, run_code
 
 import onnxkit
 from conftest import make_model, save
 from onnxkit.errors import ParameterError, UnsupportedModelError
 from onnxkit.widgets import OptimizePanel, Panel
-
-
-def _click(panel, button):
-    button.click()
-    assert panel.wait(timeout=120)
-
-
-def _exec(code):
-    namespace: dict = {}
-    exec(code, namespace)
-    return namespace
 
 
 def test_run_optimizes_and_shows_both_summaries(tiny):
@@ -41,7 +31,7 @@ def test_run_optimizes_and_shows_both_summaries(tiny):
     code = panel.to_code()
     assert code.splitlines()[-1] == \
         "optimized = onnxkit.optimize(model, level='basic', simplify=True)"
-    again = _exec(code)["optimized"]
+    again = run_code(code)["optimized"]
     assert again.path == result.path and again.lineage[-1].params == result.lineage[-1].params
 
 
@@ -57,7 +47,7 @@ def test_steps_chain_slim_then_fp16(tiny):
     code = panel.to_code()
     assert "optimized = onnxkit.optimize(model, level=None, simplify=True)" in code
     assert code.splitlines()[-1] == "optimized = onnxkit.to_fp16(optimized)"
-    assert _exec(code)["optimized"].path == result.path
+    assert run_code(code)["optimized"].path == result.path
 
 
 def _attention(folder):
@@ -103,14 +93,14 @@ def test_nothing_chosen_then_usable(tiny):
     assert panel.error.startswith("ParameterError") and not panel.busy
     panel.simplify = True
     assert not panel.optimize_button.disabled
-    _click(panel, panel.optimize_button)
+    click(panel, panel.optimize_button)
     assert panel.error == "" and panel.optimized.name == "tiny.slim"
 
 
 def test_kernel_refusal_is_shown(tiny):
     panel = OptimizePanel(onnxkit.to_fp16(tiny))
     panel.level, panel.simplify, panel.fp16 = "disable", False, True
-    _click(panel, panel.optimize_button)
+    click(panel, panel.optimize_button)
     assert panel.error.startswith("UnsupportedModelError") and "already float16" in panel.error
     assert panel.error in panel.output.outputs[0]["text"]
     assert panel.status.value == "failed" and panel.optimized is None
@@ -128,7 +118,7 @@ def test_cancel_between_steps(tiny):
             panel.cancel()
 
     panel.progress.observe(press_cancel, "value")
-    _click(panel, panel.optimize_button)
+    click(panel, panel.optimize_button)
     assert panel.error.startswith("Cancelled") and panel.status.value == "cancelled"
     assert panel.optimized is None and not panel.busy
     panel.progress.unobserve(press_cancel, "value")

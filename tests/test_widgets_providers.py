@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import onnxruntime as ort
 import pytest
+from panel_helpers import click, texts
 
 import onnxkit
 from onnxkit.errors import ParameterError
@@ -17,19 +18,6 @@ def panel(tiny):
     p = ProviderPanel(tiny)
     p.threads, p.batch, p.duration = [1], [1, 4], 0.05
     return p
-
-
-def _texts(panel):
-    parts = []
-    for out in panel.output.outputs:
-        parts.append(out.get("text", ""))
-        parts += [v for k, v in out.get("data", {}).items() if k.startswith("text/")]
-    return "\n".join(parts)
-
-
-def _click(panel, button):
-    button.click()
-    assert panel.wait(timeout=120)
 
 
 def test_lists_every_provider_and_offers_the_available_ones(panel):
@@ -49,7 +37,7 @@ def test_benchmark_sweeps_and_prints_code_that_runs(panel):
     result = panel.run()
     assert panel.result is result and panel.error == ""
     assert [(r.threads, r.batch_size) for r in result.results] == [(1, 1), (1, 4)]
-    assert "items/s" in _texts(panel)  # the table; the plot follows it
+    assert "items/s" in texts(panel)  # the table; the plot follows it
     assert any("application/vnd.plotly.v1+json" in o.get("data", {})
                for o in panel.output.outputs)
     namespace: dict = {}
@@ -89,12 +77,12 @@ def test_only_changed_options_are_passed(panel):
 
 def test_a_bad_option_is_shown_and_the_panel_stays_usable(panel):
     panel.provider_options = {"cpu": {"use_arena": "sometimes"}}
-    _click(panel, panel.benchmark_button)
+    click(panel, panel.benchmark_button)
     assert "use_arena" in panel.error and "CPU" in panel.error
-    assert "use_arena" in _texts(panel)
+    assert "use_arena" in texts(panel)
     assert not panel.busy and not panel.benchmark_button.disabled
     panel.provider_options = {}
-    _click(panel, panel.benchmark_button)
+    click(panel, panel.benchmark_button)
     assert panel.error == "" and panel.result is not None
 
 
@@ -117,7 +105,7 @@ def test_an_empty_priority_list_disables_the_actions(panel):
 
 
 def test_placement_shows_where_nodes_run(panel):
-    _click(panel, panel.placement_button)
+    click(panel, panel.placement_button)
     assert panel.error == ""
     assert panel.result.counts == {"CPUExecutionProvider": 2}
     assert "placement = onnxkit.placement(model, providers=['cpu'])" in panel.to_code()

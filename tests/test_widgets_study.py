@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from onnx import TensorProto, helper, numpy_helper
+from panel_helpers import click, run_code
 
 import onnxkit
 from conftest import make_model, save
@@ -39,17 +40,6 @@ def _panel(model, **kwargs):
     return panel
 
 
-def _click(panel, button):
-    button.click()
-    assert panel.wait(timeout=120)
-
-
-def _exec(code):
-    namespace: dict = {}
-    exec(code, namespace)
-    return namespace
-
-
 def test_auto_builds_measures_and_prints_its_code(tiny, labelled):
     data, labels = labelled
     panel = _panel(tiny, data=data, labels=labels)
@@ -66,7 +56,7 @@ def test_auto_builds_measures_and_prints_its_code(tiny, labelled):
     assert not panel.best_button.disabled
     code = panel.to_code()
     assert "study = onnxkit.Study.auto(" in code and "labels=labels" in code
-    again = _exec(code)["study"]
+    again = run_code(code)["study"]
     assert again.names == study.names and again.settings == study.settings
 
 
@@ -75,20 +65,20 @@ def test_add_makes_the_study_then_best_under_a_limit(tiny, labelled, other):
     panel = _panel(tiny, data=data, labels=labels)
     fast = onnxkit.optimize(tiny, level="basic")
     panel.source = str(other.path)
-    _click(panel, panel.add_button)
+    click(panel, panel.add_button)
     assert panel.error == "" and panel.study.names == ["reference", "other"]
     assert panel.study["other"].score < 0.9  # the limit below excludes it
     panel.source_control.value, panel.name_control.value = str(fast.path), "basic"
-    _click(panel, panel.add_button)
+    click(panel, panel.add_button)
     assert panel.study.names == ["reference", "other", "basic"]
 
     panel.max_accuracy_drop = 0.0
     panel.by = "size_mb"
-    _click(panel, panel.best_button)
+    click(panel, panel.best_button)
     assert panel.error == "" and panel.best.name == "basic" == panel.result.name
     code = panel.to_code()
     assert code.splitlines()[-1] == "best = study.best(max_accuracy_drop=0.0, by='size_mb')"
-    namespace = _exec(code)
+    namespace = run_code(code)
     assert namespace["study"].names == panel.study.names
     assert namespace["best"].name == "basic"
 
@@ -97,14 +87,14 @@ def test_best_refused_is_shown_and_panel_stays_usable(tiny, labelled, other):
     data, labels = labelled
     panel = _panel(tiny, data=data, labels=labels)
     panel.source = str(other.path)
-    _click(panel, panel.add_button)
+    click(panel, panel.add_button)
     panel.max_accuracy_drop = 0.0
-    _click(panel, panel.best_button)
+    click(panel, panel.best_button)
     assert panel.error.startswith("ParameterError") and "no variant meets" in panel.error
     assert panel.error in panel.output.outputs[0]["text"] and panel.best is None
     assert not panel.busy and not panel.best_button.disabled
     panel.max_accuracy_drop = 1.0
-    _click(panel, panel.best_button)
+    click(panel, panel.best_button)
     assert panel.error == "" and panel.best.name == "other"
 
 
@@ -118,7 +108,7 @@ def test_offer_adds_in_the_background_once(tiny):
     assert panel.wait(timeout=120)
     assert panel.error == "" and panel.study.names == ["reference", "opt-basic"]
     assert variant_name(fast, tiny) == "opt-basic"
-    _click(panel, panel.best_button)  # no labels: no accuracy limit
+    click(panel, panel.best_button)  # no labels: no accuracy limit
     assert panel.best.name == "opt-basic"
     assert "best = study.best()" in panel.to_code()
 
@@ -127,7 +117,7 @@ def test_bad_source_is_shown(tiny, tmp_path):
     panel = _panel(tiny)
     assert panel.add_button.disabled
     panel.source = str(tmp_path / "missing.onnx")
-    _click(panel, panel.add_button)
+    click(panel, panel.add_button)
     assert panel.error and "missing.onnx" in panel.error and panel.study is None
     assert not panel.busy and not panel.add_button.disabled
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipywidgets as widgets
 import pytest
+from panel_helpers import run_code
 
 import onnxkit
 from conftest import relu_model, save
@@ -25,12 +26,6 @@ def _bench(model, **kwargs):
     study = bench.panels["study"]
     study.rounds, study.runs = 1, 5
     return bench
-
-
-def _exec(code):
-    namespace: dict = {}
-    exec(code, namespace)
-    return namespace
 
 
 def test_tabs_panels_and_header(tiny):
@@ -80,7 +75,7 @@ def test_optimize_then_quantize_share_the_model_and_the_study(tiny):
     order = [code.index(f"# --- {t} ---") for t in ("Optimize", "Study", "Quantize")]
     assert order == sorted(order) and code.count("# --- Study ---") == 2
     assert code.startswith("import ") and code.count("import onnxkit") == 1
-    namespace = _exec(code)
+    namespace = run_code(code)
     assert namespace["optimized"].path == optimized.path
     assert namespace["quantized"].path == bench.model.path
     assert namespace["study"].names == bench.study.names
