@@ -1,13 +1,8 @@
-"""Shared fixtures: the offline samples (built once per run) and small hand-made graphs."""
+"""Shared fixtures: the offline samples, built once per run (hand-made graphs: graphs.py)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import numpy as np
-import onnx
 import pytest
-from onnx import TensorProto, helper, numpy_helper
 
 import onnxkit
 
@@ -30,42 +25,3 @@ def transformer() -> onnxkit.samples.Sample:
 @pytest.fixture(scope="session")
 def pipeline() -> onnxkit.samples.Sample:
     return onnxkit.samples.sklearn_pipeline()
-
-
-def make_model(nodes, inputs, outputs, initializers=(), *, opset=17, domains=(), ir=8):
-    """A ModelProto from onnx.helper pieces; `inputs`/`outputs` are (name, elem_type, shape)."""
-    graph = helper.make_graph(
-        nodes, "g",
-        [helper.make_tensor_value_info(n, t, s) for n, t, s in inputs],
-        [helper.make_tensor_value_info(n, t, s) for n, t, s in outputs],
-        list(initializers),
-    )
-    opsets = [helper.make_opsetid("", opset)] + [helper.make_opsetid(d, 1) for d in domains]
-    model = helper.make_model(graph, opset_imports=opsets)
-    model.ir_version = ir  # onnx's default can be newer than onnxruntime reads
-    return model
-
-
-def save(model: onnx.ModelProto, path: Path) -> Path:
-    # Bypass onnx.save's checks: the tests need broken models on disk.
-    path.write_bytes(model.SerializeToString())
-    return path
-
-
-def relu_model() -> onnx.ModelProto:
-    F = TensorProto.FLOAT
-    return make_model([helper.make_node("Relu", ["x"], ["y"], name="relu")],
-                      [("x", F, ["n", 3])], [("y", F, ["n", 3])])
-
-
-def external_model(folder: Path, location: str = "weights.bin") -> Path:
-    """A MatMul whose 4x2 weight lives in an external file (written if inside `folder`)."""
-    F = TensorProto.FLOAT
-    weight = numpy_helper.from_array(np.arange(8, dtype=np.float32).reshape(4, 2), "w")
-    model = make_model([helper.make_node("MatMul", ["x", "w"], ["y"])],
-                       [("x", F, [1, 4])], [("y", F, [1, 2])], [weight])
-    onnx.external_data_helper.convert_model_to_external_data(
-        model, all_tensors_to_one_file=True, location=location, size_threshold=0)
-    path = folder / "ext.onnx"
-    onnx.save_model(model, str(path))  # writes the data file next to the model
-    return path

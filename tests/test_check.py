@@ -5,10 +5,10 @@ from __future__ import annotations
 import textwrap
 
 import pytest
+from graphs import make_model, relu_model, save
 from onnx import TensorProto, helper
 
 import onnxkit
-from conftest import make_model, relu_model, save
 from onnxkit import _check
 from onnxkit.errors import ModelNotFoundError
 

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from graphs import make_model, save
 from onnx import TensorProto, helper, numpy_helper
 
 import onnxkit
-from conftest import make_model, save
 from onnxkit import deploy
 from onnxkit.deploy._manifest import requirements
 

@@ -6,10 +6,10 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
+from graphs import external_model, make_model, save
 from onnx import TensorProto, helper, numpy_helper
 
 import onnxkit
-from conftest import external_model, make_model, save
 from onnxkit import VerificationWarning, extract
 from onnxkit.errors import ParameterError, UnsupportedModelError
 

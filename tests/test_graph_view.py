@@ -8,10 +8,10 @@ import xml.etree.ElementTree as ET
 import numpy as np
 import onnx
 import pytest
+from graphs import make_model
 from onnx import TensorProto, helper, numpy_helper
 
 import onnxkit
-from conftest import make_model
 from onnxkit._graph_view import DEFAULT_MAX_NODES, GraphView, graph_view
 from onnxkit.errors import ParameterError
 

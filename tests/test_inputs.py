@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import onnxruntime as ort
 import pytest
+from graphs import make_model
 from onnx import TensorProto, helper
 
 import onnxkit
-from conftest import make_model
 from onnxkit.errors import InputError, ParameterError, UnsupportedModelError
 
 

@@ -6,9 +6,9 @@ import os
 
 import onnx
 import pytest
+from graphs import external_model, relu_model, save
 
 import onnxkit
-from conftest import external_model, relu_model, save
 from onnxkit.errors import ExternalDataError, InvalidModelError, ModelNotFoundError, ParameterError
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import onnx
 import pytest
+from graphs import make_model, save
 from onnx import TensorProto, helper
 
 import onnxkit
-from conftest import make_model, save
 from onnxkit.errors import ParameterError
 
 

@@ -7,10 +7,10 @@ import os
 import numpy as np
 import onnxruntime as ort
 import pytest
+from graphs import make_model, save
 from onnx import TensorProto, helper
 
 import onnxkit
-from conftest import make_model, save
 from onnxkit.errors import InputError, ParameterError, SessionError
 
 

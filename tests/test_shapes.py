@@ -8,10 +8,10 @@ import warnings
 import numpy as np
 import onnx
 import pytest
+from graphs import external_model, make_model, save
 from onnx import TensorProto, helper, numpy_helper
 
 import onnxkit
-from conftest import external_model, make_model, save
 from onnxkit import fix_dims, infer_shapes, make_dynamic
 from onnxkit.errors import InputError, ParameterError, UnsupportedModelError
 

@@ -7,10 +7,10 @@ import math
 
 import onnx
 import pytest
+from graphs import external_model, make_model
 from onnx import TensorProto, helper
 
 import onnxkit
-from conftest import external_model, make_model
 
 
 def test_transformer_summary(transformer):

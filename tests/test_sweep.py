@@ -6,10 +6,10 @@ import json
 
 import onnxruntime as ort
 import pytest
+from graphs import make_model, relu_model, save
 from onnx import TensorProto, helper
 
 import onnxkit
-from conftest import make_model, relu_model, save
 from onnxkit.errors import Cancelled, InputError, ParameterError, ProviderError, SessionError
 
 

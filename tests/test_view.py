@@ -13,8 +13,8 @@ from urllib.parse import quote
 
 import psutil
 import pytest
+from graphs import external_model, relu_model, save
 
-from conftest import external_model, relu_model, save
 from onnxkit import _netron
 from onnxkit._graph_view import GraphView
 from onnxkit._view import NetronView, stop_views, view

@@ -6,10 +6,10 @@ import logging
 import urllib.request
 
 import pytest
+from graphs import relu_model, save
 from panel_helpers import click
 
 import onnxkit
-from conftest import relu_model, save
 from onnxkit._graph_view import GraphView
 from onnxkit._view import NetronView, stop_views
 from onnxkit.errors import InvalidModelError

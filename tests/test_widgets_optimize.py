@@ -6,11 +6,11 @@ import warnings
 
 import numpy as np
 import pytest
+from graphs import make_model, save
 from onnx import TensorProto, helper, numpy_helper
 from panel_helpers import click, run_code
 
 import onnxkit
-from conftest import make_model, save
 from onnxkit.errors import ParameterError, UnsupportedModelError
 from onnxkit.widgets import OptimizePanel, Panel
 

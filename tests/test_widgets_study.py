@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from graphs import make_model, save
 from onnx import TensorProto, helper, numpy_helper
 from panel_helpers import click, run_code
 
 import onnxkit
-from conftest import make_model, save
 from onnxkit.errors import ParameterError
 from onnxkit.widgets import Panel, StudyPanel
 from onnxkit.widgets._study import variant_name

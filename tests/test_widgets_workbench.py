@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import ipywidgets as widgets
 import pytest
+from graphs import relu_model, save
 from panel_helpers import run_code
 
 import onnxkit
-from conftest import relu_model, save
 from onnxkit.widgets import (
     DeployPanel,
     InspectPanel,

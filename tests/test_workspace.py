@@ -7,9 +7,9 @@ import json
 import numpy as np
 import onnx
 import pytest
+from graphs import relu_model, save
 
 import onnxkit
-from conftest import relu_model, save
 from onnxkit import Step, Workspace
 from onnxkit.errors import WorkspaceError
 
