@@ -57,7 +57,7 @@ def graph_feeds(graph: onnx.GraphProto, *, dims: DimSpec | None, batch: int, see
                                      bounds.get(info.name)) for info in inputs}
 
 
-def _check_dim_keys(dims: dict[str, object], inputs: tuple[TensorInfo, ...]) -> None:
+def _check_dim_keys(dims: dict[str, int | Sequence[int]], inputs: tuple[TensorInfo, ...]) -> None:
     names = {i.name for i in inputs}
     params = {d for i in inputs for d in (i.shape or ()) if isinstance(d, str) and d != UNKNOWN_DIM}
     for key, value in dims.items():
@@ -66,9 +66,10 @@ def _check_dim_keys(dims: dict[str, object], inputs: tuple[TensorInfo, ...]) -> 
                 f"random_inputs(dims=...) names '{key}', which is neither an input nor a "
                 f"symbolic dim of the model. Inputs: {sorted(names)}; symbolic dims: "
                 f"{sorted(params) or 'none'}.")
-        sizes = value if key in names and not isinstance(value, int) else [value]
+        sizes: Sequence[object] = (value if key in names and not isinstance(value, int)
+                                   else [value])  # type: ignore[assignment]
         if not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s >= 0
-                   for s in sizes):  # type: ignore[union-attr]
+                   for s in sizes):
             raise ParameterError(f"random_inputs(dims={{'{key}': ...}}) must be a non-negative "
                                  f"integer (or a shape for an input name); got {value!r}.")
 

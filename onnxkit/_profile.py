@@ -60,10 +60,10 @@ class OpProfile:
 
     @property
     def by_provider(self) -> dict[str, float]:
-        acc: Counter[str] = Counter()
+        acc: dict[str, float] = defaultdict(float)
         for n in self.nodes:
             acc[n.provider] += n.mean_ms
-        return dict(acc.most_common())
+        return dict(sorted(acc.items(), key=lambda kv: -kv[1]))
 
     def top(self, n: int = 10) -> tuple[NodeTime, ...]:
         return self.nodes[:n]

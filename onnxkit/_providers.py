@@ -65,7 +65,8 @@ class ProviderTable:
             ((p.name, p.short, "yes" if p.available else "no") for p in rows),
             caption=f"execution providers (onnxruntime {self.onnxruntime_version})")
         machine = _render.table(("", ""), self.machine.items(), caption="machine")
-        return f"<div style='display:flex;gap:24px;flex-wrap:wrap;align-items:flex-start'>{providers}{machine}</div>"
+        style = "display:flex;gap:24px;flex-wrap:wrap;align-items:flex-start"
+        return f"<div style='{style}'>{providers}{machine}</div>"
 
 
 def providers() -> ProviderTable:

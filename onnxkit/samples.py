@@ -217,7 +217,8 @@ def _export(net: Any, args: tuple[Any, ...], input_names: list[str], output_name
     # its warnings would only be noise for the user asking for a sample.
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(net, args, buffer, input_names=input_names, output_names=output_names,
+        torch.onnx.export(net, args, buffer,  # type: ignore[arg-type]  # BytesIO works
+                          input_names=input_names, output_names=output_names,
                           dynamic_axes=dynamic_axes, opset_version=17, dynamo=False)
     return onnx.load_model_from_string(buffer.getvalue())
 

@@ -196,7 +196,8 @@ def _axes(inputs: list[str], outputs: list[str], dynamic_batch: bool,
 def _run_exporter(name: str, module: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
                   opset: int | None, inputs: list[str], outputs: list[str],
                   axes: dict[str, dict[int, str]], torch: Any) -> onnx.ModelProto:
-    common = {"input_names": inputs, "output_names": outputs, "opset_version": opset}
+    common: dict[str, Any] = {"input_names": inputs, "output_names": outputs,
+                              "opset_version": opset}
     if name == "dynamo":
         require("onnxscript", purpose="torch.onnx's dynamo exporter")
         program = torch.onnx.export(module, args, kwargs=kwargs or None, dynamo=True,

@@ -201,7 +201,7 @@ def write_outputs(path: Path | None, outputs: dict, predictions, overwrite: bool
     suffix = path.suffix.lower()
     if suffix == ".npz":
         extra = {} if predictions is None else {"predictions": np.asarray(predictions)}
-        np.savez(path, **outputs, **extra)
+        np.savez(path, **outputs, **extra)  # type: ignore[arg-type]  # stubs: **kwds
     elif suffix == ".json":
         data = {k: v.tolist() for k, v in outputs.items()}
         if predictions is not None:

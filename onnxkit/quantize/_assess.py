@@ -115,7 +115,8 @@ def assess(float_model: ModelLike, quantized: ModelLike | Sequence[ModelLike],
     from onnxkit._session import run
 
     reference = load(float_model)
-    variants = [quantized] if not isinstance(quantized, (list, tuple)) else list(quantized)
+    variants: list[Any] = ([quantized] if not isinstance(quantized, (list, tuple))
+                           else list(quantized))
     models = [reference] + [load(q) for q in variants]
     feeds = validate_feeds(graph_inputs(reference.proto.graph), data)
     if labels is not None and len(labels) != len(next(iter(feeds.values()))):

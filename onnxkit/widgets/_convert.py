@@ -104,7 +104,7 @@ class ConvertPanel(Panel):
         example, inputs_code = self._example(framework)
         options = self._options(framework)
         self._step(f"converting ({framework})")
-        fn = {"torch": convert.from_torch, "sklearn": convert.from_sklearn,
+        fn: Any = {"torch": convert.from_torch, "sklearn": convert.from_sklearn,
               "keras": convert.from_keras}[framework]
         if framework == "keras" and example is None:
             result = fn(obj, **options)
