@@ -43,8 +43,11 @@ class OptimizePanel(Panel):
     """
 
     model = traitlets.Instance(Model, read_only=True, help="The model to optimize.")
-    level = traitlets.Enum(_LEVELS, "all", help="ONNX Runtime's graph optimization level "
-                           "('disable': none; 'basic' keeps standard ONNX ops, portable).")
+    # 'basic' by default: the panel feeds quantization and deployment, and the higher levels
+    # write ops laid out for this CPU that neither the quantizer nor other ORT builds take.
+    level = traitlets.Enum(_LEVELS, "basic", help="ONNX Runtime's graph optimization level "
+                           "('disable': none; 'basic' keeps standard ONNX ops: portable and "
+                           "quantizable; 'all' adds ops for this CPU and ORT build).")
     simplify = traitlets.Bool(True, help="Simplify with onnxslim (constant folding) first.")
     fp16 = traitlets.Bool(False, help="Convert the weights and activations to float16 last.")
     fuse = traitlets.Bool(False, help="Fuse attention/LayerNorm/GELU subgraphs first "

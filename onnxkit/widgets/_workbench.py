@@ -56,11 +56,11 @@ class Workbench(widgets.VBox):
         >>> from onnxkit.widgets import Workbench
         >>> bench = Workbench(onnxkit.samples.tiny_model())
         >>> bench.panels["optimize"].run().name
-        'tiny.opt-all'
+        'tiny.opt-basic'
         >>> bench.model.name, bench.panels["quantize"].model.name
-        ('tiny.opt-all', 'tiny.opt-all')
+        ('tiny.opt-basic', 'tiny.opt-basic')
         >>> bench.wait(), bench.study.names  # the study measured it in the background
-        (True, ['reference', 'opt-all'])
+        (True, ['reference', 'opt-basic'])
     """
 
     model = traitlets.Instance(Model, help="The current model: the input of Inspect, "
