@@ -147,8 +147,11 @@ def _export(module: Any, args: tuple[Any, ...], kwargs: dict[str, Any], exporter
                 proto = _run_exporter(name, module, args, kwargs, opset, names, output_names,
                                       axes, torch)
             _refuse_value_dependent_trace(caught)
-            for w in caught:  # hand them on to the Conversion's record
-                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+            for w in caught:  # hand them on to the Conversion's record...
+                # ...except deprecations inside the exporters' own code (torch's pytree,
+                # onnxscript): nothing the user's model or call could change.
+                if not issubclass(w.category, (DeprecationWarning, FutureWarning)):
+                    warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
             fallback = f"dynamo failed: {reasons['dynamo']}" if reasons else None
             return proto, name, fallback
         except Exception as e:  # exporters raise many types; the reason is what matters
