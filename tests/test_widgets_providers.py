@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import onnxruntime as ort
 import pytest
-from panel_helpers import click, texts
+from panel_helpers import click, run_code, texts
 
 import onnxkit
 from onnxkit.errors import ParameterError
@@ -40,9 +40,7 @@ def test_benchmark_sweeps_and_prints_code_that_runs(panel):
     assert "items/s" in texts(panel)  # the table; the plot follows it
     assert any("application/vnd.plotly.v1+json" in o.get("data", {})
                for o in panel.output.outputs)
-    namespace: dict = {}
-    exec(panel.to_code(), namespace)  # noqa: S102 - the point: the printed code runs as is
-    assert namespace["sweep"].configurations == result.configurations
+    assert run_code(panel.to_code())["sweep"].configurations == result.configurations
 
 
 def test_session_options_reach_the_kernel_and_the_code(panel):
@@ -51,7 +49,7 @@ def test_session_options_reach_the_kernel_and_the_code(panel):
     code = panel.to_code()
     assert "opt_level='basic'" in code
     assert "'execution_mode': 'parallel'" in code and "'inter_op_num_threads': 2" in code
-    exec(code, {})  # noqa: S102
+    run_code(code)
 
 
 def test_options_form_and_trait_stay_in_step(panel):
@@ -139,3 +137,11 @@ def test_openvino_beside_cpu(digits):
     assert result.results[0].providers[0] == "OpenVINOExecutionProvider"
     placed = panel._placement()
     assert "OpenVINOExecutionProvider" in placed.counts
+
+
+def test_io_binding_reaches_the_sweep_and_the_code(panel):
+    panel.io_binding = True
+    result = panel.run()
+    assert all(r.io_binding and r.device == "cpu" for r in result.results)
+    assert "io_binding=True" in panel.to_code()
+    run_code(panel.to_code())

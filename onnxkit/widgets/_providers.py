@@ -66,6 +66,8 @@ class ProviderPanel(Panel):
                                     "independent branches in parallel.")
     duration = traitlets.Float(0.5, min=0.01, max=600, help="Seconds of timed runs per "
                                "combination.")
+    io_binding = traitlets.Bool(False, help="Keep inputs and outputs on each provider's device "
+                                "(IOBinding), so host/device copies are not timed.")
 
     def __init__(self, model: ModelLike, feeds: np.ndarray | Mapping[str, np.ndarray]
                  | None = None, **kwargs: Any):
@@ -117,13 +119,16 @@ class ProviderPanel(Panel):
         level = widgets.Dropdown(options=list(_OPT_LEVELS), description="opt level")
         mode = widgets.Dropdown(options=_MODES, description="execution")
         duration = widgets.BoundedFloatText(min=0.01, max=600, step=0.1, description="seconds")
+        binding = widgets.Checkbox(description="IOBinding", indent=False,
+                                   tooltip=self.traits()["io_binding"].help)
         for name, control in [("inter_threads", inter), ("opt_level", level),
-                              ("execution_mode", mode), ("duration", duration)]:
+                              ("execution_mode", mode), ("duration", duration),
+                              ("io_binding", binding)]:
             traitlets.link((self, name), (control, "value"))
         threads = _IntList(self, "threads", "threads", "e.g. 1, 2 (empty: default)")
         batch = _IntList(self, "batch", "batch", "e.g. 1, 8 (empty: 1)")
         self.session_box = widgets.HBox([level, mode, inter])
-        self.sweep_box = widgets.HBox([threads.text, batch.text, duration])
+        self.sweep_box = widgets.HBox([threads.text, batch.text, duration, binding])
 
     def _option_changed(self, provider: str, values: dict[str, Any]) -> None:
         options = {k: v for k, v in self.provider_options.items() if k != provider}
@@ -186,6 +191,8 @@ class ProviderPanel(Panel):
         if self.batch:
             kwargs["batch"] = list(self.batch)
         kwargs["duration"] = self.duration
+        if self.io_binding:
+            kwargs["io_binding"] = True
         return kwargs
 
     def _session_kwargs(self) -> dict[str, Any]:
