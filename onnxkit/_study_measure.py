@@ -117,29 +117,20 @@ class Latency:
 
 def interleaved(models: Sequence[Model], feeds: dict[str, np.ndarray], *, providers: Any,
                 threads: int | None, rounds: int, runs: int) -> list[Latency]:
-    """Latency of each model, measured in round-robin rounds with a rotating order.
+    """Latency of each model, timed in rotating round-robin rounds (``_bench.interleaved``):
+    on a shared machine the speed drifts over seconds, and timing models one after another
+    would credit that drift to whichever ran in the quiet moment. The percentiles pool every
+    timed run of every round; the load time is the median session creation."""
+    from onnxkit._bench import interleaved as timed
 
-    On a shared or thermally throttled machine the speed drifts over seconds; timing models
-    one after another would credit that drift to whichever ran in the quiet moment. Each
-    round runs every model once (a fresh ``onnxkit.benchmark``), so drift hits all alike; the
-    percentiles pool every timed run of every round. Each model first gets one untimed
-    session: the first sessions of a process take several times longer to create.
-    """
-    from onnxkit._bench import benchmark
-
-    for model in models:  # untimed: the process's first sessions pay ORT's one-off set-up
-        benchmark(model, feeds, providers=providers, threads=threads, runs=1, warmup=0)
-    samples: list[list[float]] = [[] for _ in models]
-    loads: list[list[float]] = [[] for _ in models]
-    order = list(range(len(models)))
-    for r in range(rounds):
-        shift = r % len(order)
-        for i in order[shift:] + order[:shift]:
-            result = benchmark(models[i], feeds, providers=providers, threads=threads, runs=runs)
-            samples[i].extend(result.samples)
-            loads[i].append(result.session_ms)
-    return [Latency(float(np.percentile(s, 50)), float(np.percentile(s, 90)),
-                    statistics.median(ld)) for s, ld in zip(samples, loads)]
+    extra = {"providers": providers, "threads": threads}
+    per_model = timed([(m, extra) for m in models], feeds, rounds=rounds, runs=runs)
+    out = []
+    for results in per_model:
+        samples = [s for r in results for s in r.samples]
+        out.append(Latency(float(np.percentile(samples, 50)), float(np.percentile(samples, 90)),
+                           statistics.median(r.session_ms for r in results)))
+    return out
 
 
 # --- memory ---------------------------------------------------------------------------------

@@ -315,9 +315,7 @@ def _interleaved(combos: list[_Combo], name: str, runs: int | None,
     per_round = _shares(runs, duration, rounds)
     samples: list[list[float]] = [[] for _ in combos]
     total, done = rounds * len(combos), 0
-    for r in range(rounds):
-        order = list(range(len(combos)))
-        order = order[r % len(order):] + order[:r % len(order)]
+    for r, order in enumerate(_bench.rotations(len(combos), rounds)):
         for i in order:
             samples[i] += _bench._timed_runs(combos[i].run, *per_round[r])
             done += 1
