@@ -203,3 +203,17 @@ def _float_diff(name: str, ref: np.ndarray, cand: np.ndarray, rtol: float, atol:
         mean_abs=float(err.mean()) if err.size else 0.0, cosine=cosine, argmax_agreement=argmax,
         mismatches=mismatches, nan_reference=nan_r, nan_candidate=nan_c, inf_reference=inf_r,
         inf_candidate=inf_c)
+
+
+def accuracy(predictions: np.ndarray, labels: Any) -> float:
+    """Share of ``predictions`` (class labels, or class scores: their argmax) equal to
+    ``labels``: what every accuracy figure in onnxkit is.
+
+    Examples:
+        >>> import numpy as np
+        >>> from onnxkit._compare import accuracy
+        >>> accuracy(np.array([[0.1, 0.9], [0.8, 0.2]]), np.array([1, 1]))
+        0.5
+    """
+    predicted = predictions.argmax(-1) if predictions.ndim > 1 else predictions
+    return float((predicted == np.asarray(labels)).mean())

@@ -49,10 +49,10 @@ def _torch_threads(n: int) -> Iterator[None]:
 
 
 def _accuracy(model: Model, data: dict[str, np.ndarray], labels: np.ndarray) -> float:
+    from onnxkit._compare import accuracy
     from onnxkit._session import run
 
-    scores = next(iter(run(model, data).values()))
-    return float((scores.argmax(-1) == labels).mean())
+    return accuracy(next(iter(run(model, data).values())), labels)
 
 
 class Run:

@@ -97,13 +97,13 @@ def _agreement(diff: Any) -> float | None:
 
 def score(outputs: dict[str, np.ndarray], labels: Any, metric: Metric | None) -> float | None:
     """The user's metric, else accuracy (argmax of the first output) when there are labels."""
-    from onnxkit.quantize._assess import _accuracy
+    from onnxkit._compare import accuracy
 
     if metric is not None:
         return float(metric(outputs, labels))
     if labels is None:
         return None
-    return _accuracy(next(iter(outputs.values())), np.asarray(labels))
+    return accuracy(next(iter(outputs.values())), labels)
 
 
 # --- latency --------------------------------------------------------------------------------

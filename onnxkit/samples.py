@@ -45,10 +45,11 @@ class Sample:
 
     def accuracy(self, predictions: np.ndarray) -> float:
         """Share of ``predictions`` (labels or class scores) equal to ``labels``."""
+        from onnxkit._compare import accuracy
+
         if self.labels is None:
             raise ValueError(f"sample '{self.name}' has no labels")
-        predicted = predictions.argmax(-1) if predictions.ndim > 1 else predictions
-        return float((predicted == self.labels).mean())
+        return accuracy(predictions, self.labels)
 
     def __repr__(self) -> str:
         feeds = ", ".join(f"{k}: {v.dtype}{list(v.shape)}" for k, v in self.inputs.items())

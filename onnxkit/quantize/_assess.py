@@ -110,7 +110,7 @@ def assess(float_model: ModelLike, quantized: ModelLike | Sequence[ModelLike],
             first output itself when it holds labels).
     """
     from onnxkit._bench import benchmark
-    from onnxkit._compare import compare
+    from onnxkit._compare import accuracy, compare
     from onnxkit._feeds import validate_feeds
     from onnxkit._session import run
 
@@ -134,10 +134,6 @@ def assess(float_model: ModelLike, quantized: ModelLike | Sequence[ModelLike],
             p50_ms=benchmark(model, bench_feeds, threads=threads, runs=runs).p50_ms,
             max_abs=diff.max_abs or 0.0, cosine=diff.cosine,
             top1_agreement=diff.argmax_agreement,
-            accuracy=None if labels is None else _accuracy(first, labels)))
+            accuracy=None if labels is None else accuracy(first, labels)))
     return QuantAssessment(tuple(rows))
 
-
-def _accuracy(output: np.ndarray, labels: np.ndarray) -> float:
-    predicted = output.argmax(-1) if output.ndim > 1 else output
-    return float((predicted == labels).mean())
