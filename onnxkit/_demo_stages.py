@@ -5,10 +5,9 @@ See :func:`onnxkit.demo`. Results are kept on the ``Run`` and handed to the ``De
 
 from __future__ import annotations
 
-import contextlib
 import platform
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,24 +27,6 @@ from onnxkit.errors import ParameterError
 if TYPE_CHECKING:
     from onnxkit._model import Model
     from onnxkit._study import Variant
-
-
-@contextlib.contextmanager
-def _torch_threads(n: int) -> Iterator[None]:
-    """One intra-op thread while training and exporting the sample, restored afterwards.
-
-    The sample's batches (64 images of 8x8) are far too small for threads to pay, and on a
-    busy 2-core machine torch's spinning worker threads made training 7x slower (50 s vs
-    7.5 s with one thread).
-    """
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def _accuracy(model: Model, data: dict[str, np.ndarray], labels: np.ndarray) -> float:
@@ -78,8 +59,7 @@ class Run:
     def sample(self) -> tuple[str, dict[str, Any]]:
         from onnxkit import samples
 
-        with _torch_threads(1):
-            self.torch_sample = s = samples.digits_torch()
+        self.torch_sample = s = samples.digits_torch()  # trains with one torch thread
         images, labels = s.inputs["image"], s.labels
         self.calibration = images[:CALIBRATION_ROWS]
         self.data = {"image": images[CALIBRATION_ROWS:]}
@@ -94,9 +74,8 @@ class Run:
         from onnxkit.convert import from_torch
 
         s = self.torch_sample
-        with _torch_threads(1):
-            self.conversion = c = from_torch(s.module, s.example_inputs, dynamic_batch=True,
-                                             input_names=["image"], output_names=["logits"])
+        self.conversion = c = from_torch(s.module, s.example_inputs, dynamic_batch=True,
+                                         input_names=["image"], output_names=["logits"])
         self.models["exported"] = c.model
         self.summaries = {"exported": summarize(c.model)}
         err = max(o.max_abs or 0.0 for o in c.verification.outputs)
