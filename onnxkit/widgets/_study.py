@@ -149,7 +149,7 @@ class StudyPanel(Panel):
                      **{k: repr(v) for k, v in options.items()})]
         again = {}
         for name, model in self._added.items():
-            if not _holds(study, model):
+            if not _in_study(study, model):
                 again[_unique(study, name)] = model
         if again:
             self._step("measuring the variants added before")
@@ -231,8 +231,8 @@ class StudyPanel(Panel):
     def _holds(self, model: Model) -> bool:
         """Whether the study has ``model`` already (the reference, or a row of that file)."""
         return model.path == self.reference.path or any(
-            _same(m, model) for m in self._added.values()) or (
-            self.study is not None and _holds(self.study, model))
+            m.path == model.path for m in self._added.values()) or (
+            self.study is not None and _in_study(self.study, model))
 
     def cancel(self) -> None:
         """Stop the running action and drop the models queued by :meth:`offer`."""
@@ -267,12 +267,8 @@ class StudyPanel(Panel):
         return lines
 
 
-def _same(a: Model, b: Model) -> bool:
-    return a.path == b.path
-
-
-def _holds(study: Study, model: Model) -> bool:
-    return any(_same(row.model, model) for row in study.rows())
+def _in_study(study: Study, model: Model) -> bool:
+    return any(row.model.path == model.path for row in study.rows())
 
 
 def _unique(study: Study, name: str) -> str:
