@@ -62,6 +62,7 @@ def test_threshold_text_and_bad_labels(tiny, tmp_path):
     assert panel.threshold == 0.5
     panel.threshold_control.value = "half"
     assert panel.threshold == 0.5 and panel.threshold_control.value == "0.5"
+    assert "not a number" in panel.status.value
     panel.threshold_control.value = ""
     assert panel.threshold is None
     panel.labels = "a, b"

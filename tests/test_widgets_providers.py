@@ -145,3 +145,10 @@ def test_io_binding_reaches_the_sweep_and_the_code(panel):
     assert all(r.io_binding and r.device == "cpu" for r in result.results)
     assert "io_binding=True" in panel.to_code()
     run_code(panel.to_code())
+
+
+def test_a_bad_thread_list_is_said_and_the_old_one_kept(panel):
+    box = panel.sweep_box.children[0]
+    box.value = "one, two"
+    assert panel.threads == [1] and box.value == "1"
+    assert "not a list of positive integers" in panel.status.value

@@ -94,6 +94,8 @@ class DeployPanel(Panel):
             if value is not None and not math.isfinite(value):
                 raise ValueError
         except ValueError:
+            self.status.value = (f"threshold: {text!r} is not a number; kept "
+                                 f"{self.threshold!r}")
             self._show_threshold()  # not a number: show the value in force again
             return
         self.threshold = value

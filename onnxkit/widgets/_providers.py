@@ -218,7 +218,7 @@ class ProviderPanel(Panel):
 class _IntList:
     """A text box of comma-separated positive integers, kept in step with a list trait."""
 
-    def __init__(self, owner: traitlets.HasTraits, trait: str, label: str, placeholder: str):
+    def __init__(self, owner: Panel, trait: str, label: str, placeholder: str):
         self.owner, self.trait = owner, trait
         self.text = widgets.Text(description=label, placeholder=placeholder,
                                  continuous_update=False)
@@ -231,8 +231,11 @@ class _IntList:
             values = [int(v) for v in self.text.value.replace(",", " ").split()]
             if any(v < 1 for v in values):
                 raise ValueError
-        except ValueError:
-            self.text.value = ", ".join(map(str, getattr(self.owner, self.trait)))
+        except ValueError:  # say so, and show the values still in force
+            kept = getattr(self.owner, self.trait)
+            self.owner.status.value = (f"{self.trait}: {self.text.value!r} is not a list of "
+                                       f"positive integers; kept {kept}")
+            self._show()
             return
         setattr(self.owner, self.trait, list(dict.fromkeys(values)))
 
