@@ -1,12 +1,16 @@
 # Two entry points, each sets up its virtual environments first (idempotent):
-#   make lab    JupyterLab on the course notebooks
+#   make lab    JupyterLab on the course notebooks (127.0.0.1; prints the URL to open)
 #   make test   the whole suite: unit tests, doctests, the notebooks under nbval and the
 #               browser tests (tests/e2e), then the provider tests again on a second
 #               provider (make test-providers)
+# Before landing a change to notebooks, the Makefile or dependencies: make test-fresh.
 VENV   ?= .venv
 PYTHON ?= python3
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.onnxkit-installed
+# Every environment installs these exact versions: checked notebook outputs and test margins
+# were measured with them, so a fresh machine gets the same libraries (see constraints.txt).
+PIP_INSTALL = -m pip install --quiet --constraint constraints.txt
 
 # A second environment whose onnxruntime is the OpenVINO build: a real provider beyond the CPU.
 VENV_OV      ?= .venv-openvino
@@ -25,16 +29,17 @@ PROVIDER_TESTS := tests/test_providers.py tests/test_session.py tests/test_bench
 WORKSPACE_ENV := export ONNXKIT_WORKSPACE="$${ONNXKIT_WORKSPACE:-$$(mktemp -d \
                  "$${TMPDIR:-/tmp}/onnxkit-test-work-XXXXXX")}"
 
-.PHONY: setup setup-providers setup-browser lab demo test test-providers test-e2e lint bench clean
+.PHONY: setup setup-providers setup-browser lab demo notebooks test test-fresh test-providers test-e2e lint \
+        bench clean
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	# The CPU build of torch first: a looser pin alone would pull the CUDA build (GBs).
-	$(PY) -m pip install --quiet "torch==2.13.0"
-	$(PY) -m pip install --quiet -e ".[torch,sklearn,tensorflow,dev]"
+	$(PY) $(PIP_INSTALL) "torch==2.13.0"
+	$(PY) $(PIP_INSTALL) -e ".[torch,sklearn,tensorflow,dev]"
 	touch $(STAMP)
 
 setup-providers: $(STAMP_OV)
@@ -42,10 +47,10 @@ setup-providers: $(STAMP_OV)
 # onnxruntime-openvino installs the same `onnxruntime` module as onnxruntime: remove both,
 # then install it alone, so exactly one copy exists (also when this recipe runs again).
 # scikit-learn: the digits sample's held-out images come from its bundled data set.
-$(STAMP_OV): pyproject.toml
+$(STAMP_OV): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV_OV)
 	$(PY_OV) -m pip install --quiet --upgrade pip
-	$(PY_OV) -m pip install --quiet -e ".[sklearn]" "pytest>=8"
+	$(PY_OV) $(PIP_INSTALL) -e ".[sklearn]" "pytest>=8"
 	$(PY_OV) -m pip uninstall --quiet --yes onnxruntime onnxruntime-openvino
 	$(PY_OV) -m pip install --quiet "$(ORT_OPENVINO)"
 	touch $(STAMP_OV)
@@ -54,12 +59,19 @@ $(STAMP_OV): pyproject.toml
 setup-browser: setup
 	bash .ci/browser-deps.sh $(PY)
 
+# Loopback only. Jupyter refuses to run as root without --allow-root: containers and CI run
+# as root, so it is passed exactly when the effective user is root. JUPYTER_PORT and
+# JUPYTER_TOKEN (Jupyter's own variables) pick the port and token; LAB_ARGS adds options.
+LAB_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 lab: setup
-	$(VENV)/bin/jupyter lab notebooks/
+	@echo "Starting JupyterLab on 127.0.0.1: open the http://127.0.0.1:... URL it prints below."
+	$(VENV)/bin/jupyter lab --ServerApp.ip=127.0.0.1 $(LAB_ROOT) $(LAB_ARGS) notebooks/
 
 # The headless path for people without Jupyter: a self-contained HTML report.
+# DEMO_OUT picks the file, DEMO_ARGS adds options (e.g. --quick).
+DEMO_OUT ?= report.html
 demo: setup
-	$(VENV)/bin/onnxkit demo --out report.html --overwrite
+	$(VENV)/bin/onnxkit demo --out "$(DEMO_OUT)" --overwrite $(DEMO_ARGS)
 
 # pytest exits 5 when it collects nothing: that is not a failure of the suite itself.
 # The provider run goes on after a failing main run; the first non-zero status is the result.
@@ -79,6 +91,18 @@ test-providers: setup setup-providers
 
 test-e2e: setup setup-browser
 	$(WORKSPACE_ENV); $(PY) -m pytest -p no:cacheprovider -m e2e tests/e2e
+
+# Re-execute course notebooks in place (their outputs are committed; nbval re-runs them in
+# make test). NOTEBOOKS picks some: make notebooks NOTEBOOKS=04_quantize.ipynb
+NOTEBOOKS ?= [0-9]*.ipynb
+notebooks: setup
+	cd notebooks && for nb in $(NOTEBOOKS); do \
+		../$(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace "$$nb" || exit 1; done
+
+# The README's test command in a fresh clone of HEAD, with a new HOME (no pip cache, no
+# Jupyter or onnxkit state): what a new user's machine and CI see. Commit first.
+test-fresh:
+	bash .ci/test-fresh
 
 lint: setup
 	$(VENV)/bin/ruff check onnxkit tests benchmarks

@@ -32,5 +32,6 @@ fi
 if ! "$PY" -c "import playwright.sync_api" 2>/dev/null; then
     echo "browser-deps: installing playwright into $PY (pip; no browser download)"
     PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 "$PY" -m pip install --quiet --disable-pip-version-check \
+        --constraint "$(dirname "$0")/../constraints.txt" \
         "playwright>=1.45"
 fi
