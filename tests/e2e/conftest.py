@@ -19,19 +19,16 @@ import json
 import os
 import secrets
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
+from lab_server import Lab, free_port, private_env, shutdown, wait_for_server
 
 HERE = Path(__file__).parent
 REPO = HERE.parents[1]
@@ -45,7 +42,6 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--
                  "--disable-default-apps", "--metrics-recording-only", "--mute-audio"]
 ARTIFACTS = Path(os.environ.get("ONNXKIT_E2E_ARTIFACTS", REPO / "test-artifacts" / "e2e"))
 _WROTE_ARTIFACTS: list[Path] = []  # set once this run's browser tests have used the folder
-SERVER_START_S = 180  # JupyterLab's first start on two busy cores (it can build its page config)
 # The notebooks the browser tests open (not course notebooks: nbval must not run them).
 collect_ignore_glob = ["*.ipynb"]
 
@@ -88,61 +84,22 @@ def artifacts() -> Path:
     return folder
 
 
-@dataclass
-class Lab:
-    """A running JupyterLab server: where it is, how to log in, and its root folder."""
-
-    url: str
-    token: str
-    root: Path
-    log: Path
-    process: subprocess.Popen[bytes]
-    started_s: float = 0.0
-
-    def api(self, path: str, method: str = "GET", timeout: float = 5) -> Any:
-        request = urllib.request.Request(f"{self.url}{path}", method=method,
-                                         headers={"Authorization": f"token {self.token}"})
-        with _no_proxy().open(request, timeout=timeout) as response:
-            body = response.read()
-        return json.loads(body) if body else None
-
-    def page_url(self, path: str) -> str:
-        return f"{self.url}lab/tree/{path}?token={self.token}"
-
-    def log_tail(self, lines: int = 60) -> str:
-        try:
-            text = self.log.read_text(errors="replace")
-        except OSError:
-            return "(no server log)"
-        return "\n".join(text.splitlines()[-lines:])
-
-
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory, artifacts: Path) -> Iterator[Lab]:
     """JupyterLab on 127.0.0.1 with private folders; shut down (kernels too) at the end."""
     base = tmp_path_factory.mktemp("jupyterlab")
     root = base / "root"
-    dirs = {name: base / name for name in
-            ("config", "data", "runtime", "settings", "workspaces", "ipython")}
-    for folder in (root, *dirs.values()):
-        folder.mkdir()
+    root.mkdir()
+    env, runtime = private_env(base)
+    settings = Path(env["JUPYTERLAB_SETTINGS_DIR"])
     for plugin, values in LAB_SETTINGS.items():
-        path = dirs["settings"] / f"{plugin}.jupyterlab-settings"
+        path = settings / f"{plugin}.jupyterlab-settings"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(values))
-    env = {**os.environ,
-           "JUPYTER_CONFIG_DIR": str(dirs["config"]), "JUPYTER_DATA_DIR": str(dirs["data"]),
-           "JUPYTER_RUNTIME_DIR": str(dirs["runtime"]),
-           "JUPYTERLAB_SETTINGS_DIR": str(dirs["settings"]),
-           "JUPYTERLAB_WORKSPACES_DIR": str(dirs["workspaces"]),
-           "IPYTHONDIR": str(dirs["ipython"]), "PYTHONUNBUFFERED": "1"}
     env.setdefault("ONNXKIT_WORKSPACE", str(base / "onnxkit-work"))
-    for proxy in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy",
-                  "ALL_PROXY"):
-        env.pop(proxy, None)
     token = secrets.token_hex(24)
     command = [sys.executable, "-m", "jupyterlab", "--no-browser",
-               "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={_free_port()}",
+               "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={free_port()}",
                "--ServerApp.port_retries=20", f"--IdentityProvider.token={token}",
                f"--ServerApp.root_dir={root}", "--ServerApp.open_browser=False",
                "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
@@ -161,75 +118,14 @@ def lab(tmp_path_factory: pytest.TempPathFactory, artifacts: Path) -> Iterator[L
                                    start_new_session=True)
     server = Lab(url="", token=token, root=root, log=log, process=process)
     try:
-        server.url = _wait_for_server(process, dirs["runtime"], server)
+        server.url = wait_for_server(process, runtime, server)
         server.api("api/status")
         server.started_s = time.monotonic() - start
         print(f"\nJupyterLab ready at {server.url} in {server.started_s:.1f} s "
               f"(log: {log})")
         yield server
     finally:
-        _shutdown(server)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _no_proxy() -> urllib.request.OpenerDirector:
-    return urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
-def _wait_for_server(process: subprocess.Popen[bytes], runtime: Path, server: Lab) -> str:
-    """The server's base URL, from the file it writes into its runtime folder once it listens
-    (the port it really got, should the free one have been taken meanwhile)."""
-    deadline = time.monotonic() + SERVER_START_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"JupyterLab exited with {process.returncode} while starting:\n"
-                               f"{server.log_tail()}")
-        for info in runtime.glob("jpserver-*.json"):
-            with contextlib.suppress(OSError, ValueError):
-                data = json.loads(info.read_text())
-                if data.get("pid") == process.pid:
-                    url = f"http://127.0.0.1:{data['port']}{data.get('base_url', '/')}"
-                    server.url = url
-                    with contextlib.suppress(OSError, urllib.error.URLError):
-                        server.api("api/status", timeout=2)
-                        return url
-        time.sleep(0.25)
-    raise RuntimeError(f"JupyterLab did not answer within {SERVER_START_S} s:\n"
-                       f"{server.log_tail()}")
-
-
-def _shutdown(server: Lab) -> None:
-    """Stop the server and every process it started (its kernels run in their own sessions,
-    so killing the server's process group alone would leave them behind)."""
-    import psutil
-
-    process, start = server.process, time.monotonic()
-    try:
-        children = psutil.Process(process.pid).children(recursive=True)
-    except psutil.Error:
-        children = []
-    if process.poll() is None and server.url:
-        with contextlib.suppress(OSError, urllib.error.URLError, ValueError):
-            server.api("api/shutdown", method="POST", timeout=10)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(20)
-    for sig, wait in ((signal.SIGTERM, 10), (signal.SIGKILL, 5)):
-        if process.poll() is None:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(process.pid, sig)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                process.wait(wait)
-        alive = [c for c in children if c.is_running()]
-        for child in alive:
-            with contextlib.suppress(psutil.Error):
-                child.send_signal(sig)
-        psutil.wait_procs(alive, timeout=wait)
-    print(f"\nJupyterLab stopped in {time.monotonic() - start:.1f} s (exit {process.returncode})")
+        shutdown(server)
 
 
 @dataclass
