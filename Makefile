@@ -18,11 +18,7 @@ PY_OV        := $(VENV_OV)/bin/python
 STAMP_OV     := $(VENV_OV)/.onnxkit-installed
 ORT_OPENVINO ?= onnxruntime-openvino==1.24.1
 # The tests that exercise execution providers, and the doctests of their modules.
-PROVIDER_TESTS := tests/test_providers.py tests/test_session.py tests/test_bench.py \
-                  tests/test_profile.py tests/test_provider_openvino.py tests/test_sweep.py \
-                  tests/test_widgets_providers.py \
-                  onnxkit/_providers.py onnxkit/_provider_options.py onnxkit/_session.py \
-                  onnxkit/_bench.py onnxkit/_profile.py onnxkit/_sweep.py \
+PROVIDER_TESTS := tests/runtime tests/widgets/test_widgets_providers.py onnxkit/runtime \
                   onnxkit/widgets/_providers.py
 # Both runs share one workspace: the provider run reuses the samples the main run built with
 # torch (which the OpenVINO environment does not have). mktemp only when none is set.

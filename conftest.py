@@ -5,6 +5,8 @@ tree stays clean, and the samples are built once and shared by tests and noteboo
 (the kernels inherit ONNXKIT_WORKSPACE from this process).
 """
 
+import doctest
+import inspect
 import os
 import tempfile
 
@@ -13,3 +15,19 @@ os.environ.setdefault("PYTHONHASHSEED", "0")
 
 # Running `python -m onnxkit` on import would parse pytest's own argv.
 collect_ignore = ["onnxkit/__main__.py"]
+
+
+def _defined_here(original):
+    """Objects exported by onnxkit read ``onnxkit.X`` as ``__module__`` (their public home):
+    doctest's finder would skip their docstrings in the module that defines them and run them
+    again under the front door. The defining module is kept in ``__onnxkit_origin__``."""
+    def from_module(self, module, obj):
+        defines = inspect.isclass(obj) or inspect.isfunction(obj)
+        origin = vars(obj).get("__onnxkit_origin__") if defines else None  # not inherited
+        if origin is not None and module is not None:
+            return origin == module.__name__
+        return original(self, module, obj)
+    return from_module
+
+
+doctest.DocTestFinder._from_module = _defined_here(doctest.DocTestFinder._from_module)

@@ -6,7 +6,7 @@ import statistics
 from typing import Any
 
 import onnxkit
-from onnxkit._bench import interleaved as timed
+from onnxkit.runtime import interleaved as timed
 
 
 def interleaved(configs: list[tuple[str, onnxkit.Model, dict[str, Any]]], feeds: dict[str, Any],

@@ -1,64 +1,116 @@
 """onnxkit: take a trained model to deployment with ONNX and ONNX Runtime, from a notebook.
 
 The kernel is a set of plain functions returning :class:`Model` handles or frozen result
-objects. ``import onnxkit`` loads nothing heavy: each name below is imported from its module
-on first use (onnx and numpy come with the first kernel call; torch, plotly, pandas,
+objects. ``import onnxkit`` loads nothing heavy: each name below is imported from its stage on
+first use (onnx and numpy come with the first kernel call; torch, plotly, pandas,
 onnxruntime's tools... only with the functions that need them).
+
+The stages, each a subpackage that imports only the stages before it: ``models`` → ``inspect``
+→ ``runtime`` → ``transforms`` → ``convert``, ``quantize`` → ``samples`` → ``study``,
+``deploy``, ``_view`` → ``serve``, ``cluster`` → ``_demo``, ``cli`` → ``widgets``.
 """
 
-from __future__ import annotations
-
-import importlib
-from typing import Any
+import importlib as _importlib
+import typing as _typing
 
 from onnxkit import errors
+from onnxkit._version import __version__
 
-__version__ = "0.1.0"
-
-# Public name -> the module that defines it, grouped by topic (the contract in DESIGN.md).
+# Public name -> the stage package that defines it, grouped by topic (the contract in
+# DESIGN.md). Each object's __module__ reads "onnxkit": this is its public home.
 _EXPORTS: dict[str, str] = {
     # models
-    "load": "_model", "Model": "_model", "Step": "_model", "summarize": "_summary",
-    "ModelSummary": "_summary", "TensorInfo": "_types", "check": "_check",
-    "CheckReport": "_check", "Problem": "_structure",
+    "load": "models", "Model": "models", "ModelLike": "models", "Step": "models",
+    "workspace": "models",
+    "set_workspace": "models", "Workspace": "models",
+    # inspect
+    "summarize": "inspect", "ModelSummary": "inspect", "check": "inspect",
+    "CheckReport": "inspect", "Problem": "inspect",
     # data
-    "random_inputs": "_inputs",
+    "TensorInfo": "base", "random_inputs": "runtime",
     # run
-    "providers": "_providers", "ProviderTable": "_providers",
-    "ProviderFallbackWarning": "_providers", "provider_options": "_provider_options",
-    "OptionSpec": "_provider_options", "session": "_session", "run": "_session",
-    "placement": "_profile", "NodePlacement": "_profile",
+    "providers": "runtime", "ProviderTable": "runtime", "ProviderFallbackWarning": "runtime",
+    "provider_options": "runtime", "OptionSpec": "runtime", "session": "runtime",
+    "run": "runtime", "placement": "runtime", "NodePlacement": "runtime",
+    "OPT_LEVELS": "runtime", "EXECUTION_MODES": "runtime",
     # measure
-    "compare": "_compare", "Comparison": "_compare", "OutputDiff": "_compare",
-    "benchmark": "_bench", "BenchResult": "_bench", "profile": "_profile",
-    "OpProfile": "_profile", "NodeTime": "_profile", "sweep": "_sweep",
-    "SweepResult": "_sweep",
-    # compare variants
-    "Study": "_study", "Variant": "_study",
+    "compare": "runtime", "Comparison": "runtime", "OutputDiff": "runtime",
+    "benchmark": "runtime", "BenchResult": "runtime", "profile": "runtime",
+    "OpProfile": "runtime", "NodeTime": "runtime", "sweep": "runtime",
+    "SweepResult": "runtime",
     # optimize
-    "optimize": "_optimize", "fuse_transformer": "_optimize", "to_fp16": "_precision",
-    "fix_dims": "_shapes", "make_dynamic": "_shapes", "infer_shapes": "_infer",
-    "extract": "_extract", "FusionSlowerWarning": "_optimize",
-    "VerificationWarning": "_transform",
+    "optimize": "transforms", "OPTIMIZE_LEVELS": "transforms",
+    "fuse_transformer": "transforms", "FUSION_MODEL_TYPES": "transforms",
+    "has_attention": "transforms",
+    "to_fp16": "transforms", "fix_dims": "transforms", "make_dynamic": "transforms",
+    "infer_shapes": "transforms", "extract": "transforms",
+    "FusionSlowerWarning": "transforms", "VerificationWarning": "transforms",
+    # compare variants
+    "Study": "study", "Variant": "study",
     # view
-    "view": "_view", "graph_view": "_graph_view", "NetronView": "_view",
-    "GraphView": "_graph_view", "stop_views": "_view",
-    # workspace
-    "workspace": "_workspace", "set_workspace": "_workspace", "Workspace": "_workspace",
+    "view": "_view", "graph_view": "_view", "NetronView": "_view", "GraphView": "_view",
+    "stop_views": "_view",
     # the whole path on a sample, as an HTML report
     "demo": "_demo", "DemoReport": "_demo",
 }
-_SUBMODULES = ("samples", "widgets", "quantize", "convert", "deploy", "cli")
+# Public subpackages and modules, imported on first use too.
+_SUBMODULES = ("samples", "widgets", "quantize", "convert", "deploy", "results", "cli")
 
-__all__ = [*_EXPORTS, "errors", "samples", "widgets", "quantize", "convert", "deploy",
-           "__version__"]
+__all__ = [*_EXPORTS, "errors", *_SUBMODULES, "__version__"]
+
+if _typing.TYPE_CHECKING:  # what type checkers and editors see; at run time, lazily
+    from onnxkit import cli, convert, deploy, quantize, results, samples, widgets
+    from onnxkit._demo import DemoReport, demo
+    from onnxkit._view import GraphView, NetronView, graph_view, stop_views, view
+    from onnxkit.base import TensorInfo
+    from onnxkit.inspect import CheckReport, ModelSummary, Problem, check, summarize
+    from onnxkit.models import Model, ModelLike, Step, Workspace, load, set_workspace, workspace
+    from onnxkit.runtime import (
+        EXECUTION_MODES,
+        OPT_LEVELS,
+        BenchResult,
+        Comparison,
+        NodePlacement,
+        NodeTime,
+        OpProfile,
+        OptionSpec,
+        OutputDiff,
+        ProviderFallbackWarning,
+        ProviderTable,
+        SweepResult,
+        benchmark,
+        compare,
+        placement,
+        profile,
+        provider_options,
+        providers,
+        random_inputs,
+        run,
+        session,
+        sweep,
+    )
+    from onnxkit.study import Study, Variant
+    from onnxkit.transforms import (
+        FUSION_MODEL_TYPES,
+        OPTIMIZE_LEVELS,
+        FusionSlowerWarning,
+        VerificationWarning,
+        extract,
+        fix_dims,
+        fuse_transformer,
+        has_attention,
+        infer_shapes,
+        make_dynamic,
+        optimize,
+        to_fp16,
+    )
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
     if name in _EXPORTS:
-        value = getattr(importlib.import_module(f"onnxkit.{_EXPORTS[name]}"), name)
+        value = getattr(_importlib.import_module(f"onnxkit.{_EXPORTS[name]}"), name)
     elif name in _SUBMODULES:
-        value = importlib.import_module(f"onnxkit.{name}")
+        value = _importlib.import_module(f"onnxkit.{name}")
     else:
         raise AttributeError(f"module 'onnxkit' has no attribute '{name}'")
     globals()[name] = value  # later lookups skip this function

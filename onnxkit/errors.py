@@ -6,8 +6,6 @@ exception a caller would expect (``ValueError``, ``FileNotFoundError``, ...), so
 bad value) and what to do about it.
 """
 
-from __future__ import annotations
-
 __all__ = [
     "OnnxkitError",
     "ModelNotFoundError",
@@ -22,6 +20,7 @@ __all__ = [
     "MissingDependencyError",
     "Cancelled",
     "ConversionError",
+    "NotFoundError",
 ]
 
 
@@ -67,6 +66,13 @@ class WorkspaceError(OnnxkitError, OSError):
 
 class ConversionError(OnnxkitError, RuntimeError):
     """A converter (torch.onnx, skl2onnx, tf2onnx, onnx's version converter) failed."""
+
+
+class NotFoundError(OnnxkitError, KeyError):
+    """A name (a study's variant, a report's stage) that the object does not hold."""
+
+    def __str__(self) -> str:  # KeyError would show the message quoted
+        return str(self.args[0]) if self.args else ""
 
 
 class Cancelled(OnnxkitError):

@@ -21,7 +21,7 @@ def test_errors_also_inherit_the_builtin_callers_expect(cls, builtin):
 
 
 def test_missing_dependency_names_the_extra():
-    from onnxkit._deps import require
+    from onnxkit.base import require
 
     with pytest.raises(errors.MissingDependencyError, match=r"onnxkit\[tensorflow\]"):
         require("tf2onnx.no_such_module_here", purpose="Converting Keras models")

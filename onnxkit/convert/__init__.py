@@ -5,8 +5,7 @@
 :class:`Conversion`; ``to_opset`` (onnx's version converter) returns a ``Model``.
 """
 
-from __future__ import annotations
-
+from onnxkit.base import publish as _publish
 from onnxkit.convert._conversion import Conversion
 from onnxkit.convert._opset import to_opset
 from onnxkit.convert._sklearn import from_sklearn
@@ -17,3 +16,5 @@ from onnxkit.errors import ConversionError
 
 __all__ = ["from_torch", "from_sklearn", "from_keras", "from_tensorflow", "to_opset",
            "Conversion", "ConversionError", "load_source", "example_inputs"]
+
+_publish(globals(), __name__, __all__)

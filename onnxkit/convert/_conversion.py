@@ -12,15 +12,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from onnxkit import _render
-from onnxkit._compare import Comparison
-from onnxkit._model import Model
+from onnxkit.inspect import summarize
+from onnxkit.models import Model
+from onnxkit.results import Result, html_table
+from onnxkit.runtime import Comparison
 
 RTOL, ATOL = 1e-3, 1e-4
 
 
 @dataclass(frozen=True)
-class Conversion:
+class Conversion(Result):
     """Result of a ``from_*`` converter: truthy when the ONNX model matched the source.
 
     ``verification`` compares ONNX Runtime with the framework on the example inputs;
@@ -58,14 +59,12 @@ class Conversion:
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
-        from onnxkit._summary import summarize
-
         rows = [("exporter", self.exporter), ("duration", f"{self.duration_s:.1f} s"),
                 ("file", self.model.path), ("code", self.code)]
         if self.fallback:
             rows.append(("fell back because", self.fallback))
         rows += [("warning", w) for w in self.warnings[:5]]
-        head = _render.table(("conversion", "verified" if self else "MISMATCH"), rows)
+        head = html_table(("conversion", "verified" if self else "MISMATCH"), rows)
         parts = [head, self.verification._repr_html_()]
         if self.resized is not None:
             parts.append(self.resized._repr_html_())

@@ -6,10 +6,10 @@ import re
 
 import onnx
 
-from onnxkit._model import Model, ModelLike, load
-from onnxkit._transform import derive, verified
 from onnxkit.convert._conversion import root_cause
 from onnxkit.errors import ConversionError, ParameterError
+from onnxkit.models import Model, ModelLike, load
+from onnxkit.transforms import derive, verified
 
 
 def to_opset(model: ModelLike, version: int) -> Model:

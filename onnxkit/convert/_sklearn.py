@@ -7,12 +7,11 @@ from typing import Any
 
 import numpy as np
 
-from onnxkit._compare import compare
-from onnxkit._deps import require
-from onnxkit._model import Step
-from onnxkit._workspace import workspace
+from onnxkit.base import require
 from onnxkit.convert._conversion import ATOL, RTOL, Conversion, call_code, captured, root_cause
 from onnxkit.errors import ConversionError, InputError, ParameterError
+from onnxkit.models import Step, workspace
+from onnxkit.runtime import compare
 
 DEFAULT_OPSET = {"": 17, "ai.onnx.ml": 3}  # what the installed onnxruntime runs everywhere
 

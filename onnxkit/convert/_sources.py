@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from onnxkit.convert._tensorflow import tensorflow_modules
 from onnxkit.errors import ParameterError
 
 Framework = Literal["torch", "sklearn", "keras"]
@@ -25,9 +26,8 @@ def load_source(spec: str | os.PathLike[str]) -> Any:
     """
     text = os.fspath(spec)
     if text.endswith(".keras"):
-        from onnxkit.convert._tensorflow import _tensorflow
 
-        _tensorflow()
+        tensorflow_modules()
         import keras
 
         return keras.models.load_model(text)

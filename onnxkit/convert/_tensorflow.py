@@ -9,17 +9,16 @@ from typing import Any
 import numpy as np
 import onnx
 
-from onnxkit._compare import compare
-from onnxkit._deps import require
-from onnxkit._model import Step
-from onnxkit._workspace import workspace
+from onnxkit.base import graph_inputs, require
 from onnxkit.convert._conversion import ATOL, RTOL, Conversion, call_code, captured, root_cause
 from onnxkit.errors import ConversionError, InputError, ParameterError
+from onnxkit.models import Step, workspace
+from onnxkit.runtime import compare, random_inputs, validate_feeds
 
 DEFAULT_OPSET = 17
 
 
-def _tensorflow() -> tuple[Any, Any]:
+def tensorflow_modules() -> tuple[Any, Any]:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow's C++ banner noise
     tf = require("tensorflow", purpose="Converting TensorFlow/Keras models")
     tf2onnx = require("tf2onnx", purpose="Converting TensorFlow/Keras models")
@@ -37,7 +36,7 @@ def from_keras(model: Any, example_inputs: Any = None, *, opset: int | None = No
     is checked against ``model(x, training=False)`` on ``example_inputs`` (an array, a list of
     arrays in input order, or a dict by input name; default: random inputs).
     """
-    tf, _ = _tensorflow()
+    tf, _ = tensorflow_modules()
     import keras
 
     if not isinstance(model, keras.Model):
@@ -68,14 +67,14 @@ def from_tensorflow(fn_or_saved_model: Any, example_inputs: Any = None, *,
 
     For a SavedModel, its ``serving_default`` signature is converted.
     """
-    tf, _ = _tensorflow()
+    tf, _ = tensorflow_modules()
     if isinstance(fn_or_saved_model, (str, os.PathLike)):
         fn, specs, stem = _saved_model_function(tf, fn_or_saved_model)
     else:
         specs = list(input_signature or getattr(fn_or_saved_model, "input_signature", None)
                      or [])
         if not specs:
-            raise ParameterError("from_tensorflow needs an input signature: decorate the "
+            raise ParameterError("from_tensorflow(input_signature=...) is needed: decorate the "
                                  "function with @tf.function(input_signature=[tf.TensorSpec("
                                  "...)]) or pass input_signature=[...].")
         fn = fn_or_saved_model if hasattr(fn_or_saved_model, "get_concrete_function") else \
@@ -113,7 +112,7 @@ def _saved_model_function(tf: Any, path: Any) -> tuple[Any, list[Any], str]:
 def _convert(fn: Any, specs: list[Any], opset: int | None, output_names: list[str],
              out: Any, stem: str, op: str, rtol: float, atol: float,
              reference: Any, example_inputs: Any) -> Conversion:
-    _, tf2onnx = _tensorflow()
+    _, tf2onnx = tensorflow_modules()
     with captured() as log:
         try:
             proto, _ = tf2onnx.convert.from_function(fn, input_signature=specs,
@@ -151,10 +150,6 @@ def _rename_outputs(proto: onnx.ModelProto, names: list[str]) -> None:
 
 
 def _example_feeds(model: Any, example_inputs: Any) -> dict[str, np.ndarray]:
-    from onnxkit._feeds import validate_feeds
-    from onnxkit._inputs import random_inputs
-    from onnxkit._types import graph_inputs
-
     inputs = graph_inputs(model.proto.graph)
     if example_inputs is None:
         return random_inputs(model, batch=2)

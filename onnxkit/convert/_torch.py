@@ -12,10 +12,7 @@ from typing import Any, Literal
 import numpy as np
 import onnx
 
-from onnxkit._compare import compare
-from onnxkit._deps import require
-from onnxkit._model import Step
-from onnxkit._workspace import workspace
+from onnxkit.base import graph_inputs, require
 from onnxkit.convert._conversion import (
     ATOL,
     RTOL,
@@ -26,6 +23,8 @@ from onnxkit.convert._conversion import (
     root_cause,
 )
 from onnxkit.errors import ConversionError, InputError, ParameterError
+from onnxkit.models import Step, workspace
+from onnxkit.runtime import Comparison, OutputDiff, compare
 
 Exporter = Literal["dynamo", "torchscript"]
 DynamicAxes = Mapping[str, Mapping[int, str]]
@@ -244,8 +243,6 @@ def _identifier(name: str) -> str:
 
 def _feeds(proto: onnx.ModelProto, args: tuple[Any, ...], kwargs: dict[str, Any]
            ) -> dict[str, np.ndarray]:
-    from onnxkit._types import graph_inputs
-
     values = [t.detach().cpu().numpy() for t in list(args) + list(kwargs.values())]
     names = [i.name for i in graph_inputs(proto.graph)]
     if len(names) != len(values):  # an exporter dropped an unused input
@@ -262,7 +259,6 @@ def _forward_like(kwargs: dict[str, Any], args: tuple[Any, ...], names: list[str
 def _check_resized(module: Any, model: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
                    rtol: float, atol: float, torch: Any) -> Any:
     """Run torch and ORT with every dynamic input axis one longer: do they still agree?"""
-    from onnxkit._types import graph_inputs
 
     inputs = graph_inputs(model.proto.graph)
     tensors = list(args) + list(kwargs.values())
@@ -282,7 +278,6 @@ def _check_resized(module: Any, model: Any, args: tuple[Any, ...], kwargs: dict[
     try:
         return compare(reference, model, feeds, rtol=rtol, atol=atol)
     except Exception as e:  # ORT refused the new sizes: the dims are not really dynamic
-        from onnxkit._compare import Comparison, OutputDiff
 
         why = f"fails at other sizes: {first_line(str(e))}"
         return Comparison("torch", model.name, rtol, atol,

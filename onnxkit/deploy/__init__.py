@@ -9,8 +9,7 @@
   (``onnxkit bundle verify DIR`` in the shell).
 """
 
-from __future__ import annotations
-
+from onnxkit.base import publish as _publish
 from onnxkit.deploy._bundle import Bundle, bundle
 from onnxkit.deploy._mobile import EpReport, MobileReport
 from onnxkit.deploy._ort_format import OrtConversion, to_ort_format
@@ -18,3 +17,5 @@ from onnxkit.deploy._verify import BundleCheck, verify
 
 __all__ = ["to_ort_format", "OrtConversion", "MobileReport", "EpReport", "bundle", "Bundle",
            "verify", "BundleCheck"]
+
+_publish(globals(), __name__, __all__)

@@ -13,21 +13,19 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from onnxkit import _render
-from onnxkit._inputs import random_inputs
-from onnxkit._model import Model, ModelLike, load
-from onnxkit._providers import ProviderSpec, resolve
-from onnxkit._session import create_session, run_session
 from onnxkit.deploy import _manifest
 from onnxkit.deploy._manifest import MANIFEST, Labels
 from onnxkit.deploy._readme import readme
 from onnxkit.errors import ParameterError, WorkspaceError
+from onnxkit.models import Model, ModelLike, load
+from onnxkit.results import Result, fmt_bytes, html_table
+from onnxkit.runtime import ProviderSpec, create_session, random_inputs, resolve, run_session
 
 _SUPPORT_FILES = ("predict.py", "requirements.txt", "README.md")
 
 
 @dataclass(frozen=True)
-class Bundle:
+class Bundle(Result):
     """Result of :func:`bundle`: the folder, its files and its manifest.
 
     Attributes:
@@ -58,7 +56,7 @@ class Bundle:
         smoke = ", ".join(f"{k}{v['shape']}" for k, v in m["smoke_test"]["outputs"].items())
         tested = m["tested_with"]
         lines = [f"Bundle '{self.path.name}': {self.model_file} ({len(self.files)} files, "
-                 f"{_render.fmt_bytes(sum(self.files.values()))})", f"  {self.path}",
+                 f"{fmt_bytes(sum(self.files.values()))})", f"  {self.path}",
                  f"  inputs: {io}", f"  smoke test passed: {smoke}",
                  f"  tested with onnxruntime {tested['onnxruntime']}, numpy {tested['numpy']}; "
                  f"providers {', '.join(m['providers'])}"]
@@ -72,8 +70,8 @@ class Bundle:
 
     def _repr_html_(self) -> str:
         rows = [("folder", self.path), ("run", self.command)]
-        rows += [(name, _render.fmt_bytes(size)) for name, size in self.files.items()]
-        return _render.table(("bundle", self.path.name), rows)
+        rows += [(name, fmt_bytes(size)) for name, size in self.files.items()]
+        return html_table(("bundle", self.path.name), rows)
 
 
 def bundle(model: ModelLike, out_dir: str | os.PathLike[str], *,
@@ -118,7 +116,7 @@ def bundle(model: ModelLike, out_dir: str | os.PathLike[str], *,
     """
     handle = load(model)
     target = Path(out_dir).absolute()
-    _check_target(target, overwrite)
+    check_target(target, overwrite)
     names = _manifest.provider_names(providers)
     post = _manifest.postprocess_spec(handle, labels, threshold, output)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -132,7 +130,7 @@ def bundle(model: ModelLike, out_dir: str | os.PathLike[str], *,
                   {n: e["size"] for n, e in manifest["files"].items()}, manifest)
 
 
-def _check_target(target: Path, overwrite: bool) -> None:
+def check_target(target: Path, overwrite: bool) -> None:
     if target.exists() and not target.is_dir():
         raise WorkspaceError(f"bundle(out_dir=...): '{target}' is a file; give a folder path "
                              "(it is created).")

@@ -12,10 +12,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from onnxkit import __version__
-from onnxkit._model import Model
-from onnxkit._types import TensorInfo, graph_inputs, graph_outputs
+from onnxkit._version import __version__
+from onnxkit.base import TensorInfo, graph_inputs, graph_outputs
 from onnxkit.errors import InvalidModelError, ParameterError, ProviderError
+from onnxkit.models import Model
+from onnxkit.runtime import canonical_name, split_spec
 
 FORMAT = "onnxkit-bundle"
 FORMAT_VERSION = 1
@@ -65,7 +66,6 @@ def provider_names(providers: Any) -> tuple[list[str], list[dict[str, Any]]]:
     """Forgiving names (``"cuda"``) -> ORT's, without requiring them in this build."""
     import onnxruntime as ort
 
-    from onnxkit._providers import _split, canonical_name
 
     if providers is None:
         return ["CPUExecutionProvider"], [{}]
@@ -73,7 +73,7 @@ def provider_names(providers: Any) -> tuple[list[str], list[dict[str, Any]]]:
     known = ort.get_all_providers()
     names, options = [], []
     for item in items:
-        name, opts = _split(item)
+        name, opts = split_spec(item)
         canonical = canonical_name(name, known)
         if canonical is None:
             raise ProviderError(f"bundle(providers=...): unknown execution provider '{name}'. "

@@ -28,7 +28,7 @@ from typing import Any
 
 import onnx
 
-from onnxkit import _render
+from onnxkit.results import Result, html_table
 
 # The domains the pre-built packages have kernels for; anything else is a custom op.
 STANDARD_DOMAINS = ("ai.onnx", "ai.onnx.ml", "com.microsoft")
@@ -40,7 +40,7 @@ _EPS = (("NNAPI", "check_nnapi_partitions", None),
 
 
 @dataclass(frozen=True)
-class EpReport:
+class EpReport(Result):
     """How one mobile accelerator (NNAPI or CoreML) would take the model.
 
     ``suitability`` is the checker's verdict (``"YES"``, ``"MAYBE"``, ``"NO"``);
@@ -88,7 +88,7 @@ class EpReport:
 
 
 @dataclass(frozen=True)
-class MobileReport:
+class MobileReport(Result):
     """Whether a model suits ORT's mobile packages, accelerators and reduced-operator builds.
 
     Truthy (``supported``) when every operator is in a standard domain and at least one mobile
@@ -154,7 +154,7 @@ class MobileReport:
                  ", ".join(f"{k} x{v}" for k, v in e.unsupported_ops.items()) or "-",
                  e.suitability_if_fixed or "-") for e in self.eps]
         caption = f"mobile: {'supported' if self.supported else 'NOT fully supported'}"
-        return _render.table(("EP", "verdict", "nodes", "partitions", "lacks", "if fixed"),
+        return html_table(("EP", "verdict", "nodes", "partitions", "lacks", "if fixed"),
                              rows, caption=caption, bad=[not e.supported for e in self.eps])
 
 

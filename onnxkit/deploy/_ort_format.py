@@ -10,20 +10,28 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from onnxkit import __version__, _render
-from onnxkit._compare import Comparison, compare
-from onnxkit._inputs import random_inputs
-from onnxkit._model import Model, ModelLike, lineage_file, load
-from onnxkit._workspace import _free_target, _safe, workspace
+from onnxkit._version import __version__
+from onnxkit.base import clean_ort_message, one_of
 from onnxkit.deploy._mobile import MobileReport, check_mobile, quiet_tools
 from onnxkit.errors import ConversionError, ParameterError, WorkspaceError
+from onnxkit.models import (
+    Model,
+    ModelLike,
+    free_target,
+    lineage_file,
+    load,
+    safe_name,
+    workspace,
+)
+from onnxkit.results import Result, fmt_bytes, html_table
+from onnxkit.runtime import Comparison, compare, random_inputs
 
 Optimization = Literal["fixed", "runtime"]
 _STYLES = {"fixed": "Fixed", "runtime": "Runtime"}
 
 
 @dataclass(frozen=True)
-class OrtConversion:
+class OrtConversion(Result):
     """Result of :func:`to_ort_format`: truthy when the ``.ort`` file gives the ``.onnx``'s outputs.
 
     Attributes:
@@ -56,8 +64,8 @@ class OrtConversion:
     def __repr__(self) -> str:
         verdict = "same outputs" if self else "OUTPUTS DIFFER"
         lines = [f"ORT format ({self.optimization}): {self.path.name}, "
-                 f"{_render.fmt_bytes(self.size_bytes)} (onnx: "
-                 f"{_render.fmt_bytes(self.source_bytes)}); {verdict}", f"  {self.path}"]
+                 f"{fmt_bytes(self.size_bytes)} (onnx: "
+                 f"{fmt_bytes(self.source_bytes)}); {verdict}", f"  {self.path}"]
         lines += [f"  {line}" for line in self.mobile.lines()]
         ops = sum(len(v) for o in self.mobile.required_operators.values() for v in o.values())
         lines.append(f"  reduced build needs {ops} operator kernel(s) in "
@@ -65,15 +73,15 @@ class OrtConversion:
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
-        rows = [("file", self.path), ("size", _render.fmt_bytes(self.size_bytes)),
-                ("onnx size", _render.fmt_bytes(self.source_bytes)),
+        rows = [("file", self.path), ("size", fmt_bytes(self.size_bytes)),
+                ("onnx size", fmt_bytes(self.source_bytes)),
                 ("optimization", self.optimization),
                 ("outputs", "same as the .onnx" if self else "DIFFER: " + "; ".join(
                     f"{o.name}: {o.reason}" for o in self.verification.failed))]
         rows += [(f"reduced build: {d}", "; ".join(f"opset {k}: {', '.join(v)}"
                                                    for k, v in o.items()))
                  for d, o in self.mobile.required_operators.items()]
-        return _render.table(("ORT format", self.path.name), rows) + self.mobile._repr_html_()
+        return html_table(("ORT format", self.path.name), rows) + self.mobile._repr_html_()
 
 
 def to_ort_format(model: ModelLike, *, optimization: Optimization | None = None,
@@ -105,13 +113,11 @@ def to_ort_format(model: ModelLike, *, optimization: Optimization | None = None,
         >>> ort_model.path.name, bool(ort_model), ort_model.mobile.unsupported_ops
         ('tiny.ort', True, {})
     """
-    style = optimization if optimization is not None else "fixed"
-    if style not in _STYLES:
-        raise ParameterError(f"to_ort_format(optimization=...) must be one of {list(_STYLES)}; "
-                             f"got {optimization!r}.")
+    style = one_of(optimization if optimization is not None else "fixed", tuple(_STYLES),
+                   "to_ort_format", "optimization")
     handle = load(model)
     ws = workspace()
-    ws._ensure_root()
+    ws.ensure_root()
     target = _target(handle, style, out)
     tmp = Path(tempfile.mkdtemp(prefix=".tmp-ort-", dir=ws.root))
     try:
@@ -130,12 +136,12 @@ def to_ort_format(model: ModelLike, *, optimization: Optimization | None = None,
 
 def _target(handle: Model, style: str, out: str | os.PathLike[str] | None) -> Path:
     if out is not None:
-        target = _free_target(out)
+        target = free_target(out)
         if target.suffix != ".ort":
             raise ParameterError(f"to_ort_format(out=...) must end with '.ort' (onnxruntime "
                                  f"picks the format from it); got '{target}'.")
         return target
-    base = _safe(handle.name) + ("" if style == "fixed" else ".runtime")
+    base = safe_name(handle.name) + ("" if style == "fixed" else ".runtime")
     for n in range(1, 10_000):
         path = workspace().root / (f"{base}.ort" if n == 1 else f"{base}-{n}.ort")
         if not path.exists() or lineage_file(path).exists():
@@ -169,11 +175,10 @@ def _convert(source: Path, out_dir: Path, style: str) -> tuple[Path, Path, str]:
             convert_onnx_models_to_ort(source, output_dir=out_dir,
                                        optimization_styles=[OptimizationStyle[_STYLES[style]]])
         except Exception as e:  # ORT raises Fail/InvalidGraph/RuntimeError...
-            from onnxkit import _ort_errors
 
             raise ConversionError(
                 f"onnxruntime could not convert the model to the ORT format: "
-                f"{_ort_errors.clean(str(e))} Check it with onnxkit.check(model).") from e
+                f"{clean_ort_message(str(e))} Check it with onnxkit.check(model).") from e
     produced = sorted(out_dir.glob("*.ort"))
     configs = sorted(out_dir.glob("*.config"))
     if len(produced) != 1 or len(configs) != 1:
@@ -221,8 +226,7 @@ def _verify(handle: Model, ort_path: Path) -> Comparison:
         names = [o.name for o in sess.get_outputs()]
         outputs = dict(zip(names, sess.run(names, feeds)))
     except Exception as e:
-        from onnxkit import _ort_errors
 
         raise ConversionError(f"onnxruntime wrote '{ort_path}' but cannot run it: "
-                              f"{_ort_errors.clean(str(e))}") from e
+                              f"{clean_ort_message(str(e))}") from e
     return compare(handle, outputs, feeds)

@@ -7,13 +7,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from onnxkit import _render
 from onnxkit.deploy import _manifest
 from onnxkit.errors import OnnxkitError, ParameterError
+from onnxkit.models import Model
+from onnxkit.results import Result, html_table
+from onnxkit.runtime import create_session, random_inputs, run_session
 
 
 @dataclass(frozen=True)
-class BundleCheck:
+class BundleCheck(Result):
     """Result of :func:`verify`: truthy when every hash matches and the model ran.
 
     Attributes:
@@ -61,7 +63,7 @@ class BundleCheck:
             f"{k}{v}" for k, v in self.output_shapes.items()) if self.smoke_ok else "FAILED"))
         if self.error:
             rows.append(("error", self.error))
-        return _render.table(("bundle", str(self.path)), rows,
+        return html_table(("bundle", str(self.path)), rows,
                              bad=[r[1] != "ok" and not r[1].startswith("ok ") for r in rows])
 
 
@@ -101,10 +103,6 @@ def verify(bundle_dir: str | os.PathLike[str]) -> BundleCheck:
 
 
 def _smoke(folder: Path, manifest: dict[str, Any]) -> BundleCheck:
-    from onnxkit._inputs import random_inputs
-    from onnxkit._model import Model
-    from onnxkit._session import create_session, run_session
-
     model = Model(folder / manifest["model"]["file"])
     try:
         outputs = run_session(create_session(model, (("CPUExecutionProvider", {}),)),

@@ -5,12 +5,25 @@ Every function pre-processes the model once (:func:`prepare`: folding, basic opt
 shape inference with fallbacks) and records what it did in the result's lineage.
 """
 
-from __future__ import annotations
-
+from onnxkit.base import publish as _publish
 from onnxkit.errors import Cancelled
-from onnxkit.quantize._assess import QuantAssessment, assess
+from onnxkit.quantize._assess import AssessedModel, QuantAssessment, assess
 from onnxkit.quantize._debug import LayerError, LayerErrors, debug
-from onnxkit.quantize._quantize import dynamic, prepare, static, weight_only
+from onnxkit.quantize._quantize import (
+    FORMATS,
+    METHODS,
+    MODES,
+    Format,
+    Method,
+    Mode,
+    dynamic,
+    prepare,
+    static,
+    weight_only,
+)
 
 __all__ = ["dynamic", "static", "weight_only", "prepare", "debug", "LayerErrors", "LayerError",
-           "assess", "QuantAssessment", "Cancelled"]
+           "assess", "QuantAssessment", "AssessedModel", "Cancelled", "METHODS", "FORMATS",
+           "MODES", "Method", "Format", "Mode"]
+
+_publish(globals(), __name__, __all__)

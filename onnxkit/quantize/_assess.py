@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from onnxkit import _render
-from onnxkit._model import ModelLike, load
-from onnxkit._types import graph_inputs
+from onnxkit.base import graph_inputs
 from onnxkit.errors import InputError
+from onnxkit.models import ModelLike, load
+from onnxkit.results import Result, fmt_bytes, html_table
+from onnxkit.runtime import accuracy, benchmark, compare, run, validate_feeds
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -21,7 +22,7 @@ BENCH_ROWS = 32  # latency is measured on one batch of this many rows
 
 
 @dataclass(frozen=True)
-class AssessedModel:
+class AssessedModel(Result):
     """One row of :class:`QuantAssessment`; errors are of the first output, vs the float model."""
 
     name: str
@@ -35,18 +36,16 @@ class AssessedModel:
 
 
 @dataclass(frozen=True)
-class QuantAssessment:
+class QuantAssessment(Result):
     """Result of :func:`assess`: the float model first, then each quantized variant."""
 
     rows: tuple[AssessedModel, ...]
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"rows": [asdict(r) for r in self.rows]}
-
-    def to_dataframe(self) -> pd.DataFrame:
+    def table(self) -> pd.DataFrame:
+        """One row per model (the float model first), with size and p50 ratios to it."""
         import pandas as pd
 
-        frame = pd.DataFrame([asdict(r) for r in self.rows]).set_index("name")
+        frame = pd.DataFrame([r.to_dict() for r in self.rows]).set_index("name")
         base = self.rows[0]
         frame["size_ratio"] = frame["size_bytes"] / base.size_bytes
         frame["p50_ratio"] = frame["p50_ms"] / base.p50_ms
@@ -66,10 +65,10 @@ class QuantAssessment:
 
     def _repr_html_(self) -> str:
         base = self.rows[0]
-        return _render.table(
+        return html_table(
             ("model", "size", "size ratio", "p50 ms", "p50 ratio", "max abs err", "cosine",
              "top-1 agreement", "accuracy"),
-            ((r.name, _render.fmt_bytes(r.size_bytes), f"{r.size_bytes / base.size_bytes:.2f}",
+            ((r.name, fmt_bytes(r.size_bytes), f"{r.size_bytes / base.size_bytes:.2f}",
               f"{r.p50_ms:.3f}", f"{r.p50_ms / base.p50_ms:.2f}", f"{r.max_abs:.3g}",
               _pct(r.cosine, 6), _pct(r.top1_agreement), _pct(r.accuracy)) for r in self.rows),
             caption="quantized vs float")
@@ -109,10 +108,6 @@ def assess(float_model: ModelLike, quantized: ModelLike | Sequence[ModelLike],
         labels: true classes of ``data``'s rows, for accuracy (first output's argmax, or the
             first output itself when it holds labels).
     """
-    from onnxkit._bench import benchmark
-    from onnxkit._compare import accuracy, compare
-    from onnxkit._feeds import validate_feeds
-    from onnxkit._session import run
 
     reference = load(float_model)
     variants: list[Any] = ([quantized] if not isinstance(quantized, (list, tuple))

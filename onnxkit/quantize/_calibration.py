@@ -8,14 +8,10 @@ from typing import Any
 
 import numpy as np
 
-from onnxkit._feeds import validate_feeds
-from onnxkit._model import Model
-from onnxkit._types import graph_inputs
-from onnxkit.errors import (
-    Cancelled,  # noqa: F401 - re-exported for onnxkit.quantize
-    InputError,
-    ParameterError,
-)
+from onnxkit.base import graph_inputs, integer
+from onnxkit.errors import InputError, ParameterError
+from onnxkit.models import Model
+from onnxkit.runtime import validate_feeds
 
 # np.ndarray | Mapping[str, np.ndarray] (rows are samples) | Iterable[feed dict] | reader
 Calibration = Any
@@ -23,15 +19,15 @@ Progress = Callable[[int, int], None]  # (done, total); may raise Cancelled to s
 CHUNK = 16  # rows per feed when calibration data is one big array
 
 
-def calibration_feeds(model: Model, calibration: Calibration, samples: int | None
-                      ) -> list[dict[str, np.ndarray]]:
+def calibration_feeds(model: Model, calibration: Calibration, samples: int | None,
+                      where: str) -> list[dict[str, np.ndarray]]:
     """The calibration data as a list of validated feed dicts: at most ``samples`` rows of
     arrays, cut into feeds of ``CHUNK`` rows (a remainder beyond the last full feed is left
     out), or at most ``samples`` feeds of an iterable."""
     from onnxruntime.quantization import CalibrationDataReader
 
-    if samples is not None and (not isinstance(samples, int) or samples < 1):
-        raise ParameterError(f"samples must be a positive integer; got {samples!r}.")
+    if samples is not None:
+        integer(samples, where, "samples", fix="pass None to use all of the calibration data")
     inputs = graph_inputs(model.proto.graph)
     if isinstance(calibration, np.ndarray):
         if len(inputs) != 1:
@@ -47,7 +43,8 @@ def calibration_feeds(model: Model, calibration: Calibration, samples: int | Non
         feeds = calibration
     else:
         raise ParameterError(
-            "calibration must be a numpy array (single-input models), an iterable of feed "
+            f"{where}(calibration=...) must be a numpy array (single-input models), a dict of "
+            "arrays, an iterable of feed "
             f"dicts or an onnxruntime CalibrationDataReader; got {type(calibration).__name__}.")
     checked = []
     limit = None if isinstance(calibration, Mapping) else samples  # rows were already cut

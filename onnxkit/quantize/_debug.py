@@ -4,22 +4,22 @@ from __future__ import annotations
 
 import math
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from onnxkit import _render
-from onnxkit._model import ModelLike, load
 from onnxkit.errors import UnsupportedModelError
+from onnxkit.models import ModelLike, load
 from onnxkit.quantize._calibration import Calibration, as_reader, calibration_feeds
-from onnxkit.quantize._quantize import _quiet, prepare
+from onnxkit.quantize._quantize import prepare, quiet
+from onnxkit.results import Result, html_table
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
 
 
 @dataclass(frozen=True)
-class LayerError:
+class LayerError(Result):
     """One activation: the quantized model's value vs the float model's, as SQNR in dB.
 
     The error accumulates from the input up to this tensor; higher is better (40 dB: noise
@@ -33,7 +33,7 @@ class LayerError:
 
 
 @dataclass(frozen=True)
-class LayerErrors:
+class LayerErrors(Result):
     """Result of :func:`debug`: activations sorted worst first (lowest ``model_sqnr``)."""
 
     float_model: str
@@ -50,9 +50,8 @@ class LayerErrors:
                 break
         return names
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"float_model": self.float_model, "quant_model": self.quant_model,
-                "layers": [asdict(layer) for layer in self.layers]}
+    def _rows(self) -> list[dict[str, Any]]:
+        return [layer.to_dict() for layer in self.layers]
 
     def __repr__(self) -> str:
         lines = [f"LayerErrors {self.quant_model} vs {self.float_model} "
@@ -62,7 +61,7 @@ class LayerErrors:
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
-        return _render.table(
+        return html_table(
             ("node", "op", "tensor", "SQNR vs float (dB)"),
             ((x.node, x.op_type, x.tensor, f"{x.sqnr_db:.2f}") for x in self.layers),
             caption=f"{self.quant_model}: activation error vs {self.float_model}, worst first")
@@ -98,8 +97,8 @@ def debug(float_model: ModelLike, quant_model: ModelLike, calibration: Calibrati
             f"debug compares QDQ models; '{quant.name}' has no DequantizeLinear nodes. Quantize "
             "with onnxkit.quantize.static(..., format='qdq').")
     prepared = prepare(float_model)
-    feeds = calibration_feeds(prepared, calibration, samples)
-    with tempfile.TemporaryDirectory(prefix="onnxkit-qdebug-") as tmp, _quiet():
+    feeds = calibration_feeds(prepared, calibration, samples, "debug")
+    with tempfile.TemporaryDirectory(prefix="onnxkit-qdebug-") as tmp, quiet():
         float_aug, quant_aug = Path(tmp, "float.onnx"), Path(tmp, "quant.onnx")
         qdb.modify_model_output_intermediate_tensors(str(prepared.path), str(float_aug))
         qdb.modify_model_output_intermediate_tensors(str(quant.path), str(quant_aug))

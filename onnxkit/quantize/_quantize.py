@@ -10,16 +10,15 @@ import json
 import logging
 import tempfile
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import onnx
 
-from onnxkit._model import Model, ModelLike, Step, load
-from onnxkit._transform import derive
-from onnxkit._workspace import workspace
+from onnxkit.base import one_of
 from onnxkit.errors import ParameterError, UnsupportedModelError
+from onnxkit.models import Model, ModelLike, Step, load, workspace
 from onnxkit.quantize._calibration import (
     Calibration,
     Progress,
@@ -27,12 +26,19 @@ from onnxkit.quantize._calibration import (
     calibration_feeds,
     check_equal_batches,
 )
+from onnxkit.transforms import census, derive, ort_optimized, slim, symbolic_stage
 
 Method = Literal["minmax", "entropy", "percentile", "distribution"]
 Format = Literal["qdq", "qoperator"]
-_METHODS = {"minmax": "MinMax", "entropy": "Entropy", "percentile": "Percentile",
-            "distribution": "Distribution"}
-_FORMATS = {"qdq": "QDQ", "qoperator": "QOperator"}
+Mode = Literal["dynamic", "static", "int4"]
+# The vocabulary the panels and the CLI offer: how activation ranges are calibrated, how the
+# quantized graph is written, and the recipes (int8 dynamic, int8 static, int4 weight-only).
+METHODS: tuple[Method, ...] = get_args(Method)
+FORMATS: tuple[Format, ...] = get_args(Format)
+MODES: tuple[Mode, ...] = get_args(Mode)
+_ORT_METHODS: dict[str, str] = dict(zip(METHODS, ("MinMax", "Entropy", "Percentile",
+                                                  "Distribution")))
+_ORT_FORMATS: dict[str, str] = dict(zip(FORMATS, ("QDQ", "QOperator")))
 _TYPES = {"int8": "QInt8", "uint8": "QUInt8"}
 _QUANTIZED_OPS = {"QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear", "MatMulInteger",
                   "ConvInteger", "QLinearConv", "QLinearMatMul", "QGemm", "QAttention",
@@ -40,13 +46,9 @@ _QUANTIZED_OPS = {"QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear",
 PREPARE = "quantize.prepare"
 
 
-def _choice(value: Any, allowed: dict[str, str], param: str, fn: str) -> str:
-    key = value.lower() if isinstance(value, str) else value
-    if key in allowed:
-        return allowed[key]
-    close = difflib.get_close_matches(str(value), list(allowed), n=1)
-    hint = f" Did you mean '{close[0]}'?" if close else ""
-    raise ParameterError(f"{fn}({param}=...) must be one of {list(allowed)}; got {value!r}.{hint}")
+def _choice(value: Any, allowed: Mapping[str, str], param: str, fn: str) -> str:
+    """ORT's name for one of onnxkit's choices (any case)."""
+    return allowed[one_of(value, tuple(allowed), fn, param, ignore_case=True)]
 
 
 def prepare(model: ModelLike) -> Model:
@@ -58,14 +60,12 @@ def prepare(model: ModelLike) -> Model:
     export without this can fail with "Unable to find data type ... shape inference failed".
     Idempotent: a prepared model is returned as it is.
     """
-    from onnxkit._infer import census, symbolic_stage
-    from onnxkit._optimize import _ort_optimized, _slim
 
     parent = load(model)
     if parent.lineage and parent.lineage[-1].op == PREPARE:
         return parent
     refuse_quantized(parent)
-    proto = _ort_optimized(_slim(parent.to_proto(), parent.name), parent, "basic", None)
+    proto = ort_optimized(slim(parent.to_proto(), parent.name), parent, "basic", None)
     proto = onnx.shape_inference.infer_shapes(proto, data_prop=True)
     stages = [{"stage": "onnx", **census(proto.graph)}]
     if stages[0]["unknown_dims"]:
@@ -120,7 +120,7 @@ class _FromOrtQuantization(logging.Filter):
 
 
 @contextlib.contextmanager
-def _quiet() -> Iterator[None]:
+def quiet() -> Iterator[None]:
     """onnxruntime.quantization logs advice on the root logger and some calibrators print
     progress; keep the notebook readable. Only ORT's records are dropped, not the user's."""
     root, only_ort = logging.getLogger(), _FromOrtQuantization()
@@ -179,7 +179,7 @@ def dynamic(model: ModelLike, *, weight_type: Literal["int8", "uint8"] = "int8",
     params = {"weight_type": weight_type, "per_channel": per_channel,
               "reduce_range": reduce_range, "op_types": list(op_types) if op_types else None,
               "exclude": excluded}
-    with tempfile.TemporaryDirectory(prefix="onnxkit-q-") as tmp, _quiet():
+    with tempfile.TemporaryDirectory(prefix="onnxkit-q-") as tmp, quiet():
         out = Path(tmp, "q.onnx")
         quantize_dynamic(str(prepared.path), str(out), weight_type=qtype, per_channel=per_channel,
                          reduce_range=reduce_range, op_types_to_quantize=params["op_types"],
@@ -212,8 +212,8 @@ def static(model: ModelLike, calibration: Calibration, *, method: Method = "minm
     """
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
-    calib_method = getattr(CalibrationMethod, _choice(method, _METHODS, "method", "static"))
-    quant_format = getattr(QuantFormat, _choice(format, _FORMATS, "format", "static"))
+    calib_method = getattr(CalibrationMethod, _choice(method, _ORT_METHODS, "method", "static"))
+    quant_format = getattr(QuantFormat, _choice(format, _ORT_FORMATS, "format", "static"))
     act = getattr(QuantType, _choice(activation_type, _TYPES, "activation_type", "static"))
     weights = getattr(QuantType, _choice(weight_type, _TYPES, "weight_type", "static"))
     method, format = method.lower(), format.lower()  # type: ignore[assignment]
@@ -224,7 +224,8 @@ def static(model: ModelLike, calibration: Calibration, *, method: Method = "minm
                       "'percentile'.", UserWarning, stacklevel=2)
     original = load(model)
     refuse_quantized(original)
-    feeds = calibration_feeds(original, calibration, samples)  # fail fast, before any work
+    # fail fast, before any work
+    feeds = calibration_feeds(original, calibration, samples, "static")
     if method != "minmax":
         check_equal_batches(feeds, method)
     prepared = prepare(original)
@@ -237,7 +238,7 @@ def static(model: ModelLike, calibration: Calibration, *, method: Method = "minm
                         + ([f"excl{len(excluded)}"] if excluded else []))
     tag = _tag(readable, params, {"activation_type", "format", "method"},
                {"per_channel": True, "weight_type": "int8", "exclude": [], "samples": None})
-    with tempfile.TemporaryDirectory(prefix="onnxkit-q-") as tmp, _quiet():
+    with tempfile.TemporaryDirectory(prefix="onnxkit-q-") as tmp, quiet():
         out = Path(tmp, "q.onnx")
         quantize_static(str(prepared.path), str(out), as_reader(feeds, progress),
                         quant_format=quant_format, per_channel=per_channel, activation_type=act,
@@ -275,7 +276,7 @@ def weight_only(model: ModelLike, *, bits: Literal[4, 8] = 4, block_size: int = 
             f"none (its ops: {', '.join(ops)}). Use onnxkit.quantize.dynamic or .static.")
     config = DefaultWeightOnlyQuantConfig(block_size=block_size, is_symmetric=symmetric,
                                           bits=bits)
-    with _quiet():
+    with quiet():
         quantizer = MatMulNBitsQuantizer(proto, bits=bits, block_size=block_size,
                                          is_symmetric=symmetric, algo_config=config)
         quantizer.process()

@@ -17,8 +17,7 @@ Workbench          all of the above as tabs, sharing the current model and one s
 =================  ===============================================================
 """
 
-from __future__ import annotations
-
+from onnxkit.base import publish as _publish
 from onnxkit.widgets._base import Panel
 from onnxkit.widgets._convert import ConvertPanel
 from onnxkit.widgets._deploy import DeployPanel
@@ -31,3 +30,5 @@ from onnxkit.widgets._workbench import Workbench
 
 __all__ = ["Panel", "ConvertPanel", "DeployPanel", "InspectPanel", "OptimizePanel",
            "ProviderPanel", "QuantizePanel", "StudyPanel", "Workbench"]
+
+_publish(globals(), __name__, __all__)

@@ -22,8 +22,7 @@ import ipywidgets as widgets
 import numpy as np
 import traitlets
 
-from onnxkit._model import Model
-from onnxkit._workspace import workspace
+from onnxkit import Model, workspace
 from onnxkit.errors import Cancelled
 
 log = logging.getLogger("onnxkit.widgets")
@@ -188,9 +187,9 @@ class Panel(widgets.VBox):
     def _expr(self, value: Any) -> str:
         """Python source that evaluates to ``value``: arrays are saved to the workspace once."""
         if isinstance(value, Model):
-            return f"onnxkit.load({_path(value.path)})"
+            return f"onnxkit.load({path_code(value.path)})"
         if isinstance(value, np.ndarray):
-            return f"np.load({_path(self._saved(value))})"
+            return f"np.load({path_code(self._saved(value))})"
         if isinstance(value, Mapping):
             items = ", ".join(f"{k!r}: {self._expr(v)}" for k, v in value.items())
             return "{" + items + "}"
@@ -228,7 +227,8 @@ def call(target: str, function: str, *args: str, **kwargs: str) -> str:
     return f"{target} = {function}(\n" + "".join(f"    {p},\n" for p in parts) + ")"
 
 
-def _path(path: Path) -> str:
+def path_code(path: Path) -> str:
+    """A path as Python source (a raw string where that reads best)."""
     text = str(path)
     return f'r"{text}"' if '"' not in text and not text.endswith("\\") else repr(text)
 
@@ -241,7 +241,7 @@ def _display(result: Any) -> tuple[dict[str, Any], ...]:
     """Output-area entries for a result: its table, then its plot when it has one."""
     outputs = [_entry({"text/plain": repr(result),
                        **({"text/html": result._repr_html_()}
-                          if hasattr(result, "_repr_html_") else {})})]
+                          if callable(getattr(result, "_repr_html_", None)) else {})})]
     if callable(getattr(result, "plot", None)):
         import plotly.io as pio
 

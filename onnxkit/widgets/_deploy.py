@@ -8,11 +8,9 @@ from typing import Any
 import ipywidgets as widgets
 import traitlets
 
-from onnxkit import deploy
-from onnxkit._model import Model, ModelLike, load
-from onnxkit._workspace import workspace
+from onnxkit import Model, ModelLike, deploy, load, workspace
 from onnxkit.errors import ParameterError
-from onnxkit.widgets._base import Panel, _path, call
+from onnxkit.widgets._base import Panel, call, path_code
 
 _OPTIMIZATIONS = ("fixed", "runtime")
 
@@ -125,7 +123,7 @@ class DeployPanel(Panel):
         result = deploy.bundle(self.model, folder, **options)
         # The folder now holds this bundle: the code replaces it, so it runs again as pasted.
         code = {**options, "overwrite": True}
-        self._record(call("bundle", "onnxkit.deploy.bundle", "model", _path(result.path),
+        self._record(call("bundle", "onnxkit.deploy.bundle", "model", path_code(result.path),
                           **{k: self._expr(v) for k, v in code.items()}), "")
         self.bundled = result
         return result
@@ -134,7 +132,7 @@ class DeployPanel(Panel):
         folder = self._folder()
         self._step("verifying")
         check = deploy.verify(folder)
-        self._record(call("check", "onnxkit.deploy.verify", _path(check.path)), "")
+        self._record(call("check", "onnxkit.deploy.verify", path_code(check.path)), "")
         return check
 
     def _ort(self) -> deploy.OrtConversion:

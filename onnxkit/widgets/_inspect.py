@@ -9,11 +9,17 @@ from typing import Any
 import ipywidgets as widgets
 import traitlets
 
-from onnxkit import samples
-from onnxkit._graph_view import DEFAULT_MAX_NODES, GraphView
-from onnxkit._model import Model, ModelLike, load
-from onnxkit._summary import ModelSummary, summarize
-from onnxkit._view import DEFAULT_HEIGHT, NetronView, view
+from onnxkit import (
+    GraphView,
+    Model,
+    ModelLike,
+    ModelSummary,
+    NetronView,
+    load,
+    samples,
+    summarize,
+    view,
+)
 from onnxkit.errors import ParameterError
 from onnxkit.widgets._base import Panel, call
 
@@ -54,9 +60,9 @@ class InspectPanel(Panel):
     source = traitlets.Unicode(help="The picked model: 'sample:<builder>' or a file path.")
     model = traitlets.Instance(Model, allow_none=True,
                                help="The model the last action used (None before any).")
-    max_nodes = traitlets.Int(DEFAULT_MAX_NODES, min=1,
+    max_nodes = traitlets.Int(GraphView.MAX_NODES, min=1,
                               help="Graph: most boxes drawn before the graph is collapsed.")
-    height = traitlets.Int(DEFAULT_HEIGHT, min=100, help="Netron: height of the view in pixels.")
+    height = traitlets.Int(NetronView.HEIGHT, min=100, help="Netron: height of the view in pixels.")
     netron = traitlets.Instance(NetronView, allow_none=True,
                                 help="The Netron view this panel started (None when none).")
 

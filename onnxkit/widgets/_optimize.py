@@ -7,16 +7,22 @@ from typing import Any
 import ipywidgets as widgets
 import traitlets
 
-from onnxkit import _render
-from onnxkit._model import Model, ModelLike, load
-from onnxkit._optimize import fuse_transformer, has_attention, optimize
-from onnxkit._precision import to_fp16
-from onnxkit._summary import ModelSummary, summarize
+from onnxkit import (
+    FUSION_MODEL_TYPES,
+    OPT_LEVELS,
+    Model,
+    ModelLike,
+    ModelSummary,
+    fuse_transformer,
+    has_attention,
+    load,
+    optimize,
+    summarize,
+    to_fp16,
+)
 from onnxkit.errors import ParameterError
+from onnxkit.results import fmt_bytes, fmt_count, html_table
 from onnxkit.widgets._base import Panel, call
-
-_LEVELS = ("disable", "basic", "extended", "layout", "all")
-_MODEL_TYPES = ("bert", "gpt2", "vit", "bart", "t5")
 
 
 class OptimizePanel(Panel):
@@ -45,15 +51,15 @@ class OptimizePanel(Panel):
     model = traitlets.Instance(Model, read_only=True, help="The model to optimize.")
     # 'basic' by default: the panel feeds quantization and deployment, and the higher levels
     # write ops laid out for this CPU that neither the quantizer nor other ORT builds take.
-    level = traitlets.Enum(_LEVELS, "basic", help="ONNX Runtime's graph optimization level "
+    level = traitlets.Enum(OPT_LEVELS, "basic", help="ONNX Runtime's graph optimization level "
                            "('disable': none; 'basic' keeps standard ONNX ops: portable and "
                            "quantizable; 'all' adds ops for this CPU and ORT build).")
     simplify = traitlets.Bool(True, help="Simplify with onnxslim (constant folding) first.")
     fp16 = traitlets.Bool(False, help="Convert the weights and activations to float16 last.")
     fuse = traitlets.Bool(False, help="Fuse attention/LayerNorm/GELU subgraphs first "
                                       "(onnxruntime.transformers; only for transformer graphs).")
-    model_type = traitlets.Enum(_MODEL_TYPES, "bert", help="Fusion: onnxruntime.transformers' "
-                                                           "model type.")
+    model_type = traitlets.Enum(FUSION_MODEL_TYPES, "bert",
+                                help="Fusion: onnxruntime.transformers' model type.")
     fusable = traitlets.Bool(False, read_only=True,
                              help="Whether the graph has attention, so fusion applies.")
     optimized = traitlets.Instance(Model, allow_none=True,
@@ -64,11 +70,11 @@ class OptimizePanel(Panel):
         super().__init__(**kwargs)
         self.set_trait("model", load(model))
         self.set_trait("fusable", has_attention(self.model))
-        self.level_control = widgets.Dropdown(options=_LEVELS, description="level")
+        self.level_control = widgets.Dropdown(options=OPT_LEVELS, description="level")
         self.simplify_control = widgets.Checkbox(description="simplify (onnxslim)")
         self.fp16_control = widgets.Checkbox(description="float16")
         self.fuse_control = widgets.Checkbox(description="transformer fusion")
-        self.model_type_control = widgets.Dropdown(options=_MODEL_TYPES, description="type")
+        self.model_type_control = widgets.Dropdown(options=FUSION_MODEL_TYPES, description="type")
         for name, control in [("level", self.level_control),
                               ("simplify", self.simplify_control),
                               ("fp16", self.fp16_control), ("fuse", self.fuse_control),
@@ -160,17 +166,17 @@ class OptimizePanel(Panel):
 def _comparison_html(before: ModelSummary, after: ModelSummary, model: Model) -> str:
     """The two summaries side by side, then what each lineage step recorded."""
     rows = [("name", before.name, after.name),
-            ("size", _render.fmt_bytes(before.size_bytes), _render.fmt_bytes(after.size_bytes)),
+            ("size", fmt_bytes(before.size_bytes), fmt_bytes(after.size_bytes)),
             ("nodes", before.node_count, after.node_count),
-            ("parameters", _render.fmt_count(before.parameter_count),
-             _render.fmt_count(after.parameter_count))]
-    html = _render.table(("", "original", "optimized"), rows)
+            ("parameters", fmt_count(before.parameter_count),
+             fmt_count(after.parameter_count))]
+    html = html_table(("", "original", "optimized"), rows)
     fresh = model.lineage[len(model.lineage) - _new_steps(before, model):]
     for step in fresh:
         changes = step.details.get("op_changes", {})
         lines = [(op, a, b) for op, (a, b) in changes.items()]
         notes = _notes(step.details)
-        html += _render.table((f"{step.op}: op", "before", "after"), lines or [("(none)", "", "")],
+        html += html_table((f"{step.op}: op", "before", "after"), lines or [("(none)", "", "")],
                               caption=f"{step.op} {_params(step.params)}" + notes)
     return html
 

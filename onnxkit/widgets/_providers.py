@@ -9,19 +9,26 @@ import ipywidgets as widgets
 import numpy as np
 import traitlets
 
-from onnxkit._model import Model, ModelLike, load
-from onnxkit._profile import NodePlacement, placement
-from onnxkit._provider_options import OptionSpec, provider_options
-from onnxkit._providers import providers
-from onnxkit._session import _OPT_LEVELS
-from onnxkit._sweep import SweepResult, sweep
+from onnxkit import (
+    EXECUTION_MODES,
+    OPT_LEVELS,
+    Model,
+    ModelLike,
+    NodePlacement,
+    OptionSpec,
+    SweepResult,
+    load,
+    placement,
+    provider_options,
+    providers,
+    sweep,
+)
 from onnxkit.errors import ParameterError
 from onnxkit.widgets._base import Panel, call
 
 CONFIGURABLE = ("cpu", "cuda", "tensorrt", "openvino")  # providers with an options form
 # Azure's provider calls remote endpoints instead of running the graph: nothing to time here.
 NOT_OFFERED = ("azure",)
-_MODES = ("sequential", "parallel")
 
 
 class ProviderPanel(Panel):
@@ -61,9 +68,10 @@ class ProviderPanel(Panel):
                            "own, or 1).")
     inter_threads = traitlets.Int(0, min=0, help="Inter-op threads (0: default; used by the "
                                   "parallel execution mode).")
-    opt_level = traitlets.Enum(list(_OPT_LEVELS), "all", help="Graph optimization level.")
-    execution_mode = traitlets.Enum(_MODES, "sequential", help="Run nodes one at a time or "
-                                    "independent branches in parallel.")
+    opt_level = traitlets.Enum(OPT_LEVELS, "all", help="Graph optimization level.")
+    execution_mode = traitlets.Enum(EXECUTION_MODES, "sequential",
+                                    help="Run nodes one at a time or independent branches in "
+                                         "parallel.")
     duration = traitlets.Float(0.5, min=0.01, max=600, help="Seconds of timed runs per "
                                "combination.")
     io_binding = traitlets.Bool(False, help="Keep inputs and outputs on each provider's device "
@@ -116,8 +124,8 @@ class ProviderPanel(Panel):
 
     def _session_controls(self) -> None:
         inter = widgets.BoundedIntText(min=0, max=1024, description="inter threads")
-        level = widgets.Dropdown(options=list(_OPT_LEVELS), description="opt level")
-        mode = widgets.Dropdown(options=_MODES, description="execution")
+        level = widgets.Dropdown(options=OPT_LEVELS, description="opt level")
+        mode = widgets.Dropdown(options=EXECUTION_MODES, description="execution")
         duration = widgets.BoundedFloatText(min=0.01, max=600, step=0.1, description="seconds")
         binding = widgets.Checkbox(description="IOBinding", indent=False,
                                    tooltip=self.traits()["io_binding"].help)

@@ -9,18 +9,16 @@ import ipywidgets as widgets
 import numpy as np
 import traitlets
 
-from onnxkit import quantize
-from onnxkit._inputs import random_inputs
-from onnxkit._model import Model, ModelLike, load
+from onnxkit import Model, ModelLike, load, quantize, random_inputs
 from onnxkit.errors import ParameterError
 from onnxkit.widgets._base import Panel, call
 
 CANDIDATES = 10  # worst layers offered for exclusion after Debug
 RANDOM_BATCH = 8  # rows of random inputs used for the assessment without calibration data
-_MODES = [("dynamic int8", "dynamic"), ("static int8 (calibrated)", "static"),
-          ("int4 weight-only", "int4")]
-_METHODS = ["minmax", "entropy", "percentile", "distribution"]
-_FORMATS = ["qdq", "qoperator"]
+# How each of quantize.MODES reads in the mode menu.
+_MODE_LABELS = {"dynamic": "dynamic int8", "static": "static int8 (calibrated)",
+                "int4": "int4 weight-only"}
+_MODES = [(_MODE_LABELS[m], m) for m in quantize.MODES]
 
 
 class QuantizePanel(Panel):
@@ -56,8 +54,10 @@ class QuantizePanel(Panel):
                            help="True classes of the calibration rows, for accuracy.")
     mode = traitlets.Enum([v for _, v in _MODES], "static",
                           help="dynamic int8, static int8 (calibrated) or int4 weight-only.")
-    method = traitlets.Enum(_METHODS, "minmax", help="Static: how activation ranges are chosen.")
-    format = traitlets.Enum(_FORMATS, "qdq", help="Static: QDQ pairs or QOperator (QLinear*) ops.")
+    method = traitlets.Enum(quantize.METHODS, "minmax",
+                            help="Static: how activation ranges are chosen.")
+    format = traitlets.Enum(quantize.FORMATS, "qdq",
+                            help="Static: QDQ pairs or QOperator (QLinear*) ops.")
     per_channel = traitlets.Bool(True, help="Dynamic/static: one scale per output channel "
                                  "(follows the kernel's default when the mode changes).")
     samples = traitlets.Int(0, min=0, help="Static: calibration rows to use (0: all).")
@@ -83,8 +83,8 @@ class QuantizePanel(Panel):
             self.mode = "dynamic"
 
         self.mode_control = widgets.Dropdown(options=_MODES, description="mode")
-        self.method_control = widgets.Dropdown(options=_METHODS, description="method")
-        self.format_control = widgets.Dropdown(options=_FORMATS, description="format")
+        self.method_control = widgets.Dropdown(options=quantize.METHODS, description="method")
+        self.format_control = widgets.Dropdown(options=quantize.FORMATS, description="format")
         self.per_channel_control = widgets.Checkbox(description="per channel")
         self.samples_control = widgets.BoundedIntText(min=0, max=10**9, description="samples",
                                                       tooltip="calibration rows (0: all)")

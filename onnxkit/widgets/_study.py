@@ -11,10 +11,7 @@ import ipywidgets as widgets
 import numpy as np
 import traitlets
 
-from onnxkit._model import Model, ModelLike, load
-from onnxkit._study import REFERENCE, Study, Variant
-from onnxkit._study_auto import RECIPES
-from onnxkit._study_best import HIGHER_IS_BETTER, LOWER_IS_BETTER
+from onnxkit import Model, ModelLike, Study, Variant, load
 from onnxkit.errors import ParameterError
 from onnxkit.widgets._base import Panel, call
 
@@ -72,7 +69,7 @@ class StudyPanel(Panel):
     variant_name = traitlets.Unicode("", help="Add: the row's name ('': from the model's name).")
     max_accuracy_drop = traitlets.Float(0.01, min=0.0, help="Best: most accuracy lost vs the "
                                         "reference (0.01 = one point; needs labels).")
-    by = traitlets.Enum(LOWER_IS_BETTER + HIGHER_IS_BETTER, "p50_ms",
+    by = traitlets.Enum(Study.BEST_BY, "p50_ms",
                         help="Best: the column to optimize.")
     study = traitlets.Instance(Study, allow_none=True,
                                help="The study (None before Auto or the first Add).")
@@ -92,7 +89,7 @@ class StudyPanel(Panel):
         self._queue: list[tuple[str, Model]] = []
         self._lock = threading.RLock()
 
-        self.recipes_control = widgets.TagsInput(allowed_tags=list(RECIPES),
+        self.recipes_control = widgets.TagsInput(allowed_tags=list(Study.RECIPES),
                                                  allow_duplicates=False)
         self.rounds_control = widgets.BoundedIntText(min=1, max=1000, description="rounds")
         self.runs_control = widgets.BoundedIntText(min=1, max=100_000, description="runs")
@@ -101,7 +98,7 @@ class StudyPanel(Panel):
         self.name_control = widgets.Text(description="name", placeholder="(from the model)")
         self.drop_control = widgets.BoundedFloatText(min=0, max=1, step=0.005,
                                                      description="max drop")
-        self.by_control = widgets.Dropdown(options=LOWER_IS_BETTER + HIGHER_IS_BETTER,
+        self.by_control = widgets.Dropdown(options=Study.BEST_BY,
                                            description="best by")
         for name, control in [("recipes", self.recipes_control),
                               ("rounds", self.rounds_control), ("runs", self.runs_control),
@@ -272,7 +269,7 @@ def _in_study(study: Study, model: Model) -> bool:
 
 
 def _unique(study: Study, name: str) -> str:
-    taken = {*study.names, REFERENCE}
+    taken = {*study.names, Study.REFERENCE}
     if name not in taken:
         return name
     n = 2

@@ -11,9 +11,9 @@ from typing import Any
 import ipywidgets as widgets
 import traitlets
 
-from onnxkit import _render
-from onnxkit._model import Model, ModelLike, load
+from onnxkit import Model, ModelLike, load
 from onnxkit.convert import Conversion
+from onnxkit.results import fmt_bytes
 from onnxkit.widgets._base import Panel
 from onnxkit.widgets._convert import ConvertPanel
 from onnxkit.widgets._deploy import DeployPanel
@@ -225,8 +225,8 @@ class Workbench(widgets.VBox):
     def _show_header(self) -> None:
         m = self.model
         self.current.value = (f"current model: <b>{_escape(m.name)}</b> "
-                              f"({_render.fmt_bytes(m.size_bytes)})")
-        options = [(f"{x.name} ({_render.fmt_bytes(x.size_bytes)})", i)
+                              f"({fmt_bytes(m.size_bytes)})")
+        options = [(f"{x.name} ({fmt_bytes(x.size_bytes)})", i)
                    for i, x in enumerate(self.models)]
         self.choice.options = options
         study = self.panels.get("study")

@@ -1,0 +1,95 @@
+"""``bundle create|verify`` and ``demo``: a model made ready to ship."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+import onnxkit
+from onnxkit.cli._common import providers, show
+
+
+def _bundle_create(args: argparse.Namespace) -> int:
+    labels = [s.strip() for s in args.labels.split(",")] if args.labels else None
+    result = onnxkit.deploy.bundle(args.model, args.out_dir, providers=providers(args),
+                                   labels=labels, threshold=args.threshold, output=args.output,
+                                   overwrite=args.overwrite)
+    show(result, args.json)
+    return 0
+
+
+def _bundle_verify(args: argparse.Namespace) -> int:
+    check = onnxkit.deploy.verify(args.bundle_dir)
+    show(check, args.json)
+    return 0 if check else 1
+
+
+def _add_bundle_commands(sub: Any) -> None:
+    group = sub.add_parser("bundle", help="make or verify a deployable bundle folder",
+                           description="A bundle is a folder with the model, manifest.json "
+                                       "(hashes, IO, versions), a standalone predict.py, pinned "
+                                       "requirements.txt and a README.")
+    actions = group.add_subparsers(dest="action", required=True, metavar="ACTION")
+    p = actions.add_parser("create", help="write a bundle folder for a model",
+                           description="Write a bundle folder (smoke-tested, atomically).")
+    p.add_argument("model", help="path of the .onnx file")
+    p.add_argument("out_dir", help="the folder to create (must be new or empty)")
+    p.add_argument("--providers", help="comma-separated, in priority order (e.g. cuda,cpu)")
+    p.add_argument("--labels", help="comma-separated class names: predict.py prints the label "
+                                    "of the highest score")
+    p.add_argument("--threshold", type=float, help="binary cut-off on the score")
+    p.add_argument("--output", help="the output labels/threshold apply to (default: first)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace a previous bundle in out_dir (never any other folder)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
+    p.set_defaults(handler=_bundle_create)
+    p = actions.add_parser("verify", help="check a bundle's hashes and run its model once; "
+                                          "exit 1 if it fails",
+                           description="Check every file's SHA-256 against manifest.json, then "
+                                       "run one smoke inference; exit 1 if either fails.")
+    p.add_argument("bundle_dir", help="the bundle folder")
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
+    p.set_defaults(handler=_bundle_verify)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    def progress(stage: Any) -> None:
+        if not args.json:
+            print(stage.line(), flush=True)
+
+    report = onnxkit.demo(args.out, bundle_dir=args.bundle, quick=args.quick,
+                          overwrite=args.overwrite, progress=progress)
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2, default=str))
+    else:
+        print(f"{'total':<9} {report.seconds:5.1f} s  {'passed' if report else 'FAILED'}, "
+              f"best '{report.best}'")
+        print(f"report: {report.path}")
+        print(f"bundle: {report.bundle_dir}")
+    return 0 if report else 1
+
+
+def _add_demo_command(sub: Any) -> None:
+    p = sub.add_parser("demo", help="run the whole path on a sample (convert, optimize, "
+                                    "quantize, compare, bundle) and write an HTML report",
+                       description="Train the digits CNN in PyTorch, convert it to ONNX, "
+                                   "optimize and quantize it, compare the variants, bundle the "
+                                   "best one and verify the bundle; write a self-contained "
+                                   "HTML report with the plots (works offline). Exit 1 if the "
+                                   "conversion or the bundle check fails.")
+    p.add_argument("--out", default="report.html",
+                   help="the report's path (default report.html; must not exist)")
+    p.add_argument("--bundle", metavar="DIR",
+                   help="the bundle folder, new or empty (default: in the workspace)")
+    p.add_argument("--quick", action="store_true",
+                   help="fewer latency rounds and runs: quicker, noisier timings")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing report, and a previous bundle in --bundle")
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
+    p.set_defaults(handler=_demo)
+
+
+def add_commands(sub: Any) -> None:
+    _add_bundle_commands(sub)
+    _add_demo_command(sub)

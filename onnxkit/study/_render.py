@@ -1,0 +1,170 @@
+"""Rendering a :class:`~onnxkit.Study`: its table, text and HTML reprs, and the Pareto chart.
+
+Nothing here measures: every figure comes from the rows the Study computed in ``add``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+from onnxkit.results import fmt_bytes, html_table
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import plotly.graph_objects as go
+
+    from onnxkit.study._study import Study, Variant
+
+MB = 1e6
+# column -> (text header, format); the score columns are added per study
+_FORMATS = {"size_mb": ("size MB", "{:.3f}"), "size_ratio": ("size x", "{:.2f}"),
+            "p50_ms": ("p50 ms", "{:.3f}"), "p90_ms": ("p90 ms", "{:.3f}"),
+            "speedup": ("speedup", "{:.2f}x"), "load_ms": ("load ms", "{:.1f}"),
+            "peak_mem_mb": ("peak MB", "{:.1f}"), "max_abs_err": ("max abs err", "{:.3g}"),
+            "cosine": ("cosine", "{:.6f}"), "agreement": ("agreement", "{:.2%}"),
+            "accuracy": ("accuracy", "{:.2%}"), "accuracy_drop": ("acc. drop", "{:+.2%}"),
+            "metric": ("metric", "{:.4g}"), "metric_drop": ("metric drop", "{:+.4g}")}
+
+
+def value(study: Study, row: Variant, column: str) -> float | None:
+    """A row's figure for a table column (None when the study does not have it)."""
+    ref = study["reference"]
+    score = study.score_name
+    if column in ("accuracy", "metric"):
+        return row.score if column == score else None
+    if column in ("accuracy_drop", "metric_drop"):
+        ok = column == f"{score}_drop" and row.score is not None and ref.score is not None
+        return ref.score - row.score if ok else None  # type: ignore[operator]
+    derived = {"size_mb": lambda: row.size_bytes / MB,
+               "size_ratio": lambda: row.size_bytes / ref.size_bytes,
+               "peak_mem_mb": lambda: None if row.peak_mem_bytes is None
+               else row.peak_mem_bytes / MB}
+    return derived[column]() if column in derived else getattr(row, column)
+
+
+def columns(study: Study) -> list[str]:
+    score = study.score_name
+    extra = [score, f"{score}_drop"] if score else []
+    return ["size_mb", "size_ratio", "p50_ms", "p90_ms", "speedup", "load_ms", "peak_mem_mb",
+            "max_abs_err", "cosine", "agreement", *extra]
+
+
+def dataframe(study: Study) -> pd.DataFrame:
+    import pandas as pd
+
+    cols = columns(study)
+    records = [{"variant": r.name, **{c: value(study, r, c) for c in cols}, "note": ""}
+               for r in study.rows()]
+    records += [{"variant": name, "note": f"failed: {why}"}
+                for name, why in study.failures.items()]
+    frame = pd.DataFrame.from_records(records, columns=["variant", *cols, "note"])
+    frame[cols] = frame[cols].astype(float)
+    return frame.set_index("variant")
+
+
+def _cell(study: Study, row: Variant, column: str) -> str:
+    v = value(study, row, column)
+    return "-" if v is None or (isinstance(v, float) and math.isnan(v)) \
+        else _FORMATS[column][1].format(v)
+
+
+_TEXT_COLUMNS = ("size_mb", "size_ratio", "p50_ms", "speedup", "peak_mem_mb", "max_abs_err",
+                 "agreement")
+
+
+def _caption(study: Study) -> str:
+    s = study.settings
+    labelled = {"accuracy": " with labels", "metric": " with a metric"}.get(
+        study.score_name or "", "")
+    return (f"Study of '{study.reference.name}': {len(study) - 1} variant(s) vs the reference "
+            f"({s['data_rows']} data rows{labelled}; latency: batch {s['latency_batch']}, "
+            f"{s['rounds']} interleaved rounds x {s['runs']} runs, threads "
+            f"{s['threads'] or 'default'}, {s['providers']})")
+
+
+def text(study: Study) -> str:
+    cols = [*_TEXT_COLUMNS, *([study.score_name] if study.score_name else [])]
+    header = ["variant"] + [_FORMATS[c][0] for c in cols]
+    body = [[r.name] + [_cell(study, r, c) for c in cols] for r in study.rows()]
+    widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
+    lines = [_caption(study)]
+    for line in [header, *body]:
+        lines.append("  " + "  ".join(c.ljust(w) if i == 0 else c.rjust(w)
+                                      for i, (c, w) in enumerate(zip(line, widths))))
+    lines += [f"  failed: {name}: {why}" for name, why in study.failures.items()]
+    lines += [f"  not applicable: {name}: {why}" for name, why in study.skipped.items()]
+    return "\n".join(lines)
+
+
+def html(study: Study) -> str:
+    cols = columns(study)
+    rows = [[r.name] + [_cell(study, r, c) for c in cols] + [""] for r in study.rows()]
+    rows += [[name] + ["-"] * len(cols) + [f"failed: {why}"]
+             for name, why in study.failures.items()]
+    rows += [[name] + ["-"] * len(cols) + [f"not applicable: {why}"]
+             for name, why in study.skipped.items()]
+    bad = [False] * len(study) + [True] * len(study.failures) + [False] * len(study.skipped)
+    return html_table(["variant"] + [_FORMATS[c][0] for c in cols] + ["note"], rows,
+                         caption=_caption(study), bad=bad)
+
+
+def describe(row: Variant) -> str:
+    parts = [f"size {fmt_bytes(row.size_bytes)}", f"p50 {row.p50_ms:.3f} ms",
+             f"speedup {row.speedup:.2f}x"]
+    if row.max_abs_err is not None:
+        parts.append(f"max abs err {row.max_abs_err:.3g}")
+    if row.agreement is not None:
+        parts.append(f"agreement {row.agreement:.2%}")
+    if row.score is not None:
+        parts.append(f"score {row.score:.4g}")
+    return ", ".join(parts)
+
+
+def pareto_front(points: list[tuple[str, float, float]], *, higher_is_better: bool
+                 ) -> list[str]:
+    """Names of the points no other point beats on both x (lower) and y, by increasing x.
+
+    Examples:
+        >>> pareto_front([("a", 1, 0.9), ("b", 2, 0.95), ("c", 3, 0.94)], higher_is_better=True)
+        ['a', 'b']
+    """
+    sign = 1 if higher_is_better else -1
+    front, best_y = [], -math.inf
+    for name, _, y in sorted(points, key=lambda p: (p[1], -sign * p[2])):
+        if sign * y > best_y:
+            front.append(name)
+            best_y = sign * y
+    return front
+
+
+def pareto_figure(study: Study) -> go.Figure:
+    import plotly.graph_objects as go
+
+    score = study.score_name
+    y_col = score or "max_abs_err"
+    rows = [r for r in study.rows() if value(study, r, y_col) is not None]
+    points = [(r.name, r.p50_ms, float(value(study, r, y_col))) for r in rows]  # type: ignore
+    front = pareto_front(points, higher_is_better=score is not None)
+    by_name = {name: (x, y) for name, x, y in points}
+    sizes = [r.size_bytes / MB for r in rows]
+    fig = go.Figure(go.Scatter(
+        x=[p[1] for p in points], y=[p[2] for p in points], mode="markers+text",
+        text=[p[0] for p in points], textposition="top center", name="variants",
+        marker={"size": sizes, "sizemode": "area", "sizemin": 6,
+                "sizeref": 2 * max(sizes, default=1) / 40 ** 2,
+                "color": ["#e76f51" if p[0] in front else "#8d99ae" for p in points]},
+        customdata=sizes,
+        hovertemplate="%{text}<br>p50 %{x:.3f} ms<br>%{y:.4g}<br>size %{customdata:.3f} MB"
+                      "<extra></extra>"))
+    fig.add_trace(go.Scatter(
+        x=[by_name[n][0] for n in front], y=[by_name[n][1] for n in front],
+        mode="lines", name="Pareto front", line={"dash": "dash", "color": "#e76f51"},
+        hoverinfo="skip"))
+    label = {"accuracy": "accuracy (higher is better)", "metric": "metric (higher is better)"}
+    fig.update_layout(
+        title=f"{study.reference.name}: latency vs {y_col} (marker area: model size; "
+              f"front: {', '.join(front)})",
+        xaxis_title="p50 latency (ms)",
+        yaxis_title=label.get(y_col, "max abs error vs the reference (lower is better)"))
+    return fig

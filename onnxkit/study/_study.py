@@ -1,0 +1,366 @@
+"""``Study``: variants of one model side by side: size, speed, memory, error, accuracy."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from onnxkit.base import graph_inputs, integer
+from onnxkit.errors import InputError, NotFoundError, ParameterError
+from onnxkit.models import Model, ModelLike, load
+from onnxkit.results import Result
+from onnxkit.runtime import Feeds, Providers, prepare_feeds, random_inputs, run, validate_feeds
+from onnxkit.study import _measure as measure
+from onnxkit.study import _render as render
+from onnxkit.study._auto import RECIPES, build_variants, chosen_recipes, report
+from onnxkit.study._best import BEST_BY, choose
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import plotly.graph_objects as go
+
+    from onnxkit.study._measure import Metric
+
+REFERENCE = "reference"
+EVAL_ROWS = 16  # rows of random inputs to measure the error on when no data is given
+BENCH_ROWS = 32  # latency feeds: the first rows of the data (as quantize.assess does)
+
+
+@dataclass(frozen=True)
+class Variant(Result):
+    """One row of a :class:`Study`: a model and what was measured on it.
+
+    ``speedup`` is the reference's p50 over this model's, both timed in the same interleaved
+    rounds; ``score`` is the accuracy, or the user's metric (higher is better).
+    """
+
+    name: str
+    model: Model
+    size_bytes: int
+    p50_ms: float
+    p90_ms: float
+    load_ms: float
+    speedup: float
+    peak_mem_bytes: int | None
+    max_abs_err: float | None
+    cosine: float | None
+    agreement: float | None
+    score: float | None
+
+    def __repr__(self) -> str:
+        return f"Variant('{self.name}', {render.describe(self)})"
+
+
+class Study(Result):
+    """Variants of a reference model, measured on the same inputs, ready to compare and pick.
+
+    Each :meth:`add` measures the variant once: size on disk (external data included), p50/p90
+    latency and session creation time (``onnxkit.benchmark``: the same feeds, providers and
+    threads for every model), peak memory, the error of its outputs vs the reference's on
+    ``data`` (max abs, cosine, top-1 agreement) and the accuracy on ``labels`` or the user's
+    ``metric``. :meth:`table`, :meth:`plot`, :meth:`best` and the reprs only render that.
+
+    Latency is honest on a noisy machine: the variants given to one :meth:`add_all` (or one
+    :meth:`add`) are timed together with the reference in round-robin rounds, the order
+    rotating, so drift in machine load hits all alike; ``speedup`` compares timings from the
+    same rounds. The reference's own row takes the median over every batch of rounds.
+
+    Peak memory is measured for each model in a fresh child process (numpy and onnxruntime
+    imported, the latency feeds loaded, then the session created and run 3 times): an
+    in-process high-water mark only goes up, and memory an earlier session freed is reused by
+    the next one, so neither gives a fair per-model figure. It includes ORT's fixed per-session
+    cost (thread pools, arena), a few MB even for a tiny model.
+
+    Args:
+        reference: the model the variants are compared with (its row is ``"reference"``).
+        feeds: the latency inputs (default: the first 32 rows of ``data``, else
+            ``random_inputs``).
+        data: evaluation inputs, an array (single-input models) or a dict of arrays whose rows
+            are samples (default: 16 rows of ``random_inputs``).
+        labels: the true class of each row of ``data``: adds ``accuracy`` (argmax of the first
+            output).
+        metric: ``metric(outputs: dict, labels) -> float``, higher is better (negate a loss);
+            shown as the ``metric`` column instead of accuracy.
+        providers, threads: the ONNX Runtime configuration every model is timed on.
+        rounds, runs: interleaved rounds, and timed runs of each model per round.
+
+    Examples:
+        >>> import onnxkit
+        >>> tiny = onnxkit.samples.tiny_model()
+        >>> study = onnxkit.Study(tiny, rounds=2, runs=10)
+        >>> study.add("int8", onnxkit.quantize.dynamic(tiny))
+        >>> study.names, study["reference"].speedup, study["int8"].agreement > 0.5
+        (['reference', 'int8'], 1.0, True)
+    """
+
+    REFERENCE = REFERENCE  # the reference's row name
+    RECIPES: tuple[str, ...] = tuple(RECIPES)  # what Study.auto can build, in table order
+    BEST_BY: tuple[str, ...] = BEST_BY  # the columns best(by=...) ranks by
+
+    def __init__(self, reference: ModelLike, *, feeds: Feeds | None = None,
+                 data: Feeds | np.ndarray | None = None, labels: Any = None,
+                 metric: Metric | None = None, providers: Providers = None,
+                 threads: int | None = None, rounds: int = 3, runs: int = 50):
+        self._setup(reference, feeds=feeds, data=data, labels=labels, metric=metric,
+                    providers=providers, threads=threads, rounds=rounds, runs=runs)
+        self._measure({REFERENCE: self._ref}, tolerate=False)
+
+    def _setup(self, reference: ModelLike, *, feeds: Any, data: Any, labels: Any,
+               metric: Metric | None, providers: Providers, threads: int | None, rounds: int,
+               runs: int) -> None:
+        """Everything but timing the reference (``auto`` times it with its variants)."""
+        integer(rounds, "Study", "rounds", high=100_000)
+        integer(runs, "Study", "runs", high=100_000)
+        if metric is not None and not callable(metric):
+            raise ParameterError(f"Study(metric=...) must be a function (outputs: dict, labels) "
+                                 f"-> float; got {type(metric).__name__}.")
+        self._ref = load(reference)
+        self._labels, self._metric = labels, metric
+        self._data = self._evaluation_data(data, labels)
+        self._feeds = self._latency_feeds(feeds, data is not None)
+        self._providers, self._threads, self._rounds, self._runs = providers, threads, rounds, runs
+        self._expected = self._run(self._ref)
+        self._ref_timings: list[measure.Latency] = []
+        self._variants: dict[str, Variant] = {}
+        self._failed: dict[str, str] = {}
+        self._skipped: dict[str, str] = {}  # Study.auto's recipes that do not apply, and why
+
+    def _evaluation_data(self, data: Any, labels: Any) -> dict[str, np.ndarray]:
+        if data is None:
+            if labels is not None:
+                raise ParameterError("Study(labels=...) needs the data they label: pass "
+                                     "data=... (rows are samples) as well.")
+            return random_inputs(self._ref, batch=EVAL_ROWS, seed=0)
+        try:
+            arrays = validate_feeds(graph_inputs(self._ref.proto.graph), data)
+        except InputError as e:
+            raise InputError(f"Study(data=...): {e}") from e
+        rows = sorted({len(v) for v in arrays.values()})
+        if labels is not None and rows != [len(labels)]:
+            raise InputError(f"Study: {len(labels)} labels for {rows} rows of data; there must "
+                             "be one label per row.")
+        return arrays
+
+    def _latency_feeds(self, feeds: Any, have_data: bool) -> dict[str, np.ndarray]:
+        if feeds is None and have_data:
+            return {k: v[:BENCH_ROWS] for k, v in self._data.items()}
+        try:
+            return prepare_feeds(self._ref, feeds)
+        except InputError as e:
+            raise InputError(f"Study(feeds=...): {e}") from e
+
+    # --- measuring -----------------------------------------------------------------------
+
+    def add(self, name: str, model: ModelLike) -> None:
+        """Measure ``model`` against the reference and add it as row ``name``.
+
+        Raises:
+            ParameterError: ``name`` is taken, or the model's inputs/outputs differ from the
+                reference's (the message names the input or output and what differs).
+        """
+        self.add_all({name: model})
+
+    def add_all(self, variants: Mapping[str, ModelLike]) -> None:
+        """Add several variants, timed together in the same interleaved rounds (fairer and
+        quicker than one :meth:`add` after another)."""
+        if not isinstance(variants, Mapping):
+            raise ParameterError(f"Study.add_all(variants=...) must be a dict of name -> "
+                                 f"model; got {type(variants).__name__}.")
+        for name in variants:
+            self._check_name(name)
+        if variants:
+            self._measure({n: load(m) for n, m in variants.items()}, tolerate=False)
+
+    def remove(self, name: str) -> None:
+        """Drop a variant (or the record of a failed one) from the study."""
+        if name == REFERENCE:
+            raise ParameterError("Study.remove: the reference row cannot be removed; start a "
+                                 "new Study for another reference.")
+        if self._variants.pop(name, None) is None and self._failed.pop(name, None) is None:
+            raise ParameterError(f"Study.remove(name=...): no variant {name!r}; the study has "
+                                 f"{self.names}.")
+
+    def _check_name(self, name: Any) -> None:
+        if not isinstance(name, str) or not name:
+            raise ParameterError(f"Study.add(name=...) must be a non-empty string; got "
+                                 f"{name!r}.")
+        if name in self._variants or name in self._failed or name == REFERENCE:
+            raise ParameterError(f"Study.add(name={name!r}): that name is already in the study "
+                                 f"({self.names}). Pick another, or remove({name!r}) first.")
+
+    def _run(self, model: Model) -> dict[str, np.ndarray]:
+        return run(model, self._data, providers=self._providers)
+
+    def _measure(self, models: dict[str, Model], *, tolerate: bool) -> None:
+        """Quality of each model, then memory and latency of those that ran (interleaved with
+        the reference). With ``tolerate``, a model that fails is recorded instead of raised."""
+        qualities: dict[str, measure.Quality] = {}
+        for name, model in models.items():
+            try:
+                measure.check_signature(self._ref, model, name)
+                qualities[name] = measure.quality(self._expected, self._run(model),
+                                                  self._labels, self._metric)
+            except Exception as e:
+                if not tolerate:
+                    raise
+                self._failed[name] = f"{type(e).__name__}: {e}"
+        names = list(qualities)
+        others = [n for n in names if n != REFERENCE]
+        timed = measure.interleaved([self._ref] + [models[n] for n in others], self._feeds,
+                                    providers=self._providers, threads=self._threads,
+                                    rounds=self._rounds, runs=self._runs)
+        latency = dict(zip([REFERENCE, *others], timed))
+        memory = measure.peak_memories([models[n] for n in names], self._feeds,
+                                       providers=self._providers, threads=self._threads)
+        ref = latency[REFERENCE]
+        self._ref_timings.append(ref)
+        for name, mem in zip(names, memory):
+            lat, q = latency[name], qualities[name]
+            self._variants[name] = Variant(
+                name, models[name], models[name].size_bytes, lat.p50_ms, lat.p90_ms, lat.load_ms,
+                ref.p50_ms / lat.p50_ms, mem, q.max_abs_err, q.cosine, q.agreement, q.score)
+        if REFERENCE not in models:  # its row: the median over every batch of rounds
+            p50, p90, load_ms = (float(np.median(c)) for c in zip(*(
+                (t.p50_ms, t.p90_ms, t.load_ms) for t in self._ref_timings)))
+            self._variants[REFERENCE] = replace(self._variants[REFERENCE], p50_ms=p50, p90_ms=p90,
+                                            load_ms=load_ms)
+
+    # --- reading -------------------------------------------------------------------------
+
+    @property
+    def reference(self) -> Model:
+        return self._ref
+
+    @property
+    def names(self) -> list[str]:
+        """Row names: the reference, the measured variants, then the failed ones."""
+        return [*self._variants, *self._failed]
+
+    @property
+    def failures(self) -> dict[str, str]:
+        """``{variant: why it could not be built or run}``."""
+        return dict(self._failed)
+
+    @property
+    def skipped(self) -> dict[str, str]:
+        """``{recipe: why it does not apply}`` for the recipes ``auto`` left out."""
+        return dict(self._skipped)
+
+    @property
+    def score_name(self) -> str | None:
+        """``"metric"``, ``"accuracy"``, or None when neither labels nor a metric were given."""
+        if self._metric is not None:
+            return "metric"
+        return "accuracy" if self._labels is not None else None
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """How the figures were taken."""
+        return {"data_rows": len(next(iter(self._data.values()))),
+                "latency_batch": len(next(iter(self._feeds.values()))),
+                "rounds": self._rounds, "runs": self._runs, "threads": self._threads,
+                "providers": self._providers or "cpu"}
+
+    def __getitem__(self, name: str) -> Variant:
+        if name not in self._variants:
+            why = f" It failed: {self._failed[name]}" if name in self._failed else ""
+            raise NotFoundError(f"no measured variant {name!r} in the study "
+                                f"({list(self._variants)}).{why}")
+        return self._variants[name]
+
+    def __len__(self) -> int:
+        return len(self._variants)
+
+    def rows(self) -> list[Variant]:
+        """The measured rows, reference first."""
+        return list(self._variants.values())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"reference": str(self._ref.path), "score": self.score_name,
+                "settings": self.settings, "rows": [r.to_dict() for r in self._variants.values()],
+                "failed": self.failures, "skipped": self.skipped}
+
+    def table(self) -> pd.DataFrame:
+        """One row per variant (reference first; failures last, their reason in ``note``).
+
+        Sizes and memory in MB (10**6 bytes); ``accuracy_drop`` (or ``metric_drop``) is the
+        reference's score minus the variant's (0.01 = one point of accuracy lost).
+        """
+        return render.dataframe(self)
+
+    def plot(self) -> go.Figure:
+        """Pareto chart: p50 latency (x) vs accuracy/metric, else max abs error (y); marker
+        area is the model's size; the Pareto front (nothing both faster and better) is drawn."""
+        return render.pareto_figure(self)
+
+    def best(self, *, max_accuracy_drop: float | None = None, max_error: float | None = None,
+             min_agreement: float | None = None, by: str = "p50_ms") -> Variant:
+        """The best variant (never the reference) by ``by`` among those meeting every limit.
+
+        Args:
+            max_accuracy_drop: most score lost vs the reference (0.01 = one point); applies to
+                the ``metric`` when one was given.
+            max_error: the largest max abs error allowed.
+            min_agreement: the least top-1 agreement with the reference (0..1).
+            by: the column to optimize: lower is better for ``p50_ms``, ``p90_ms``,
+                ``load_ms``, ``size_mb``, ``size_ratio``, ``peak_mem_mb``, ``max_abs_err``;
+                higher for ``speedup``, ``cosine``, ``agreement``, ``accuracy``/``metric``.
+
+        Raises:
+            ParameterError: no variant meets the limits (the message gives the best value
+                available for each), or a limit needs figures the study does not have.
+        """
+
+        return choose(self, max_accuracy_drop=max_accuracy_drop, max_error=max_error,
+                    min_agreement=min_agreement, by=by)
+
+    def __repr__(self) -> str:
+        return render.text(self)
+
+    def _repr_html_(self) -> str:
+        return render.html(self)
+
+    @classmethod
+    def auto(cls, model: ModelLike, *, data: Feeds | np.ndarray | None = None,
+             labels: Any = None, calibration: Any = None, metric: Metric | None = None,
+             providers: Providers = None, threads: int | None = None,
+             progress: Callable[[int, int], None] | None = None,
+             variants: Sequence[str] | None = None, feeds: Feeds | None = None,
+             rounds: int = 3, runs: int = 30) -> Study:
+        """Build the usual variants of ``model``, measure them all together, return the Study.
+
+        The recipes, in order: ``ort-basic`` and ``ort-all`` (ORT's offline graph
+        optimizations, :func:`~onnxkit.optimize`), ``slim`` (onnxslim), ``fp16``
+        (:func:`~onnxkit.to_fp16`), ``int8-dynamic``, ``int8-static`` (QDQ, per-channel; only
+        with ``calibration``) and ``fused`` (:func:`~onnxkit.fuse_transformer`; only when the
+        graph has attention: a Softmax feeding a MatMul). A recipe that fails is recorded in
+        :attr:`failures` and shown in the table, not raised. All variants are timed in the
+        same interleaved rounds (see :class:`Study`), each session at ORT's ``all`` level,
+        so the ``ort-*`` variants mostly save session creation time (``load_ms``).
+
+        Args:
+            calibration: inputs for int8 static quantization (see
+                :func:`onnxkit.quantize.static`); without it that variant is not built.
+            progress: called with ``(done, total)`` before each recipe and once at the end; it
+                may raise :class:`~onnxkit.errors.Cancelled` (or anything) to stop.
+            variants: the recipes to try (default: every one that applies).
+            data, labels, metric, feeds, providers, threads, rounds, runs: as :class:`Study`.
+        """
+
+        chosen = chosen_recipes(variants)
+        reference = load(model)
+        study = cls.__new__(cls)  # set up without timing: the reference is timed with the rest
+        study._setup(reference, feeds=feeds, data=data, labels=labels, metric=metric,
+                     providers=providers, threads=threads, rounds=rounds, runs=runs)
+        total = len(chosen) + 1  # each recipe, then measuring them all
+        built = build_variants(reference, chosen, {"calibration": calibration,
+                                                   "providers": providers}, progress, total)
+        study._skipped.update(built.skipped)
+        study._failed.update(built.failed)
+        report(progress, len(chosen), total)
+        study._measure({REFERENCE: reference, **built.models}, tolerate=True)
+        report(progress, total, total)
+        return study

@@ -1,0 +1,81 @@
+"""Every public result class keeps one contract (to_dict, repr, HTML, table, plot)."""
+
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+import pytest
+from result_contract import check_result_contract
+
+import onnxkit
+from onnxkit.results import Result
+
+# Results whose contract is checked where they are made at no extra cost: the demo's test.
+ELSEWHERE = {"DemoReport", "Stage"}
+# Results reached only through a public one (a summary's initializers, a provider table's rows).
+NESTED = {"InitializerInfo", "ProviderInfo"}
+
+
+def _public_result_classes() -> set[str]:
+    names = set()
+    for package in (onnxkit, onnxkit.convert, onnxkit.quantize, onnxkit.deploy, onnxkit.samples):
+        for name in package.__all__:
+            obj = getattr(package, name)
+            if inspect.isclass(obj) and issubclass(obj, Result) and obj is not Result:
+                names.add(obj.__name__)
+    return names
+
+
+@pytest.fixture(scope="module")
+def results(tiny, pipeline, tmp_path_factory) -> dict[str, object]:
+    """One real object of each result class, made from the tiny sample where possible."""
+    made: dict[str, object] = {}
+    summary = onnxkit.summarize(tiny)
+    made |= {"ModelSummary": summary, "InitializerInfo": summary.largest_initializers[0],
+             "TensorInfo": summary.inputs[0], "CheckReport": onnxkit.check(tiny),
+             "Problem": onnxkit.Problem("structure", "an example", "what to do")}
+    table = onnxkit.providers()
+    made |= {"ProviderTable": table, "ProviderInfo": table.providers[0],
+             "OptionSpec": onnxkit.provider_options("cpu")[0]}
+    comparison = onnxkit.compare(tiny, tiny)
+    made |= {"Comparison": comparison, "OutputDiff": comparison.outputs[0],
+             "BenchResult": onnxkit.benchmark(tiny, runs=5)}
+    profile = onnxkit.profile(tiny, runs=2)
+    made |= {"OpProfile": profile, "NodeTime": profile.nodes[0],
+             "NodePlacement": onnxkit.placement(tiny),
+             "SweepResult": onnxkit.sweep(tiny, runs=4, rounds=1)}
+    study = onnxkit.Study(tiny, rounds=1, runs=3)
+    study.add("fp16", onnxkit.to_fp16(tiny))
+    made |= {"Study": study, "Variant": study["fp16"]}
+    calibration = onnxkit.random_inputs(tiny, batch=32)
+    int8 = onnxkit.quantize.static(tiny, calibration, progress=lambda done, total: None)
+    errors = onnxkit.quantize.debug(tiny, int8, calibration)
+    assessment = onnxkit.quantize.assess(tiny, [int8], calibration, runs=5)
+    made |= {"LayerErrors": errors, "LayerError": errors.layers[0],
+             "QuantAssessment": assessment, "AssessedModel": assessment.rows[0]}
+    ort_model = onnxkit.deploy.to_ort_format(tiny)
+    folder = tmp_path_factory.mktemp("contract") / "bundle"
+    made |= {"OrtConversion": ort_model, "MobileReport": ort_model.mobile,
+             "EpReport": ort_model.mobile.eps[0],
+             "Bundle": onnxkit.deploy.bundle(tiny, folder),
+             "BundleCheck": onnxkit.deploy.verify(folder)}
+    data = pipeline.inputs["features"][:8]
+    from sklearn.linear_model import LogisticRegression
+
+    classifier = LogisticRegression(max_iter=200).fit(data, np.arange(8) % 2)
+    made |= {"Conversion": onnxkit.convert.from_sklearn(classifier, data),
+             "GraphView": onnxkit.graph_view(tiny), "Sample": pipeline,
+             "TorchSample": onnxkit.samples.digits_torch()}
+    with onnxkit.view(tiny) as netron:
+        made["NetronView"] = netron
+        yield made
+
+
+def test_every_public_result_class_is_covered(results):
+    assert (_public_result_classes() - ELSEWHERE) | NESTED == set(results)
+
+
+@pytest.mark.parametrize("name", sorted((_public_result_classes() - ELSEWHERE) | NESTED))
+def test_result_keeps_the_contract(results, name):
+    check_result_contract(results[name])
