@@ -98,7 +98,7 @@ def test_assess_side_by_side(digits, static_qdq):
     base, q = report.rows
     assert base.max_abs == 0 and base.top1_agreement == 1.0
     assert q.size_bytes < base.size_bytes and q.accuracy > 0.95
-    frame = report.to_dataframe()
+    frame = report.table()
     assert list(frame.index) == [digits.model.name, static_qdq.name]
     assert frame.loc[static_qdq.name, "size_ratio"] < 0.4
     assert "<table" in report._repr_html_() and len(report.plot().data) == 2
