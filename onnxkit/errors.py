@@ -10,6 +10,7 @@ __all__ = [
     "OnnxkitError",
     "ModelNotFoundError",
     "InvalidModelError",
+    "ModelChangedError",
     "ExternalDataError",
     "UnsupportedModelError",
     "InputError",
@@ -34,6 +35,10 @@ class ModelNotFoundError(OnnxkitError, FileNotFoundError):
 
 class InvalidModelError(OnnxkitError, ValueError):
     """Bytes or a file that are not a usable ONNX model (empty, truncated, not protobuf...)."""
+
+
+class ModelChangedError(InvalidModelError):
+    """The file behind a ``Model`` handle was replaced after the handle was made."""
 
 
 class ExternalDataError(InvalidModelError):

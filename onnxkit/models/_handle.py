@@ -10,7 +10,7 @@ from typing import Any, Union
 
 import onnx
 
-from onnxkit.errors import InvalidModelError, ModelNotFoundError
+from onnxkit.errors import InvalidModelError, ModelChangedError, ModelNotFoundError
 from onnxkit.models import _external
 from onnxkit.models._external import ExternalFile
 from onnxkit.results import fmt_bytes, html_table
@@ -18,8 +18,9 @@ from onnxkit.results import fmt_bytes, html_table
 ModelLike = Union[str, "os.PathLike[str]", bytes, onnx.ModelProto, "Model"]
 
 _LINEAGE_SUFFIX = ".onnxkit.json"
-# (file stamp, proto without weights, external files) of the last parse
-_Parsed = tuple[tuple[int, int], onnx.ModelProto, tuple[ExternalFile, ...]]
+# (proto without weights, external files) of the parse
+_Parsed = tuple[onnx.ModelProto, tuple[ExternalFile, ...]]
+Stamp = tuple[int, int, int]  # (inode, mtime in ns, size): a replaced file gets a new inode
 
 
 @dataclass(frozen=True)
@@ -56,9 +57,11 @@ def _read_lineage(model_path: Path) -> tuple[Step, ...]:
 class Model:
     """A handle on an ONNX model file.
 
-    The proto is parsed lazily, without external weights (``to_proto()`` loads them), and
-    re-read when the file changes. ``os.fspath(model)`` gives the path, so a ``Model`` can be
-    passed wherever onnx or onnxruntime expect a file name.
+    The proto is parsed lazily, without external weights (``to_proto()`` loads them).
+    ``os.fspath(model)`` gives the path, so a ``Model`` can be passed wherever onnx or
+    onnxruntime expect a file name. A handle means the file as it was when the handle was made:
+    if something replaces the file later, using the handle raises
+    :class:`~onnxkit.errors.ModelChangedError` instead of silently meaning another model.
 
     Examples:
         >>> import onnxkit, onnx
@@ -71,6 +74,7 @@ class Model:
         self._path = Path(path).absolute()
         self._lineage = tuple(lineage) if lineage is not None else _read_lineage(self._path)
         self._cached: _Parsed | None = None
+        self._stamp: Stamp | None = _stamp_of(self._path) if self._path.is_file() else None
 
     @property
     def path(self) -> Path:
@@ -90,12 +94,12 @@ class Model:
     @property
     def proto(self) -> onnx.ModelProto:
         """The parsed model without external weights (shapes are all there). Do not mutate."""
-        return self._load()[1]
+        return self._load()[0]
 
     @property
     def external_data(self) -> tuple[ExternalFile, ...]:
         """External weight files beside the model, validated but not read."""
-        return self._load()[2]
+        return self._load()[1]
 
     @property
     def size_bytes(self) -> int:
@@ -114,11 +118,17 @@ class Model:
 
     def _load(self) -> _Parsed:
         stat = stat_model_file(self._path)
-        stamp = (stat.st_mtime_ns, stat.st_size)
-        if self._cached is None or self._cached[0] != stamp:
+        stamp = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+        if self._stamp is None:
+            self._stamp = stamp  # a handle made before its file existed: pinned at first use
+        if stamp != self._stamp:
+            raise ModelChangedError(
+                f"'{self._path}' was replaced since this handle to it was made (another step "
+                "or program wrote a different model there), so the handle would now mean "
+                "another model. onnxkit.load(path) opens the file as it is now.")
+        if self._cached is None:
             proto = _parse(self._path, stat.st_size)
-            external = _external.validate(proto, self._path.parent)
-            self._cached = (stamp, proto, external)
+            self._cached = (proto, _external.validate(proto, self._path.parent))
         return self._cached
 
     def __fspath__(self) -> str:
@@ -142,6 +152,11 @@ class Model:
 def _describe(step: Step) -> str:
     params = ", ".join(f"{k}={v!r}" for k, v in step.params.items())
     return f"{step.op}({params})"
+
+
+def _stamp_of(path: Path) -> Stamp:
+    stat = path.stat()
+    return stat.st_ino, stat.st_mtime_ns, stat.st_size
 
 
 def stat_model_file(path: Path) -> os.stat_result:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import filecmp
 import json
 import os
 import re
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import onnx
@@ -18,6 +20,7 @@ from onnxkit.models._handle import Model, Step, lineage_file
 # Protobuf cannot serialize a message over 2 GiB; leave headroom for the graph itself.
 _PROTOBUF_LIMIT = 1_800_000_000
 _DEFAULT_ROOT = "onnxkit-work"
+_MAX_VERSIONS = 10_000  # stem.tag-N.onnx
 
 
 class Workspace:
@@ -29,17 +32,12 @@ class Workspace:
     def __repr__(self) -> str:
         return f"Workspace('{self.root}')"
 
-    def path_for(self, stem: str, tag: str | None = None) -> Path:
-        """Where a model named ``stem`` after step ``tag`` goes: ``root/stem.tag.onnx``.
-
-        An existing file there is reused only if onnxkit wrote it (it has a lineage sidecar);
-        otherwise a free name ``stem.tag-2.onnx``, ``-3``... is chosen.
-        """
+    def candidates(self, stem: str, tag: str | None = None) -> Iterator[Path]:
+        """The names a model ``stem`` after step ``tag`` may take: ``root/stem.tag.onnx``, then
+        ``stem.tag-2.onnx``, ``-3``..."""
         base = safe_name(stem) + (f".{safe_name(tag)}" if tag else "")
-        for n in range(1, 10_000):
-            path = self.root / (f"{base}.onnx" if n == 1 else f"{base}-{n}.onnx")
-            if not path.exists() or lineage_file(path).exists():
-                return path
+        for n in range(1, _MAX_VERSIONS):
+            yield self.root / (f"{base}.onnx" if n == 1 else f"{base}-{n}.onnx")
         raise WorkspaceError(f"No free file name for '{base}' in {self.root}: clean the folder.")
 
     def save(
@@ -53,8 +51,14 @@ class Workspace:
         external: bool | None = None,
         owned: bool = True,
         out: str | os.PathLike[str] | None = None,
+        replace: bool = False,
     ) -> Model:
         """Write ``proto`` atomically and return its ``Model`` with ``parent``'s lineage + ``step``.
+
+        A handle never changes meaning: the first of :meth:`candidates` that is free takes the
+        model, unless one that onnxkit wrote already holds these very bytes (rerunning a step
+        reuses its file). A file onnxkit did not write (no lineage sidecar) is never touched,
+        and a different model onnxkit wrote keeps its name and its handles.
 
         Args:
             tag: the name's step part (``"int8-static"``); none for imports.
@@ -63,19 +67,30 @@ class Workspace:
             owned: False when ``proto`` belongs to the caller: it is then copied before weights
                 are moved out (onnx does that in place).
             out: write exactly there instead (a user's chosen path: refused if it exists).
+            replace: write over the first candidate if onnxkit wrote it (the sample cache:
+                handles to the old file then refuse to be used).
         """
         self.ensure_root()
-        target = self.path_for(stem, tag) if out is None else free_target(out)
-        if parent is not None and target == parent.path:
-            raise WorkspaceError(f"Refusing to overwrite the source model '{target}'.")
         if external is None:
             external = bool(parent is not None and parent.external_data) or _too_big(proto)
         if external and not owned:
             proto = _copy(proto)
+        names = iter([free_target(out)]) if out is not None else self.candidates(stem, tag)
+        target = _write_new(proto, names, external, replace,
+                            avoid=parent.path if parent is not None else None)
         lineage = (parent.lineage if parent is not None else ()) + (step,)
-        _atomic_save(proto, target, external)
         _write_lineage(target, lineage)
         return Model(target, lineage=lineage)
+
+    def discard(self, model: Model) -> None:
+        """Delete a model onnxkit wrote (its file, weights and sidecar): a conversion that
+        failed its checks leaves nothing behind. A file without onnxkit's sidecar is never
+        deleted."""
+        sidecar = lineage_file(model.path)
+        if not sidecar.exists():
+            return
+        for path in (model.path, model.path.with_name(model.path.name + ".data"), sidecar):
+            path.unlink(missing_ok=True)
 
     def annotate(self, model: Model, **details: object) -> Model:
         """Add ``details`` (e.g. a verification) to the last lineage step of a derived model."""
@@ -127,29 +142,55 @@ def _copy(proto: onnx.ModelProto) -> onnx.ModelProto:
     return out
 
 
-def _atomic_save(proto: onnx.ModelProto, target: Path, external: bool) -> None:
-    """Write into a private temp folder, then move the data file and finally the model in place.
+def _write_new(proto: onnx.ModelProto, names: Iterator[Path], external: bool, replace: bool,
+               avoid: Path | None) -> Path:
+    """Write into a private temp folder, then move the files to the first usable name.
 
-    A reader never sees a half-written file, and an existing model is replaced in one rename.
+    A reader never sees a half-written file: the data file moves first, the model last, each in
+    one rename. The bytes are written for the name they will take (external data names its
+    file), so a name already taken is compared as it would be written.
     """
-    data_name = target.name + ".data"
-    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=target.parent))
-    try:
-        tmp_model = tmp / target.name
-        if external:
-            onnx.save_model(proto, str(tmp_model), save_as_external_data=True,
-                            all_tensors_to_one_file=True, location=data_name, size_threshold=1024)
-        else:
-            onnx.save_model(proto, str(tmp_model))
-        if (tmp / data_name).exists():
-            os.replace(tmp / data_name, target.parent / data_name)
-        elif (target.parent / data_name).exists() and lineage_file(target).exists():
-            (target.parent / data_name).unlink()  # stale weights of the model being replaced
-        os.replace(tmp_model, target)
-    except OSError as e:
-        raise WorkspaceError(f"Could not write '{target}': {e}.") from e
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    for target in names:
+        if target == avoid:
+            continue  # never the source model of this step
+        ours = lineage_file(target).exists()
+        if target.exists() and not ours:
+            continue  # a user's file
+        tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=target.parent))
+        try:
+            written = _write_files(proto, tmp, target.name, external)
+            if target.exists() and _same_files(written, target.parent):
+                return target  # the identical model: its handles stay valid
+            if target.exists() and not replace:
+                continue  # another model: it keeps this name
+            for path in sorted(written, key=lambda p: p.name == target.name):  # model last
+                os.replace(path, target.parent / path.name)
+            stale = target.with_name(target.name + ".data")
+            if stale.exists() and len(written) == 1:
+                stale.unlink()  # the weights of the model this one replaced
+            return target
+        except OSError as e:
+            raise WorkspaceError(f"Could not write '{target}': {e}.") from e
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    raise AssertionError("candidates() ends by raising")
+
+
+def _write_files(proto: onnx.ModelProto, folder: Path, name: str, external: bool
+                 ) -> list[Path]:
+    model = folder / name
+    if external:
+        onnx.save_model(proto, str(model), save_as_external_data=True,
+                        all_tensors_to_one_file=True, location=name + ".data",
+                        size_threshold=1024)
+    else:
+        onnx.save_model(proto, str(model))
+    return [p for p in (model, folder / (name + ".data")) if p.exists()]
+
+
+def _same_files(written: list[Path], folder: Path) -> bool:
+    return all((folder / p.name).exists() and filecmp.cmp(p, folder / p.name, shallow=False)
+               for p in written)
 
 
 _current: Workspace | None = None

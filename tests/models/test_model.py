@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
 import onnx
 import pytest
 from graphs import external_model, relu_model, save
@@ -44,7 +45,7 @@ def test_size_includes_external_data(tmp_path):
     assert m.proto.graph.initializer[0].data_location == onnx.TensorProto.EXTERNAL
 
 
-def test_proto_is_reread_when_the_file_changes(tmp_path):
+def test_a_handle_refuses_once_its_file_is_replaced(tmp_path):
     path = save(relu_model(), tmp_path / "m.onnx")
     m = onnxkit.load(path)
     assert m.proto.graph.node[0].op_type == "Relu"
@@ -52,7 +53,11 @@ def test_proto_is_reread_when_the_file_changes(tmp_path):
     changed.graph.node[0].op_type = "Sigmoid"
     save(changed, path)
     os.utime(path, ns=(1, 1))  # make sure the stamp differs even on coarse clocks
-    assert m.proto.graph.node[0].op_type == "Sigmoid"
+    with pytest.raises(onnxkit.errors.ModelChangedError, match="onnxkit.load"):
+        m.proto  # noqa: B018 - the old handle would now mean another model
+    with pytest.raises(onnxkit.errors.ModelChangedError):
+        onnxkit.run(m, {"x": np.ones((1, 3), np.float32)})
+    assert onnxkit.load(path).proto.graph.node[0].op_type == "Sigmoid"  # a new handle: fine
 
 
 @pytest.mark.parametrize(("content", "match"), [

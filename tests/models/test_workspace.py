@@ -45,11 +45,48 @@ def test_replaces_its_own_output_and_leaves_no_temp_files(tmp_path):
                                                            "relu.step.onnx.onnxkit.json"]
 
 
-def test_refuses_to_overwrite_the_parent(tmp_path):
+def test_never_writes_over_the_parent(tmp_path):
     ws = Workspace(tmp_path)
     parent = ws.save(relu_model(), stem="relu", tag="x", step=Step("x"))
-    with pytest.raises(WorkspaceError, match="source model"):
-        ws.save(relu_model(), stem="relu", tag="x", step=Step("x"), parent=parent)
+    changed = relu_model()
+    changed.graph.node[0].op_type = "Sigmoid"
+    child = ws.save(changed, stem="relu", tag="x", step=Step("x"), parent=parent)
+    assert child.path.name == "relu.x-2.onnx" and parent.proto.graph.node[0].op_type == "Relu"
+
+
+def test_distinct_content_gets_a_distinct_name_and_reruns_reuse(tmp_path):
+    """Two different models of one name never share a file: the first handle keeps meaning
+    its own model; saving identical bytes again reuses the file (handles stay valid)."""
+    ws = Workspace(tmp_path)
+    first = ws.save(relu_model(), stem="net", step=Step("convert"))
+    other = relu_model()
+    other.graph.node[0].op_type = "Sigmoid"
+    second = ws.save(other, stem="net", step=Step("convert"))
+    assert (first.path.name, second.path.name) == ("net.onnx", "net-2.onnx")
+    assert first.proto.graph.node[0].op_type == "Relu"
+    again = ws.save(relu_model(), stem="net", step=Step("convert"))
+    assert again.path == first.path and first.proto.graph.node[0].op_type == "Relu"
+    assert sorted(p.name for p in tmp_path.glob("*.onnx")) == ["net-2.onnx", "net.onnx"]
+
+
+def test_replace_is_for_caches_and_stale_handles_refuse(tmp_path):
+    ws = Workspace(tmp_path)
+    old = ws.save(relu_model(), stem="sample", step=Step("sample"))
+    other = relu_model()
+    other.graph.node[0].op_type = "Sigmoid"
+    new = ws.save(other, stem="sample", step=Step("sample"), replace=True)
+    assert new.path == old.path and new.proto.graph.node[0].op_type == "Sigmoid"
+    with pytest.raises(onnxkit.errors.ModelChangedError):
+        old.proto  # noqa: B018
+
+
+def test_discard_removes_only_what_onnxkit_wrote(tmp_path):
+    ws = Workspace(tmp_path)
+    model = ws.save(relu_model(), stem="failed", step=Step("convert"))
+    users = save(relu_model(), tmp_path / "mine.onnx")
+    ws.discard(model)
+    ws.discard(onnxkit.load(users))
+    assert [p.name for p in tmp_path.iterdir()] == ["mine.onnx"]
 
 
 def test_external_data_kept_beside(tmp_path):

