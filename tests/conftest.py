@@ -25,3 +25,12 @@ def transformer() -> onnxkit.samples.Sample:
 @pytest.fixture(scope="session")
 def pipeline() -> onnxkit.samples.Sample:
     return onnxkit.samples.sklearn_pipeline()
+
+
+@pytest.fixture(scope="session")
+def bert():
+    """transformers' BertForSequenceClassification, 1 layer, random weights (offline)."""
+    pytest.importorskip("transformers")
+    import hf_models
+
+    return hf_models.bert()

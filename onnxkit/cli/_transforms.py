@@ -63,10 +63,15 @@ def _convert(args: argparse.Namespace) -> int:
     convert = onnxkit.convert
     source = convert.load_source(args.source)
     if args.framework == "torch":
-        if not args.input_shape:
+        if args.inputs:
+            example = arrays(args.inputs, "--inputs")  # .npz by argument name, or one .npy
+        elif args.input_shape:
+            example = convert.example_inputs(";".join(args.input_shape), framework="torch",
+                                             module=source)
+        else:
             raise ParameterError("onnxkit convert torch needs --input-shape (e.g. 1,3,224,224, "
-                                 "or '2,16:int64' for other dtypes; repeat per input).")
-        example = convert.example_inputs(";".join(args.input_shape), framework="torch")
+                                 "or '2,16:int64' for other dtypes; repeat per input) or "
+                                 "--inputs data.npz (real inputs, by argument name).")
         conversion = convert.from_torch(source, example, exporter=args.exporter,
                                         opset=args.opset, dynamic_batch=args.dynamic_batch,
                                         out=args.out)
@@ -95,6 +100,9 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--input-shape", action="append", default=[], metavar="1,3,224,224[:DTYPE]",
                    help="torch: an example input's shape, dtype float32 unless given (repeat "
                         "per input)")
+    p.add_argument("--inputs", metavar="DATA.npz",
+                   help="torch: real example inputs, an .npz of arrays named after the "
+                        "forward's arguments (or one .npy); instead of --input-shape")
     p.add_argument("--exporter", choices=["dynamo", "torchscript"])
     p.add_argument("--opset", type=int)
     p.add_argument("--dynamic-batch", action="store_true", help="make axis 0 dynamic")

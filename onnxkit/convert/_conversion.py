@@ -25,7 +25,9 @@ class Conversion(Result):
     """Result of a ``from_*`` converter: truthy when the ONNX model matched the source.
 
     ``verification`` compares ONNX Runtime with the framework on the example inputs;
-    ``resized`` does the same at other sizes of the dynamic axes (None without any).
+    ``resized`` does the same at other sizes of the dynamic axes (None without any), and
+    ``revalued`` at other input values when the export traced a branch on a value (None
+    otherwise).
     """
 
     model: Model
@@ -36,15 +38,18 @@ class Conversion(Result):
     resized: Comparison | None = None
     fallback: str | None = None  # why the preferred exporter was not used
     warnings: tuple[str, ...] = field(default_factory=tuple)
+    revalued: Comparison | None = None
 
     def __bool__(self) -> bool:
-        return bool(self.verification) and (self.resized is None or bool(self.resized))
+        return all(c is None or bool(c) for c in (self.verification, self.resized,
+                                                  self.revalued))
 
     def to_dict(self) -> dict[str, Any]:
         return {"model": str(self.model.path), "passed": bool(self), "exporter": self.exporter,
                 "duration_s": self.duration_s, "code": self.code, "fallback": self.fallback,
                 "warnings": list(self.warnings), "verification": self.verification.to_dict(),
-                "resized": self.resized.to_dict() if self.resized else None}
+                "resized": self.resized.to_dict() if self.resized is not None else None,
+                "revalued": self.revalued.to_dict() if self.revalued is not None else None}
 
     def __repr__(self) -> str:
         verdict = "verified" if self else "MISMATCH"
@@ -55,6 +60,8 @@ class Conversion(Result):
         lines += ["  " + line for line in repr(self.verification).splitlines()]
         if self.resized is not None:
             lines += ["  at other sizes: " + repr(self.resized).splitlines()[0]]
+        if self.revalued is not None:
+            lines += ["  at other values: " + repr(self.revalued).splitlines()[0]]
         lines += [f"  warning: {w}" for w in self.warnings[:5]]
         return "\n".join(lines)
 
@@ -66,8 +73,7 @@ class Conversion(Result):
         rows += [("warning", w) for w in self.warnings[:5]]
         head = html_table(("conversion", "verified" if self else "MISMATCH"), rows)
         parts = [head, self.verification._repr_html_()]
-        if self.resized is not None:
-            parts.append(self.resized._repr_html_())
+        parts += [c._repr_html_() for c in (self.resized, self.revalued) if c is not None]
         return "".join(parts) + summarize(self.model)._repr_html_()
 
 

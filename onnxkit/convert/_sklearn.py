@@ -1,4 +1,9 @@
-"""``from_sklearn``: skl2onnx, verified against ``predict`` / ``predict_proba``."""
+"""``from_sklearn``: skl2onnx, verified against ``predict`` / ``predict_proba``.
+
+Arrays become one input ``X`` (floats as float32); a pandas DataFrame becomes one input per
+column, each with its column's type, as a ``ColumnTransformer`` that selects columns by name
+needs. A conversion that fails its check leaves no file behind.
+"""
 
 from __future__ import annotations
 
@@ -7,34 +12,57 @@ from typing import Any
 
 import numpy as np
 
-from onnxkit.base import require
+from onnxkit.base import elem_type_name, numpy_dtype, require
 from onnxkit.convert._conversion import ATOL, RTOL, Conversion, call_code, captured, root_cause
 from onnxkit.errors import ConversionError, InputError, ParameterError
-from onnxkit.models import Step, workspace
+from onnxkit.models import Model, Step, workspace
 from onnxkit.runtime import compare
 
 DEFAULT_OPSET = {"": 17, "ai.onnx.ml": 3}  # what the installed onnxruntime runs everywhere
 
 
 def from_sklearn(estimator: Any, sample: Any, *, options: dict[str, Any] | None = None,
-                 opset: int | None = None, name: str | None = None,
-                 out: str | os.PathLike[str] | None = None, rtol: float = RTOL,
-                 atol: float = ATOL) -> Conversion:
+                 initial_types: list[tuple[str, Any]] | None = None, opset: int | None = None,
+                 name: str | None = None, out: str | os.PathLike[str] | None = None,
+                 rtol: float = RTOL, atol: float = ATOL) -> Conversion:
     """Convert a fitted scikit-learn estimator or pipeline with skl2onnx.
 
     Args:
-        sample: a few rows of input (numpy array; floats are converted as float32), used for
-            the input type and for verification.
+        sample: a few rows of input, used for the input types and for verification: a numpy
+            array (one input ``X``; floats are converted as float32) or a pandas DataFrame
+            (one input per column, named after it: numbers as float32 or int64, text as
+            strings), which a ``ColumnTransformer`` selecting columns by name needs.
         options: skl2onnx options; classifiers default to ``{"zipmap": False}`` so the
             probabilities come out as a tensor rather than a list of dicts.
+        initial_types: skl2onnx's input types, to override what the sample implies, e.g.
+            ``[("X", FloatTensorType([None, 4]))]``.
         opset: the ai.onnx opset (default 17, with ai.onnx.ml 3).
 
     The converted model's outputs are checked against ``predict`` (labels or values) and, for
     classifiers, ``predict_proba``.
     """
     require("skl2onnx", purpose="Converting scikit-learn models")
-    import skl2onnx
-    from sklearn.base import is_classifier
+    _check_fitted(estimator)
+    feeds, types = _inputs(sample)
+    with captured() as log:
+        proto = _convert(estimator, initial_types or types, options, opset)
+    params = {"options": options, "opset": opset}
+    model = workspace().save(proto, stem=name or type(estimator).__name__.lower(), out=out,
+                             step=Step("convert.from_sklearn", params,
+                                       details={"estimator": _describe(estimator)}))
+    try:
+        expected = _expected(estimator, sample, model)
+        verification = compare(expected, model, _feeds_for(model, feeds), rtol=rtol, atol=atol)
+    except Exception:
+        workspace().discard(model)  # nothing is left behind by a conversion that failed
+        raise
+    code = call_code("from_sklearn", "estimator", "sample",
+                     **{k: v for k, v in params.items() if v is not None})
+    return Conversion(model, verification, "skl2onnx", log.seconds, code, None, None,
+                      log.unique())
+
+
+def _check_fitted(estimator: Any) -> None:
     from sklearn.exceptions import NotFittedError
     from sklearn.utils.validation import check_is_fitted
 
@@ -46,30 +74,31 @@ def from_sklearn(estimator: Any, sample: Any, *, options: dict[str, Any] | None 
     except NotFittedError as e:
         raise ParameterError(f"from_sklearn: this {type(estimator).__name__} is not fitted; call "
                              ".fit(X, y) first.") from e
-    x = _as_float_rows(sample)
-    classifier = is_classifier(estimator)
-    opts = {**({"zipmap": False} if classifier else {}), **(options or {})}
-    target = {"": opset, "ai.onnx.ml": 3} if opset else DEFAULT_OPSET
-    with captured() as log:
-        try:
-            proto = skl2onnx.to_onnx(estimator, x, options=opts or None, target_opset=target)
-        except Exception as e:
-            raise ConversionError(
-                f"skl2onnx cannot convert {_describe(estimator)}: {root_cause(e)}. Check that "
-                "every step is supported (skl2onnx's list of supported models) or register a "
-                "converter for it.") from e
-    stem = name or type(estimator).__name__.lower()
-    params = {"options": options, "opset": opset}
-    model = workspace().save(proto, stem=stem, out=out,
-                             step=Step("convert.from_sklearn", params,
-                                       details={"estimator": _describe(estimator)}))
-    feeds = {model.proto.graph.input[0].name: x}
-    verification = compare(_expected(estimator, x, model, classifier), model, feeds, rtol=rtol,
-                           atol=atol)
-    code = call_code("from_sklearn", "estimator", "sample",
-                     **{k: v for k, v in params.items() if v is not None})
-    return Conversion(model, verification, "skl2onnx", log.seconds, code, None, None,
-                      log.unique())
+
+
+def _inputs(sample: Any) -> tuple[dict[str, np.ndarray], list[tuple[str, Any]]]:
+    """The feeds the sample gives, by input name, and their skl2onnx types."""
+    from skl2onnx.common.data_types import FloatTensorType, Int64TensorType, StringTensorType
+
+    if hasattr(sample, "columns") and hasattr(sample, "dtypes"):  # a pandas DataFrame
+        if not len(sample):
+            raise InputError("from_sklearn(sample=...) is an empty DataFrame; give a few rows.")
+        feeds = {str(c): _column(sample[c]) for c in sample.columns}
+    else:
+        feeds = {"X": _as_float_rows(sample)}
+    kinds = {"f": FloatTensorType, "i": Int64TensorType, "O": StringTensorType}
+    types = [(k, kinds[v.dtype.kind if v.dtype.kind in "fi" else "O"]([None, v.shape[1]]))
+             for k, v in feeds.items()]
+    return feeds, types
+
+
+def _column(values: Any) -> np.ndarray:
+    array = np.asarray(values).reshape(-1, 1)
+    if array.dtype.kind == "f":
+        return array.astype(np.float32)
+    if array.dtype.kind in "iub":
+        return array.astype(np.int64)
+    return array.astype(str).astype(object)  # categories, text: ONNX strings
 
 
 def _as_float_rows(sample: Any) -> np.ndarray:
@@ -84,6 +113,52 @@ def _as_float_rows(sample: Any) -> np.ndarray:
     return x.astype(np.float32) if np.issubdtype(x.dtype, np.floating) else x
 
 
+def _convert(estimator: Any, types: list[tuple[str, Any]], options: dict[str, Any] | None,
+             opset: int | None) -> Any:
+    import skl2onnx
+    from sklearn.base import is_classifier
+
+    opts = {**({"zipmap": False} if is_classifier(estimator) else {}), **(options or {})}
+    target = {"": opset, "ai.onnx.ml": 3} if opset else DEFAULT_OPSET
+    try:
+        return skl2onnx.to_onnx(estimator, initial_types=types, options=opts or None,
+                                target_opset=target)
+    except Exception as e:
+        raise ConversionError(_failure(estimator, e)) from e
+
+
+def _failure(estimator: Any, error: Exception) -> str:
+    """Whose fault a failed conversion is: a step skl2onnx has no converter for, or
+    skl2onnx failing on a step it claims to convert."""
+    import skl2onnx
+    import sklearn
+
+    supported = set(skl2onnx.supported_converters(from_sklearn=True))
+    steps = [type(s).__name__ for s in _steps(estimator)]
+    missing = [s for s in steps if s not in supported]
+    if missing:
+        return (f"skl2onnx has no converter for {', '.join(dict.fromkeys(missing))} (in "
+                f"{_describe(estimator)}): {root_cause(error)}. Replace that step, or register "
+                "a converter for it with skl2onnx.update_registered_converter.")
+    versions = f"skl2onnx {skl2onnx.__version__}, scikit-learn {sklearn.__version__}"
+    return (f"skl2onnx failed inside its own converter for {_describe(estimator)} "
+            f"({versions}): {root_cause(error)}. "
+            "skl2onnx lists every step as supported, so this is a skl2onnx bug or version "
+            "mismatch, not your model: try other skl2onnx/scikit-learn versions, or an "
+            "equivalent estimator (e.g. GradientBoostingClassifier for HistGradientBoosting).")
+
+
+def _steps(estimator: Any) -> list[Any]:
+    """The estimator and, inside pipelines and column transformers, every step."""
+    found = [estimator]
+    for _, step in getattr(estimator, "steps", []):
+        found += _steps(step)
+    for _, step, _ in getattr(estimator, "transformers_", getattr(estimator, "transformers", [])):
+        if not isinstance(step, str):  # "drop" / "passthrough"
+            found += _steps(step)
+    return found
+
+
 def _describe(estimator: Any) -> str:
     steps = getattr(estimator, "steps", None)
     if steps:
@@ -91,18 +166,36 @@ def _describe(estimator: Any) -> str:
     return type(estimator).__name__
 
 
-def _expected(estimator: Any, x: np.ndarray, model: Any, classifier: bool
-              ) -> dict[str, np.ndarray]:
+def _feeds_for(model: Model, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The feeds by the graph's input names: skl2onnx keeps the order of the inputs it was
+    given but may rename them (a column 'a/b' becomes input 'a_b')."""
+    names = [i.name for i in model.proto.graph.input]
+    if len(names) == len(feeds):
+        return dict(zip(names, feeds.values()))
+    return {k: v for k, v in feeds.items() if k in names}
+
+
+def _expected(estimator: Any, sample: Any, model: Model) -> dict[str, np.ndarray]:
+    """What scikit-learn itself says on the sample, as it was given (a float32 copy can fail
+    in estimators with typed kernels, KMeans among them), shaped like the ONNX outputs."""
+    from sklearn.base import is_classifier
+
     names = [o.name for o in model.proto.graph.output]
-    predicted = np.asarray(estimator.predict(x))
-    expected = {names[0]: predicted}
-    if classifier and len(names) > 1 and hasattr(estimator, "predict_proba"):
-        expected[names[1]] = np.asarray(estimator.predict_proba(x), np.float32)
-    shapes = {o.name: o for o in model.proto.graph.output}
-    for name, value in expected.items():  # regressors come out as [n, 1]
-        dims = shapes[name].type.tensor_type.shape.dim
-        if len(dims) == 2 and value.ndim == 1:
-            expected[name] = value.reshape(-1, 1)
+    expected = {names[0]: np.asarray(estimator.predict(sample))}
+    if is_classifier(estimator) and len(names) > 1 and hasattr(estimator, "predict_proba"):
+        expected[names[1]] = np.asarray(estimator.predict_proba(sample), np.float32)
+    elif len(names) > 1 and hasattr(estimator, "transform") and not hasattr(estimator, "steps"):
+        expected[names[1]] = np.asarray(estimator.transform(sample), np.float32)  # distances
+    outputs = {o.name: o for o in model.proto.graph.output}
+    for name, value in expected.items():
+        if outputs[name].type.WhichOneof("value") != "tensor_type":
+            continue  # zipmap's list of {class: probability} dicts
+        dims = outputs[name].type.tensor_type.shape.dim
+        if len(dims) == 2 and value.ndim == 1:  # regressors come out as [n, 1]
+            value = expected[name] = value.reshape(-1, 1)
+        onnx_type = numpy_dtype(elem_type_name(outputs[name].type.tensor_type.elem_type))
+        if value.dtype.kind in "iu" and onnx_type.kind in "iu":  # int32 labels, int64 in ONNX
+            expected[name] = value.astype(onnx_type)
     first = expected[names[0]]
     if np.issubdtype(first.dtype, np.floating):
         expected[names[0]] = first.astype(np.float32)

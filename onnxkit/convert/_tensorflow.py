@@ -29,12 +29,14 @@ def from_keras(model: Any, example_inputs: Any = None, *, opset: int | None = No
                output_names: Sequence[str] | None = None,
                out: str | os.PathLike[str] | None = None, rtol: float = RTOL,
                atol: float = ATOL) -> Conversion:
-    """Convert a Keras 3 model (``tf2onnx.convert.from_keras`` fails on Keras 3).
+    """Convert a Keras 3 model through a ``tf.function``.
 
-    The model is wrapped in a ``tf.function`` whose input signature comes from
-    ``model.inputs`` (batch dims stay dynamic) and converted with ``from_function``. The result
-    is checked against ``model(x, training=False)`` on ``example_inputs`` (an array, a list of
-    arrays in input order, or a dict by input name; default: random inputs).
+    ``tf2onnx.convert.from_keras`` converts Keras 3 functional models but fails on Sequential
+    ones (KeyError 'keras_tensor_N' with tf2onnx 1.17 and Keras 3.15), so the model is wrapped
+    in a ``tf.function`` whose input signature comes from ``model.inputs`` (batch dims stay
+    dynamic) and converted with ``from_function``, which works for both. The result is checked
+    against ``model(x, training=False)`` on ``example_inputs`` (an array, a list of arrays in
+    input order, or a dict by input name; default: random inputs).
     """
     tf, _ = tensorflow_modules()
     import keras
@@ -77,10 +79,9 @@ def from_tensorflow(fn_or_saved_model: Any, example_inputs: Any = None, *,
             raise ParameterError("from_tensorflow(input_signature=...) is needed: decorate the "
                                  "function with @tf.function(input_signature=[tf.TensorSpec("
                                  "...)]) or pass input_signature=[...].")
-        fn = fn_or_saved_model if hasattr(fn_or_saved_model, "get_concrete_function") else \
-            tf.function(fn_or_saved_model, input_signature=specs, autograph=False)
+        fn, specs = _named_signature(tf, fn_or_saved_model, specs)
         stem = getattr(fn_or_saved_model, "__name__", "tf_function")
-    names = [_clean(s.name, i) for i, s in enumerate(specs)]
+    names = [s.name for s in specs]
 
     def reference(feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
         result = fn(*[tf.constant(feeds[n]) for n in names])
@@ -88,6 +89,15 @@ def from_tensorflow(fn_or_saved_model: Any, example_inputs: Any = None, *,
 
     return _convert(fn, specs, opset, list(output_names or []), out, stem,
                     "convert.from_tensorflow", rtol, atol, reference, example_inputs)
+
+
+def _named_signature(tf: Any, fn: Any, specs: list[Any]) -> tuple[Any, list[Any]]:
+    """The function with every input named (``input_<i>`` where its TensorSpec has no name,
+    the usual way to write one), so the ONNX inputs carry the names the check feeds."""
+    named = [tf.TensorSpec(s.shape, s.dtype, name=_clean(s.name, i))
+             for i, s in enumerate(specs)]
+    original = fn.python_function if hasattr(fn, "python_function") else fn
+    return tf.function(original, input_signature=named, autograph=False), named
 
 
 def _saved_model_function(tf: Any, path: Any) -> tuple[Any, list[Any], str]:

@@ -1,38 +1,51 @@
-"""``from_torch``: torch.onnx's dynamo exporter (falling back to TorchScript), verified."""
+"""``from_torch``: torch.onnx's dynamo exporter (falling back to TorchScript), verified.
+
+The judge of an export is ONNX Runtime agreeing with torch: on the example inputs, at other
+sizes along every requested dynamic axis, and, when the TorchScript trace branched on a tensor's
+value, at other values. An exporter whose result fails any of these is not used (the next one
+is tried, the reason recorded); its file is not kept.
+"""
 
 from __future__ import annotations
 
 import os
-import tempfile
-import warnings
-from collections.abc import Mapping, Sequence
-from pathlib import Path
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
-import numpy as np
 import onnx
 
-from onnxkit.base import graph_inputs, require
+from onnxkit.base import require
 from onnxkit.convert._conversion import (
     ATOL,
     RTOL,
     Conversion,
     call_code,
     captured,
-    first_line,
     root_cause,
 )
-from onnxkit.errors import ConversionError, InputError, ParameterError
-from onnxkit.models import Step, workspace
-from onnxkit.runtime import Comparison, OutputDiff, compare
+from onnxkit.convert._torch_checks import agrees_elsewhere, feeds, fixed_axes, grown, revalued
+from onnxkit.convert._torch_export import (
+    Axes,
+    DynamicAxes,
+    as_torch_inputs,
+    forward_names,
+    requested_axes,
+    run_exporter,
+    selecting,
+    torch_outputs,
+)
+from onnxkit.errors import ConversionError, ParameterError, WorkspaceError
+from onnxkit.models import Model, Step, free_target, workspace
+from onnxkit.runtime import Comparison, compare
 
 Exporter = Literal["dynamo", "torchscript"]
-DynamicAxes = Mapping[str, Mapping[int, str]]
 
 
 def from_torch(module: Any, example_inputs: Any, *, exporter: Exporter | None = None,
                opset: int | None = None, input_names: Sequence[str] | None = None,
-               output_names: Sequence[str] | None = None, dynamic_batch: bool = False,
+               output_names: Sequence[str] | None = None,
+               outputs: Sequence[str | int] | None = None, dynamic_batch: bool = False,
                dynamic_axes: DynamicAxes | None = None, out: str | os.PathLike[str] | None = None,
                rtol: float = RTOL, atol: float = ATOL) -> Conversion:
     """Export a ``torch.nn.Module`` to ONNX and check ONNX Runtime against torch.
@@ -43,15 +56,20 @@ def from_torch(module: Any, example_inputs: Any, *, exporter: Exporter | None = 
         exporter: ``"dynamo"`` (torch.export based; needs onnxscript) or ``"torchscript"``;
             default: dynamo, falling back to TorchScript with the reason recorded.
         opset: ONNX opset (default: the exporter's).
-        input_names, output_names: graph names (default: the forward's argument names for
-            dynamo, ``input_<i>``/``output_<i>`` otherwise).
+        input_names, output_names: graph names (default: the forward's argument names, and
+            the output fields' names, e.g. ``logits``; ``output_<i>`` for a plain tuple).
+        outputs: keep only these outputs, by field name (``["logits"]``) or position: for a
+            forward that also returns things that are not tensors, such as a KV cache.
         dynamic_batch: make axis 0 of every input and output a ``batch`` dim.
         dynamic_axes: ``{name: {axis: dim name}}`` for further dynamic axes (e.g. sequence).
         out: write the model there (must not exist); default: the workspace.
 
-    The module runs in eval mode (its mode is restored afterwards). With dynamic axes, the
-    model is also run at other sizes along them (the inputs extended by their own first
-    slice) and compared with torch there: ``Conversion.resized``.
+    The module runs in eval mode (its mode is restored afterwards). Every requested dynamic
+    input axis must be dynamic in the file, and the model is run again with each one a step
+    longer and compared with torch there (``Conversion.resized``). A TorchScript trace that
+    branched on a tensor's value (its TracerWarnings are kept, with file:line, in
+    ``Conversion.warnings``) is also compared at other input values (``revalued``); only a
+    mismatch there refuses it: most such branches are shape checks that hold everywhere.
     """
     torch = require("torch", purpose="Converting PyTorch models")
     if not isinstance(module, torch.nn.Module):
@@ -60,225 +78,168 @@ def from_torch(module: Any, example_inputs: Any, *, exporter: Exporter | None = 
     if exporter not in (None, "dynamo", "torchscript"):
         raise ParameterError(f"from_torch(exporter=...) must be 'dynamo', 'torchscript' or None; "
                              f"got {exporter!r}.")
-    args, kwargs = _as_torch_inputs(example_inputs, torch)
+    args, kwargs = as_torch_inputs(example_inputs, torch)
+    if out is not None:
+        free_target(out)  # refused now, before any export work
+    params = {"exporter": exporter, "opset": opset,
+              "input_names": list(input_names) if input_names else None,
+              "output_names": list(output_names) if output_names else None,
+              "outputs": list(outputs) if outputs is not None else None,
+              "dynamic_batch": dynamic_batch,
+              "dynamic_axes": {k: dict(v) for k, v in (dynamic_axes or {}).items()} or None}
     was_training = module.training
     module.eval()
     try:
-        expected = _torch_outputs(module, args, kwargs, torch)
-        names_in = list(input_names) if input_names else None
-        names_out = list(output_names) if output_names else [f"output_{i}"
-                                                              for i in range(len(expected))]
-        if len(names_out) != len(expected):
-            raise ParameterError(f"from_torch(output_names=...) gives {len(names_out)} names for "
-                                 f"{len(expected)} outputs.")
+        job = _job(module, args, kwargs, params, out, rtol, atol, torch)
         with captured() as log:
-            proto, used, fallback = _export(module, args, kwargs, exporter, opset, names_in,
-                                            names_out, dynamic_batch, dynamic_axes, torch)
-        params = {"exporter": exporter, "opset": opset, "input_names": names_in,
-                  "output_names": list(output_names) if output_names else None,
-                  "dynamic_batch": dynamic_batch,
-                  "dynamic_axes": {k: dict(v) for k, v in (dynamic_axes or {}).items()} or None}
-        model = workspace().save(proto, stem=type(module).__name__.lower(), out=out,
-                                 step=Step("convert.from_torch", params, details={"used": used}))
-        feeds = _feeds(model.proto, args, kwargs)
-        reference = dict(zip([o.name for o in model.proto.graph.output], expected))
-        verification = compare(reference, model, feeds, rtol=rtol, atol=atol)
-        resized = _check_resized(module, model, args, kwargs, rtol, atol, torch)
+            attempt = _first_that_holds(job, [exporter] if exporter else ["dynamo",
+                                                                           "torchscript"])
     finally:
         module.train(was_training)
     code = call_code("from_torch", "module", "example_inputs", **{
         k: v for k, v in params.items() if v not in (None, False)})
-    return Conversion(model, verification, used, log.seconds, code, resized, fallback,
-                      log.unique())
+    return Conversion(attempt.model, attempt.verification, attempt.exporter, log.seconds, code,
+                      attempt.resized, attempt.fallback, (*attempt.notes, *log.unique()),
+                      attempt.revalued)
 
 
-def _as_torch_inputs(example: Any, torch: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
-    def tensor(x: Any, where: str) -> Any:
-        if isinstance(x, torch.Tensor):
-            return x
-        if isinstance(x, np.ndarray):
-            return torch.from_numpy(x)
-        raise InputError(f"from_torch(example_inputs=...): {where} is a {type(x).__name__}; "
-                         "pass torch tensors (or numpy arrays).")
+@dataclass
+class _Job:
+    """What every exporter is asked for, and how its result is judged."""
 
-    if isinstance(example, Mapping):
-        return (), {k: tensor(v, f"'{k}'") for k, v in example.items()}
-    items = example if isinstance(example, (tuple, list)) else (example,)
-    return tuple(tensor(x, f"input {i}") for i, x in enumerate(items)), {}
-
-
-def _torch_outputs(module: Any, args: tuple[Any, ...], kwargs: dict[str, Any], torch: Any
-                   ) -> list[np.ndarray]:
-    try:
-        with torch.no_grad():
-            result = module(*args, **kwargs)
-    except Exception as e:
-        raise InputError(f"from_torch: the module fails on the example inputs "
-                         f"({_shapes(args, kwargs)}): {type(e).__name__}: {first_line(str(e))}. "
-                         "Pass inputs it accepts.") from e
-    flat = list(result.values()) if isinstance(result, Mapping) else (
-        list(result) if isinstance(result, (tuple, list)) else [result])
-    wrong = [type(t).__name__ for t in flat if not isinstance(t, torch.Tensor)]
-    if wrong:
-        raise ConversionError(f"from_torch: the module's forward returns {', '.join(wrong)}, not "
-                              "only tensors; ONNX graph outputs must be tensors.")
-    return [t.detach().cpu().numpy() for t in flat]
+    module: Any
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    expected: list[Any]
+    inputs: list[str]
+    outputs: list[str]
+    axes: Axes
+    opset: int | None
+    out: str | os.PathLike[str] | None
+    params: dict[str, Any]
+    rtol: float
+    atol: float
+    torch: Any
 
 
-def _shapes(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
-    parts = [f"{tuple(a.shape)} {a.dtype}" for a in args]
-    parts += [f"{k}: {tuple(v.shape)} {v.dtype}" for k, v in kwargs.items()]
-    return ", ".join(parts)
+@dataclass
+class _Attempt:
+    exporter: str
+    model: Model
+    verification: Comparison
+    resized: Comparison | None
+    revalued: Comparison | None
+    notes: tuple[str, ...]
+    fallback: str | None = None
+
+    @property
+    def holds(self) -> bool:
+        return all(c is None or bool(c) for c in (self.verification, self.resized,
+                                                  self.revalued))
 
 
-def _export(module: Any, args: tuple[Any, ...], kwargs: dict[str, Any], exporter: str | None,
-            opset: int | None, input_names: list[str] | None, output_names: list[str],
-            dynamic_batch: bool, dynamic_axes: DynamicAxes | None, torch: Any
-            ) -> tuple[onnx.ModelProto, str, str | None]:
-    names = input_names or (list(kwargs) if kwargs else _forward_names(module, len(args)))
-    axes = _axes(names, output_names, dynamic_batch, dynamic_axes)
-    tries = [exporter] if exporter else ["dynamo", "torchscript"]
+def _job(module: Any, args: tuple[Any, ...], kwargs: dict[str, Any], params: dict[str, Any],
+         out: Any, rtol: float, atol: float, torch: Any) -> _Job:
+    outputs, output_names = params["outputs"], params["output_names"]
+    if outputs is not None:
+        module = selecting(module, list(outputs), torch)
+    fields, expected = torch_outputs(module, args, kwargs, torch)
+    names_out = list(output_names) if output_names else (
+        [str(k) for k in outputs] if outputs is not None and all(
+            isinstance(k, str) for k in outputs) else
+        fields or [f"output_{i}" for i in range(len(expected))])
+    if len(names_out) != len(expected):
+        raise ParameterError(f"from_torch(output_names=...) gives {len(names_out)} names for "
+                             f"{len(expected)} outputs.")
+    names_in = params["input_names"] or (
+        list(kwargs) if kwargs else forward_names(module, len(args)))
+    axes = requested_axes(names_in, names_out, params["dynamic_batch"], params["dynamic_axes"])
+    return _Job(module, args, kwargs, expected, names_in, names_out, axes, params["opset"], out,
+                params, rtol, atol, torch)
+
+
+def _first_that_holds(job: _Job, exporters: list[str]) -> _Attempt:
+    """Each exporter in turn until one's model holds, the reasons of those before it kept.
+
+    A model that exports but differs from torch is returned (a falsy Conversion, to inspect)
+    when no exporter does better, except a trace that branched on a value and differs at
+    other values: that is data-dependent control flow, refused.
+    """
     reasons: dict[str, str] = {}
-    for name in tries:
+    kept: _Attempt | None = None  # the last model that exported but did not hold
+    for name in exporters:
         try:
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                proto = _run_exporter(name, module, args, kwargs, opset, names, output_names,
-                                      axes, torch)
-            _refuse_value_dependent_trace(caught)
-            for w in caught:  # hand them on to the Conversion's record...
-                # ...except deprecations inside the exporters' own code (torch's pytree,
-                # onnxscript): nothing the user's model or call could change.
-                if not issubclass(w.category, (DeprecationWarning, FutureWarning)):
-                    warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-            fallback = f"dynamo failed: {reasons['dynamo']}" if reasons else None
-            return proto, name, fallback
+            attempt = _attempt(job, name)
+        except WorkspaceError:
+            raise  # where to write, not how to export: the same for every exporter
         except Exception as e:  # exporters raise many types; the reason is what matters
             reasons[name] = root_cause(e)
-    tried = "; ".join(f"{k}: {v}" for k, v in reasons.items())
-    raise ConversionError(f"from_torch could not export {type(module).__name__} ({tried}). "
-                          "Data-dependent Python control flow and unsupported ops are the usual "
-                          "causes: rewrite that part with torch ops, or try the other exporter.")
+            continue
+        if kept is not None:
+            workspace().discard(kept.model)
+            kept = None
+        if attempt.holds:
+            attempt.fallback = _listed(reasons, "failed") or None
+            return attempt
+        reasons[name] = _why_not(attempt)
+        if attempt.revalued is not None and not attempt.revalued:
+            workspace().discard(attempt.model)
+        else:
+            kept = attempt
+    if kept is not None:
+        kept.fallback = _listed({k: v for k, v in reasons.items() if k != kept.exporter},
+                                "failed") or None
+        return kept
+    raise ConversionError(f"from_torch could not export {type(job.module).__name__} "
+                          f"({_listed(reasons, '')}). Data-dependent Python control flow and "
+                          "unsupported ops are the usual causes: rewrite that part with torch "
+                          "ops, or try the other exporter.")
 
 
-def _refuse_value_dependent_trace(caught: list[warnings.WarningMessage]) -> None:
-    """TorchScript traces one path through Python ``if``s on tensor values and warns; the
-    graph it writes would silently be wrong for other inputs, so that counts as failing."""
-    for w in caught:
-        if "Python boolean" in str(w.message):
-            raise ConversionError("the TorchScript trace took a Python branch on a tensor value "
-                                  "(data-dependent control flow), so the exported graph would "
-                                  "be wrong for other inputs")
+def _listed(reasons: dict[str, str], verb: str) -> str:
+    return "; ".join(f"{k}{' ' + verb if verb else ''}: {v}" for k, v in reasons.items())
 
 
-def _forward_names(module: Any, count: int) -> list[str]:
-    import inspect
-
-    try:
-        params = [p for p in inspect.signature(module.forward).parameters.values()
-                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    except (TypeError, ValueError):
-        params = []
-    names = [p.name for p in params[:count]]
-    return names + [f"input_{i}" for i in range(len(names), count)]
-
-
-def _axes(inputs: list[str], outputs: list[str], dynamic_batch: bool,
-          dynamic_axes: DynamicAxes | None) -> dict[str, dict[int, str]]:
-    axes: dict[str, dict[int, str]] = {n: {0: "batch"} for n in inputs + outputs} \
-        if dynamic_batch else {}
-    for name, by_axis in (dynamic_axes or {}).items():
-        if name not in inputs + outputs:
-            raise ParameterError(f"from_torch(dynamic_axes=...) names '{name}', which is not an "
-                                 f"input or output: inputs {inputs}, outputs {outputs}.")
-        axes.setdefault(name, {}).update({int(a): str(d) for a, d in by_axis.items()})
-    return axes
-
-
-def _run_exporter(name: str, module: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
-                  opset: int | None, inputs: list[str], outputs: list[str],
-                  axes: dict[str, dict[int, str]], torch: Any) -> onnx.ModelProto:
-    common: dict[str, Any] = {"input_names": inputs, "output_names": outputs,
-                              "opset_version": opset}
-    if name == "dynamo":
-        require("onnxscript", purpose="torch.onnx's dynamo exporter")
-        program = torch.onnx.export(module, args, kwargs=kwargs or None, dynamo=True,
-                                    verbose=False, **common,
-                                    dynamic_shapes=_dynamic_shapes(inputs, kwargs, axes, torch))
-        return program.model_proto
-    common["dynamic_axes"] = axes or None
-    if kwargs:
-        args = args + (kwargs,)  # TorchScript takes keyword arguments as a trailing dict
-    with tempfile.TemporaryDirectory(prefix="onnxkit-torch-") as tmp:
-        path = Path(tmp, "model.onnx")
-        torch.onnx.export(module, args, str(path), dynamo=False, **common)
-        return onnx.load_model(str(path), load_external_data=True)
+def _attempt(job: _Job, name: str) -> _Attempt:
+    torch = job.torch
+    proto, notes = run_exporter(name, job.module, job.args, job.kwargs, job.opset, job.inputs,
+                                job.outputs, job.axes, torch)
+    fixed = fixed_axes(proto, job.inputs, job.axes)
+    if fixed:
+        raise ConversionError(f"the exporter fixed requested dynamic axes: {'; '.join(fixed)}")
+    step = Step("convert.from_torch", {**job.params, "exporter": name},
+                details={"used": name, "value_branches": list(notes)})
+    model = workspace().save(_named(proto, job), stem=type(job.module).__name__.lower(),
+                             out=job.out, step=step)
+    tensors = [*job.args, *job.kwargs.values()]
+    reference = dict(zip([o.name for o in model.proto.graph.output], job.expected))
+    verification = compare(reference, model, feeds(model.proto, job.inputs, tensors),
+                           rtol=job.rtol, atol=job.atol)
+    elsewhere = (job.module, model, job.inputs, job.args, job.kwargs, job.axes)
+    resized = agrees_elsewhere(*elsewhere, grown, "at other sizes", job.rtol, job.atol,
+                               torch) if _has_dynamic_inputs(job) else None
+    revalued_check = agrees_elsewhere(*elsewhere, revalued, "at other values", job.rtol,
+                                      job.atol, torch) if notes else None
+    return _Attempt(name, model, verification, resized, revalued_check, tuple(notes))
 
 
-def _dynamic_shapes(inputs: list[str], kwargs: dict[str, Any],
-                    axes: dict[str, dict[int, str]], torch: Any) -> Any:
-    """dynamo's form of the inputs' dynamic axes (``dynamic_axes`` is deprecated there): one
-    ``Dim`` per axis name, so inputs sharing a name (``batch``) must agree. Output axes
-    follow from the graph."""
-    if not axes:
-        return None
-    dims: dict[str, Any] = {}
-
-    def spec(name: str) -> dict[int, Any] | None:
-        by_axis = axes.get(name)
-        if not by_axis:
-            return None
-        return {axis: dims.setdefault(dim, torch.export.Dim(_identifier(dim)))
-                for axis, dim in by_axis.items()}
-
-    if kwargs:
-        return {name: spec(name) for name in kwargs}
-    return tuple(spec(name) for name in inputs)
+def _has_dynamic_inputs(job: _Job) -> bool:
+    return any(job.axes.get(n) for n in job.inputs)
 
 
-def _identifier(name: str) -> str:
-    cleaned = "".join(c if c.isalnum() else "_" for c in name)
-    return cleaned if cleaned[:1].isalpha() else f"d_{cleaned}"
+def _named(proto: onnx.ModelProto, job: _Job) -> onnx.ModelProto:
+    proto.graph.name = proto.graph.name or type(job.module).__name__
+    return proto
 
 
-def _feeds(proto: onnx.ModelProto, args: tuple[Any, ...], kwargs: dict[str, Any]
-           ) -> dict[str, np.ndarray]:
-    values = [t.detach().cpu().numpy() for t in list(args) + list(kwargs.values())]
-    names = [i.name for i in graph_inputs(proto.graph)]
-    if len(names) != len(values):  # an exporter dropped an unused input
-        used = set(names)
-        keyed = dict(zip(_forward_like(kwargs, args, names), values))
-        return {k: v for k, v in keyed.items() if k in used}
-    return dict(zip(names, values))
-
-
-def _forward_like(kwargs: dict[str, Any], args: tuple[Any, ...], names: list[str]) -> list[str]:
-    return list(kwargs) if kwargs else names + [f"_unused_{i}" for i in range(len(args))]
-
-
-def _check_resized(module: Any, model: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
-                   rtol: float, atol: float, torch: Any) -> Any:
-    """Run torch and ORT with every dynamic input axis one longer: do they still agree?"""
-
-    inputs = graph_inputs(model.proto.graph)
-    tensors = list(args) + list(kwargs.values())
-    if not any(isinstance(d, str) for i in inputs for d in (i.shape or ())) or \
-            len(inputs) != len(tensors):
-        return None
-    grown = []
-    for info, t in zip(inputs, tensors):
-        for axis, dim in enumerate(info.shape or ()):
-            if isinstance(dim, str):
-                t = torch.cat([t, t.narrow(axis, 0, 1)], dim=axis)
-        grown.append(t)
-    new_args, new_kwargs = tuple(grown[:len(args)]), dict(zip(kwargs, grown[len(args):]))
-    expected = _torch_outputs(module, new_args, new_kwargs, torch)
-    reference = dict(zip([o.name for o in model.proto.graph.output], expected))
-    feeds = {i.name: t.numpy() for i, t in zip(inputs, grown)}
-    try:
-        return compare(reference, model, feeds, rtol=rtol, atol=atol)
-    except Exception as e:  # ORT refused the new sizes: the dims are not really dynamic
-
-        why = f"fails at other sizes: {first_line(str(e))}"
-        return Comparison("torch", model.name, rtol, atol,
-                          tuple(OutputDiff(n, False, why, None) for n in reference))
+def _why_not(attempt: _Attempt) -> str:
+    if attempt.revalued is not None and not attempt.revalued:
+        return ("the trace took a Python branch on a tensor value, and the graph gives other "
+                "outputs than torch at other input values (data-dependent control flow, at "
+                f"{attempt.notes[0].split(': ')[0]})")
+    for what, check in (("on the example inputs", attempt.verification),
+                        ("at other sizes", attempt.resized)):
+        if check is not None and not check:
+            failed = check.failed[0]
+            return f"ONNX Runtime differs from torch {what} ({failed.name}: {failed.reason})"
+    return "it does not hold"

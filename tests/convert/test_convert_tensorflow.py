@@ -70,3 +70,15 @@ def test_missing_tensorflow_names_the_extra(monkeypatch, cnn):
     monkeypatch.setitem(sys.modules, "tensorflow", None)  # as if it were not installed
     with pytest.raises(MissingDependencyError, match=r"onnxkit\[tensorflow\]"):
         from_keras(cnn)
+
+
+def test_a_tf_function_with_unnamed_tensor_specs():
+    """The usual way to write one: input_signature=[tf.TensorSpec([None, 4], tf.float32)]."""
+    tf = pytest.importorskip("tensorflow")
+
+    @tf.function(input_signature=[tf.TensorSpec([None, 4], tf.float32)])
+    def double_relu(x):
+        return tf.nn.relu(x) * 2.0
+
+    conversion = from_tensorflow(double_relu)
+    assert conversion and [i.name for i in conversion.model.proto.graph.input] == ["input_0"]

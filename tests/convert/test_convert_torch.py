@@ -82,16 +82,13 @@ def test_cnn_in_eval_mode_and_mode_restored(exporter):
 
 
 @pytest.mark.parametrize("exporter", ["dynamo", "torchscript"])
-def test_transformer_with_dynamic_batch_and_sequence(exporter):
-    from onnxkit.samples._nets import TextClassifier
-
-    net = TextClassifier(vocab=100, max_len=64, dim=32, heads=4, layers=1, classes=2)
-    ids, mask = torch.randint(0, 100, (2, 8)), torch.ones(2, 8, dtype=torch.long)
+def test_bert_with_dynamic_batch_and_sequence(exporter, bert):
+    ids, mask = torch.randint(1, 100, (2, 8)), torch.ones(2, 8, dtype=torch.long)
     seq = {"input_ids": {1: "sequence"}, "attention_mask": {1: "sequence"}}
-    conversion = from_torch(net, (ids, mask), exporter=exporter, dynamic_batch=True,
-                            dynamic_axes=seq, input_names=["input_ids", "attention_mask"],
-                            output_names=["logits"])
+    conversion = from_torch(bert, {"input_ids": ids, "attention_mask": mask}, exporter=exporter,
+                            dynamic_batch=True, dynamic_axes=seq)
     assert conversion and conversion.resized  # matched torch at batch 3, sequence 9 too
+    assert [o.name for o in conversion.model.proto.graph.output] == ["logits"]  # the field
     inputs = onnxkit.summarize(conversion.model).inputs
     assert [tuple(i.shape) for i in inputs] == [("batch", "sequence")] * 2
     # and it really runs at yet another size
@@ -135,14 +132,14 @@ def test_data_dependent_control_flow_is_a_conversion_error():
 def test_fallback_is_recorded_when_dynamo_fails(monkeypatch):
     from onnxkit.convert import _torch
 
-    real = _torch._run_exporter
+    real = _torch.run_exporter
 
     def dynamo_breaks(name, *args):
         if name == "dynamo":
             raise RuntimeError("simulated exporter bug")
         return real(name, *args)
 
-    monkeypatch.setattr(_torch, "_run_exporter", dynamo_breaks)
+    monkeypatch.setattr(_torch, "run_exporter", dynamo_breaks)
     conversion = from_torch(SmallCNN(), torch.randn(1, 3, 8, 8))
     assert conversion.exporter == "torchscript"
     assert conversion.fallback == "dynamo failed: RuntimeError: simulated exporter bug"
