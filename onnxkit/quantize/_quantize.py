@@ -26,7 +26,7 @@ from onnxkit.quantize._calibration import (
     calibration_feeds,
     check_equal_batches,
 )
-from onnxkit.transforms import census, derive, ort_optimized, slim, symbolic_stage
+from onnxkit.transforms import census, derive, loadable, ort_optimized, slim, symbolic_stage
 
 Method = Literal["minmax", "entropy", "percentile", "distribution"]
 Format = Literal["qdq", "qoperator"]
@@ -149,6 +149,7 @@ def _save(original: Model, prepared: Model, path: Path, *, op: str, tag: str,
     details = {"size_ratio": None, "nodes": len(proto.graph.node)}
     step = Step(op, params, source=str(prepared.path), details=details)
     model = workspace().save(proto, stem=original.name, tag=tag, step=step, parent=prepared)
+    model = loadable(model, op, "Keep the layer that fails in float with exclude=[...].")
     return workspace().annotate(model, size_ratio=model.size_bytes / original.size_bytes)
 
 

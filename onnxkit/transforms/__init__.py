@@ -9,6 +9,7 @@ from onnxkit.base import front_door_names, publish
 from onnxkit.transforms._derive import (
     VerificationWarning,
     derive,
+    loadable,
     op_changes,
     verified,
     verify,
@@ -28,7 +29,7 @@ from onnxkit.transforms._precision import to_fp16
 from onnxkit.transforms._shapes import fix_dims, make_dynamic
 
 __all__ = [
-    "VerificationWarning", "derive", "op_changes", "verified", "verify", "with_weights",
+    "VerificationWarning", "derive", "loadable", "op_changes", "verified", "verify", "with_weights",
     "extract", "FUSION_MODEL_TYPES", "FusionModelType", "FusionSlowerWarning",
     "fuse_transformer", "has_attention", "census", "infer_shapes", "symbolic_stage",
     "OPTIMIZE_LEVELS", "optimize", "ort_optimized", "slim", "to_fp16", "fix_dims",

@@ -51,7 +51,7 @@ def optimize(model: ModelLike, *, level: Level | None = "all", simplify: bool = 
     proto = slim(original, parent.name) if simplify else original
     if level is not None:
         proto = ort_optimized(proto, parent, level, providers)
-    tag = f"opt-{level}" if level else "slim"
+    tag = (f"opt-{level}" if simplify else f"ort-{level}") if level else "slim"
     details: dict[str, Any] = {
         "nodes_before": len(original.graph.node), "nodes_after": len(proto.graph.node),
         "op_changes": op_changes(original, proto), "portable": level in (None, "basic")}
@@ -61,13 +61,24 @@ def optimize(model: ModelLike, *, level: Level | None = "all", simplify: bool = 
 
 
 def slim(proto: onnx.ModelProto, name: str) -> onnx.ModelProto:
+    """onnxslim's simplification, the model's interface kept: inputs it found unused (the
+    columns a ColumnTransformer ignores, say) stay, so callers feed what they fed before."""
     import onnxslim
 
     try:
-        return onnxslim.slim(proto)
+        slimmed = onnxslim.slim(proto)
     except Exception as e:  # onnxslim raises assorted errors on graphs it cannot handle
         raise UnsupportedModelError(f"onnxslim could not simplify '{name}': {e}. Call "
                                     "optimize(..., simplify=False) to skip this step.") from e
+    kept = {i.name for i in slimmed.graph.input}
+    dropped = [i for i in proto.graph.input if i.name not in kept]
+    if dropped:
+        order = [i.name for i in proto.graph.input]
+        inputs = sorted([*slimmed.graph.input, *dropped], key=lambda i: order.index(i.name)
+                        if i.name in order else len(order))
+        del slimmed.graph.input[:]
+        slimmed.graph.input.extend(inputs)
+    return slimmed
 
 
 def ort_optimized(proto: onnx.ModelProto, parent: Model, level: Level,
