@@ -13,13 +13,22 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from onnxkit.deploy import _manifest
-from onnxkit.deploy._manifest import MANIFEST, Labels
+from onnxkit.deploy._manifest import MANIFEST, SMOKE_INPUTS, Labels
 from onnxkit.deploy._readme import readme
 from onnxkit.errors import ParameterError, WorkspaceError
 from onnxkit.models import Model, ModelLike, load
 from onnxkit.results import Result, fmt_bytes, html_table
-from onnxkit.runtime import ProviderSpec, create_session, random_inputs, resolve, run_session
+from onnxkit.runtime import (
+    Feeds,
+    ProviderSpec,
+    create_session,
+    prepare_feeds,
+    resolve,
+    run_session,
+)
 
 _SUPPORT_FILES = ("predict.py", "requirements.txt", "README.md")
 
@@ -77,7 +86,8 @@ class Bundle(Result):
 def bundle(model: ModelLike, out_dir: str | os.PathLike[str], *,
            providers: ProviderSpec | Sequence[ProviderSpec] | None = None,
            labels: Labels | None = None, threshold: float | None = None,
-           output: str | None = None, overwrite: bool = False) -> Bundle:
+           output: str | None = None, feeds: Feeds | None = None,
+           overwrite: bool = False) -> Bundle:
     """Write a self-contained, verifiable folder that runs ``model`` with numpy + onnxruntime.
 
     The folder holds the model (and its external data), ``manifest.json`` (SHA-256 and size of
@@ -96,6 +106,9 @@ def bundle(model: ModelLike, out_dir: str | os.PathLike[str], *,
         threshold: a binary cut-off: predict.py prints ``score >= threshold`` (as 0/1 or the
             labels) for a one-score output, or the second column of a two-class output.
         output: the output ``labels``/``threshold`` apply to (default: the first).
+        feeds: the inputs of the smoke test (default: random ones; give real ones to a model
+            whose inputs have a domain, such as the categories a one-hot encoder knows). They
+            are kept in the bundle (``smoke_inputs.npz``) for :func:`verify`.
         overwrite: replace ``out_dir`` if it holds a previous bundle (one with an onnxkit
             ``manifest.json``); any other folder is never deleted.
 
@@ -122,7 +135,7 @@ def bundle(model: ModelLike, out_dir: str | os.PathLike[str], *,
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
     try:
-        manifest = _write(handle, tmp, names, post)
+        manifest = _write(handle, tmp, names, post, feeds)
         _install(tmp, target)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -148,10 +161,14 @@ def check_target(target: Path, overwrite: bool) -> None:
 
 
 def _write(handle: Model, folder: Path, providers: tuple[list[str], list[dict[str, Any]]],
-           post: dict[str, Any] | None) -> dict[str, Any]:
+           post: dict[str, Any] | None, feeds: Feeds | None) -> dict[str, Any]:
     model_file = _copy_model(handle, folder)
     bundled = Model(folder / model_file)
-    smoke = _smoke_test(bundled, providers[0], post)
+    smoke = _smoke_test(bundled, providers[0], post, feeds)
+    extra = []
+    if feeds is not None:  # given inputs (a domain random ones miss): verify reuses them
+        np.savez(folder / SMOKE_INPUTS, **prepare_feeds(bundled, feeds))  # type: ignore[arg-type]
+        extra.append(SMOKE_INPUTS)
     template = resources.files("onnxkit.deploy").joinpath("_predict_template.py")
     (folder / "predict.py").write_text(template.read_text(encoding="utf-8"), encoding="utf-8")
     (folder / "requirements.txt").write_text(_manifest.requirements())
@@ -159,7 +176,7 @@ def _write(handle: Model, folder: Path, providers: tuple[list[str], list[dict[st
     draft = _manifest.build(bundled, handle, {}, providers=providers, postprocess=post,
                             smoke=smoke)
     (folder / "README.md").write_text(readme(draft), encoding="utf-8")
-    draft["files"] = _manifest.file_entries(folder, [*names, *_SUPPORT_FILES])
+    draft["files"] = _manifest.file_entries(folder, [*names, *_SUPPORT_FILES, *extra])
     (folder / MANIFEST).write_text(json.dumps(draft, indent=2) + "\n")
     return draft
 
@@ -177,11 +194,11 @@ def _copy_model(handle: Model, folder: Path) -> str:
     return model_file
 
 
-def _smoke_test(model: Model, providers: list[str], post: dict[str, Any] | None
-                ) -> dict[str, Any]:
+def _smoke_test(model: Model, providers: list[str], post: dict[str, Any] | None,
+                feeds: Feeds | None) -> dict[str, Any]:
     import warnings
 
-    feeds = random_inputs(model)
+    feeds = prepare_feeds(model, feeds)  # random ones by default
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # providers absent here: the smoke test uses the rest
         resolved, _ = resolve(providers)

@@ -20,6 +20,7 @@ from onnxkit.runtime import canonical_name, split_spec
 
 FORMAT = "onnxkit-bundle"
 FORMAT_VERSION = 1
+SMOKE_INPUTS = "smoke_inputs.npz"  # the smoke test's inputs, when the caller gave them
 MANIFEST = "manifest.json"
 _CHUNK = 1 << 20
 
