@@ -11,6 +11,7 @@ from onnxkit.errors import MissingDependencyError
 _EXTRA_OF = {
     "torch": "torch",
     "onnxscript": "torch",
+    "transformers": "torch",
     "sklearn": "sklearn",
     "skl2onnx": "sklearn",
     "tensorflow": "tensorflow",

@@ -18,6 +18,10 @@ from onnxkit.errors import InputError, ParameterError, UnsupportedModelError
 F = TensorProto.FLOAT
 
 
+# The first attention block of the BERT sample.
+ATTENTION = "/model/bert/encoder/layer.0/attention/self/"
+
+
 def _io(model: onnxkit.Model) -> list[str]:
     s = onnxkit.summarize(model)
     return [str(t) for t in s.inputs + s.outputs]
@@ -119,7 +123,8 @@ def test_make_dynamic_restores_the_transformers_dims(transformer):
     assert step.params["axes"]["attention_mask"] == {0: "batch", 1: "sequence"}  # -1 -> 1
     assert step.details["verification"]["passed"] is True
     # Intermediate shapes were re-inferred from the new dims, none left at the old fixed 32.
-    assert _value_shapes(dynamic)["/layers.0/qkv/MatMul_output_0"] == ["batch", "unk__1", 192]
+    query = _value_shapes(dynamic)[ATTENTION + "query/MatMul_output_0"]
+    assert query == ["batch", "sequence", 64]
     feeds = {k: v[:3, :20] for k, v in transformer.inputs.items()}
     np.testing.assert_allclose(onnxkit.run(dynamic, feeds)["logits"],
                                onnxkit.run(transformer.model, feeds)["logits"], rtol=1e-5,
@@ -151,8 +156,9 @@ def test_make_dynamic_checks_named_output_sizes(tmp_path):
 
 def test_make_dynamic_static_torch_export_is_refused():
     torch = pytest.importorskip("torch")
+    from torch_nets import TextClassifier
+
     from onnxkit.samples._builders import _export
-    from onnxkit.samples._nets import TextClassifier
 
     torch.manual_seed(0)
     net = TextClassifier(vocab=50, max_len=16, dim=16, heads=2, layers=1, classes=2).eval()
@@ -236,11 +242,11 @@ def test_infer_shapes_transformer_relates_dims_to_the_inputs(transformer):
     shaped = infer_shapes(transformer.model)
     stages = {s["stage"]: s for s in shaped.lineage[-1].details["stages"]}
     assert stages["before"]["typed"] == 0
-    assert stages["onnx"]["typed"] == stages["onnx"]["intermediates"] == 159
+    assert stages["onnx"]["typed"] == stages["onnx"]["intermediates"] == 271
     assert stages["onnx"]["unknown_dims"] > 0  # onnx only gets 'unk__1' for the sequence
     assert stages["symbolic"]["unknown_dims"] == 0
-    assert _value_shapes(shaped)["/layers.0/MatMul_output_0"] == ["batch", 4, "sequence",
-                                                                  "sequence"]
+    assert _value_shapes(shaped)[ATTENTION + "MatMul_output_0"] == ["batch", 4, "sequence",
+                                                        "sequence"]
     assert shaped.lineage[-1].details["verification"]["passed"] is True
     assert _io(shaped)[:2] == _io(transformer.model)[:2]  # the inputs never change
 
@@ -249,7 +255,7 @@ def test_infer_shapes_onnx_only(transformer):
     shaped = infer_shapes(transformer.model, symbolic=False)
     assert shaped.name == "text_transformer.shapes-onnx"
     assert [s["stage"] for s in shaped.lineage[-1].details["stages"]] == ["before", "onnx"]
-    assert _value_shapes(shaped)["/layers.0/MatMul_output_0"][2].startswith("unk__")
+    assert _value_shapes(shaped)[ATTENTION + "MatMul_output_0"][2].startswith("unk__")
 
 
 def _custom_op_model(tmp_path):

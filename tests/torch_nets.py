@@ -1,4 +1,5 @@
-"""torch modules behind the samples (imported only when a sample is built: needs torch)."""
+"""Small hand-written torch nets for tests that need a graph of a known shape (the samples
+use transformers' own BERT instead)."""
 
 from __future__ import annotations
 
