@@ -18,7 +18,7 @@ import argparse
 import tempfile
 import warnings
 
-from _interleave import interleaved
+from _interleave import Figures, interleaved
 
 import onnxkit
 
@@ -32,31 +32,31 @@ def variants(sample: onnxkit.samples.Sample, transformer: bool) -> dict[str, onn
     if transformer:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # we measure it below anyway
-            out["fused (bert)"] = onnxkit.fuse_transformer(sample.model, num_heads=4,
-                                                           hidden_size=64, rounds=1, runs=5)
+            out["fused (bert)"] = onnxkit.fuse_transformer(sample.model, timed=False)
     return out
 
 
 def measure(models: dict[str, onnxkit.Model], feeds: dict, rounds: int, runs: int,
-            threads: int) -> dict[str, tuple[float, float]]:
+            threads: int) -> dict[str, Figures]:
     configs = [(name, model, {}) for name, model in models.items()]
     configs.append(("original, ORT level disable", models["original"], {"opt_level": "disable"}))
     return interleaved(configs, feeds, rounds=rounds, runs=runs, threads=threads)
 
 
-def report(title: str, figures: dict[str, tuple[float, float]]) -> None:
-    base_p50, base_init = figures["original"]
+def report(title: str, figures: dict[str, Figures]) -> None:
+    base_init = figures["original"].session_ms
     print(f"\n{title}")
-    print(f"  {'variant':<30} {'p50 ms':>9} {'vs original':>12} {'session ms':>11} {'vs orig':>8}")
-    for name, (p50, init) in figures.items():
-        print(f"  {name:<30} {p50:9.3f} {p50 / base_p50:11.2f}x {init:11.1f} "
-              f"{init / base_init:7.2f}x")
+    print(f"  {'variant':<30} {'p50 ms':>9} {'speedup [95% interval]':>26} {'session ms':>11} "
+          f"{'vs orig':>8}")
+    for name, f in figures.items():
+        print(f"  {name:<30} {f.p50_ms:9.3f} {str(f.speedup):>26} {f.session_ms:11.1f} "
+              f"{f.session_ms / base_init:7.2f}x")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--runs", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--runs", type=int, default=100)
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="onnxkit-bench-opt-") as tmp:
@@ -71,7 +71,7 @@ def main() -> None:
                               args.threads)
             report(title, figures)
     print(f"\n({args.rounds} interleaved rounds x {args.runs} runs, threads {args.threads}; "
-          "p50 ratio < 1 is faster than the original)")
+          "speedup > 1 is faster than the original: median of per-round ratios)")
 
 
 if __name__ == "__main__":

@@ -49,8 +49,8 @@ def quality(sample: onnxkit.samples.Sample, model: onnxkit.Model) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--runs", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--runs", type=int, default=100)
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="onnxkit-bench-q-") as tmp:
@@ -69,15 +69,15 @@ def main() -> None:
             built = {n: m for n, m in models.items() if isinstance(m, onnxkit.Model)}
             figures = interleaved([(n, m, {}) for n, m in built.items()], feeds,
                                   rounds=args.rounds, runs=args.runs, threads=args.threads)
-            base_p50, base_size = figures["fp32"][0], sample.model.size_bytes
+            base_size = sample.model.size_bytes
             print(f"\n{title}")
             for name, model in models.items():
                 if isinstance(model, str):
                     print(f"  {name:<22} {model}")
                     continue
-                p50 = figures[name][0]
-                print(f"  {name:<22} size {model.size_bytes / base_size:5.2f}x  p50 {p50:7.3f} ms "
-                      f"{p50 / base_p50:5.2f}x  {quality(sample, model)}")
+                f = figures[name]
+                print(f"  {name:<22} size {model.size_bytes / base_size:5.2f}x  p50 "
+                      f"{f.p50_ms:7.3f} ms  speedup {f.speedup}  {quality(sample, model)}")
     print(f"\n({args.rounds} interleaved rounds x {args.runs} runs, threads {args.threads})")
 
 

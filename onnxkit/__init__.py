@@ -46,7 +46,7 @@ _EXPORTS: dict[str, str] = {
     "infer_shapes": "transforms", "extract": "transforms",
     "FusionSlowerWarning": "transforms", "VerificationWarning": "transforms",
     # compare variants
-    "Study": "study", "Variant": "study",
+    "Study": "study", "Variant": "study", "Choice": "study",
     # view
     "view": "_view", "graph_view": "_view", "NetronView": "_view", "GraphView": "_view",
     "stop_views": "_view",
@@ -89,7 +89,7 @@ if _typing.TYPE_CHECKING:  # what type checkers and editors see; at run time, la
         session,
         sweep,
     )
-    from onnxkit.study import Study, Variant
+    from onnxkit.study import Choice, Study, Variant
     from onnxkit.transforms import (
         FUSION_MODEL_TYPES,
         OPTIMIZE_LEVELS,

@@ -23,8 +23,8 @@ PUBLIC = {
     "benchmark", "BenchResult", "profile", "OpProfile", "optimize", "fuse_transformer", "to_fp16",
     "fix_dims", "make_dynamic", "infer_shapes", "extract", "has_attention", "quantize",
     "convert", "view", "graph_view", "NetronView", "GraphView", "stop_views",
-    "Study", "Variant", "sweep", "SweepResult", "provider_options", "OptionSpec", "deploy",
-    "demo", "DemoReport", "OPT_LEVELS", "EXECUTION_MODES", "OPTIMIZE_LEVELS",
+    "Study", "Variant", "Choice", "sweep", "SweepResult", "provider_options", "OptionSpec",
+    "deploy", "demo", "DemoReport", "OPT_LEVELS", "EXECUTION_MODES", "OPTIMIZE_LEVELS",
     "FUSION_MODEL_TYPES",
 }
 QUANTIZE = {"dynamic", "static", "weight_only", "debug", "LayerErrors", "prepare", "assess",

@@ -9,6 +9,8 @@ import pytest
 from result_contract import check_result_contract
 
 import onnxkit
+import onnxkit.runtime
+import onnxkit.study
 from onnxkit.results import Result
 
 # Results whose contract is checked where they are made at no extra cost: the demo's test.
@@ -19,7 +21,8 @@ NESTED = {"InitializerInfo", "ProviderInfo"}
 
 def _public_result_classes() -> set[str]:
     names = set()
-    for package in (onnxkit, onnxkit.convert, onnxkit.quantize, onnxkit.deploy, onnxkit.samples):
+    for package in (onnxkit, onnxkit.convert, onnxkit.quantize, onnxkit.deploy, onnxkit.samples,
+                    onnxkit.runtime, onnxkit.study):
         for name in package.__all__:
             obj = getattr(package, name)
             if inspect.isclass(obj) and issubclass(obj, Result) and obj is not Result:
@@ -45,13 +48,16 @@ def results(tiny, pipeline, tmp_path_factory) -> dict[str, object]:
     made |= {"OpProfile": profile, "NodeTime": profile.nodes[0],
              "NodePlacement": onnxkit.placement(tiny),
              "SweepResult": onnxkit.sweep(tiny, runs=4, rounds=1)}
-    study = onnxkit.Study(tiny, rounds=1, runs=3)
+    study = onnxkit.Study(tiny, rounds=1, max_rounds=1, runs=3)
     study.add("fp16", onnxkit.to_fp16(tiny))
-    made |= {"Study": study, "Variant": study["fp16"]}
+    made |= {"Study": study, "Variant": study["fp16"], "Choice": study.best(by="size_mb")}
+    measurement, _ = onnxkit.runtime.measure_models({"a": tiny, "b": tiny}, min_rounds=2,
+                                                    max_rounds=2, runs=3)
+    made |= {"Measurement": measurement, "Speedup": measurement.speedup("b")}
     calibration = onnxkit.random_inputs(tiny, batch=32)
     int8 = onnxkit.quantize.static(tiny, calibration, progress=lambda done, total: None)
     errors = onnxkit.quantize.debug(tiny, int8, calibration)
-    assessment = onnxkit.quantize.assess(tiny, [int8], calibration, runs=5)
+    assessment = onnxkit.quantize.assess(tiny, [int8], calibration, rounds=2, max_rounds=2, runs=5)
     made |= {"LayerErrors": errors, "LayerError": errors.layers[0],
              "QuantAssessment": assessment, "AssessedModel": assessment.rows[0]}
     ort_model = onnxkit.deploy.to_ort_format(tiny)

@@ -25,7 +25,6 @@ from onnxkit._demo._report import (
 )
 from onnxkit._version import __version__
 from onnxkit.convert import from_torch
-from onnxkit.errors import ParameterError
 from onnxkit.inspect import summarize
 from onnxkit.runtime import accuracy, providers, run
 from onnxkit.study import Study
@@ -122,26 +121,24 @@ class Run:
         return "  ".join(parts), figures
 
     def compare(self) -> tuple[str, dict[str, Any]]:
-        rounds, runs = TIMING[self.quick]
         # Timed on a batch of 256: at 32 images a run is ~0.25 ms for every variant and the
         # pick would follow the noise; at 256 the differences are the models' own.
-        feeds = {k: v[:LATENCY_BATCH] for k, v in self.data.items()}
-        self.study = study = Study(self.models["exported"], feeds=feeds, data=self.data,
-                                   labels=self.labels, rounds=rounds, runs=runs)
+        self.study = study = Study(self.models["exported"], data=self.data, labels=self.labels,
+                                   batch=LATENCY_BATCH, **TIMING[self.quick])
         study.add_all({n: m for n, m in self.models.items() if n != "exported"})
         ref = study["reference"]
-        try:
-            self.best: Variant = study.best(max_accuracy_drop=MAX_ACCURACY_DROP)
-            pick = self.best.name
-        except ParameterError:  # nothing within the limit: deploy what was exported
-            self.best, pick = ref, "reference"
-        b = self.best
+        self.choice = study.best(max_accuracy_drop=MAX_ACCURACY_DROP)
+        self.best: Variant = self.choice.variant  # the reference when nothing is better
+        pick, b = self.best.name, self.best
         change = (b.score or 0.0) - (ref.score or 0.0)
         figures = {"best": pick, "variants": len(study) - 1, "p50_ms": b.p50_ms,
                    "speedup": b.speedup, "accuracy": b.score,
                    "accuracy_drop": (ref.score or 0.0) - (b.score or 0.0),
                    "size_ratio": b.size_bytes / ref.size_bytes}
-        return (f"best {pick}  p50 {b.p50_ms:.3f} ms ({b.speedup:.2f}x)  acc {b.score:.1%} "
+        figures |= {"speedup_low": b.speedup_low, "speedup_high": b.speedup_high,
+                    "why": self.choice.why}
+        return (f"best {pick}  p50 {b.p50_ms:.3f} ms ({b.speedup:.2f}x [{b.speedup_low:.2f}, "
+                f"{b.speedup_high:.2f}])  acc {b.score:.1%} "
                 f"({change * 100:+.1f} pt)  size {figures['size_ratio']:.2f}x  of "
                 f"{len(study) - 1} variants"), figures
 
@@ -155,9 +152,10 @@ class Run:
                 f"files, {size / 1e3:.0f} kB  {folder}"), figures
 
     def report(self, target: Path, folder: Path, seconds: float) -> DemoReport:
-        rounds, runs = TIMING[self.quick]
+        timing = self.study.settings
         settings = {"calibration_rows": CALIBRATION_ROWS,
-                    "evaluation_rows": len(self.labels), "rounds": rounds, "runs": runs,
+                    "evaluation_rows": len(self.labels), "rounds": timing["rounds"],
+                    "runs": timing["runs"], "latency_batch": LATENCY_BATCH,
                     "max_accuracy_drop": MAX_ACCURACY_DROP}
         return DemoReport(
             target, folder, tuple(self.stages), self.best.name, seconds, self.quick,

@@ -94,7 +94,7 @@ def postprocess_spec(model: Model, labels: Labels | None, threshold: float | Non
                                  "threshold= apply to; pass one of them too.")
         return None
     outputs = graph_outputs(model.proto.graph)
-    target = _pick_output(outputs, output)
+    target = _pick_output(outputs, output, threshold)
     names = _label_list(labels) if labels is not None else None
     if threshold is not None:
         if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) \
@@ -125,9 +125,24 @@ def check_classes(output: str, shape: Sequence[Any] | None, labels: list[str] | 
                              f"Give one label per class.")
 
 
-def _pick_output(outputs: tuple[TensorInfo, ...], name: str | None) -> TensorInfo:
+def _pick_output(outputs: tuple[TensorInfo, ...], name: str | None,
+                 threshold: float | None) -> TensorInfo:
+    """The named output; by default the first, unless that one already holds class indices
+    (a classifier's ``label``, as skl2onnx writes it): then the first float scores output
+    (``probabilities``), whose argmax is the same class."""
     if name is None:
-        return outputs[0]
+        first = outputs[0]
+        if threshold is None and first.dtype.startswith("int") and len(first.shape or ()) <= 1:
+            scores = [o for o in outputs if o.dtype.startswith("float")
+                      and len(o.shape or ()) == 2]
+            if scores:
+                return scores[0]
+            raise ParameterError(
+                f"bundle(labels=...): the first output '{first.name}' holds class indices, "
+                "not one score per class, and the model has no [batch, classes] float output "
+                "to take the argmax of. Name the scores output with output=..., or convert "
+                "the classifier with its probabilities (skl2onnx: options={'zipmap': False}).")
+        return first
     for info in outputs:
         if info.name == name:
             return info

@@ -19,8 +19,8 @@ from onnxkit.quantize._quantize import (
     dynamic,
     prepare,
     static,
-    weight_only,
 )
+from onnxkit.quantize._weight_only import weight_only
 
 __all__ = ["dynamic", "static", "weight_only", "prepare", "debug", "LayerErrors", "LayerError",
            "assess", "QuantAssessment", "AssessedModel", "Cancelled", "METHODS", "FORMATS",

@@ -8,22 +8,24 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from onnxkit.base import graph_inputs
+from onnxkit.base import graph_inputs, integer
 from onnxkit.errors import InputError
 from onnxkit.models import ModelLike, load
 from onnxkit.results import Result, fmt_bytes, html_table
-from onnxkit.runtime import accuracy, benchmark, compare, run, validate_feeds
+from onnxkit.runtime import accuracy, compare, measure_models, run, speed_verdict, validate_feeds
 
 if TYPE_CHECKING:
     import pandas as pd
     import plotly.graph_objects as go
 
-BENCH_ROWS = 32  # latency is measured on one batch of this many rows
+LATENCY_BATCH = 1  # rows of the data each timed run takes, unless batch= says otherwise
 
 
 @dataclass(frozen=True)
 class AssessedModel(Result):
-    """One row of :class:`QuantAssessment`; errors are of the first output, vs the float model."""
+    """One row of :class:`QuantAssessment`; errors are of the first output, vs the float model;
+    ``speedup`` is the float model's time over this one's (median of interleaved rounds) and
+    ``speedup_low``/``speedup_high`` its 95% interval."""
 
     name: str
     path: str
@@ -33,6 +35,16 @@ class AssessedModel(Result):
     cosine: float | None
     top1_agreement: float | None
     accuracy: float | None
+    speedup: float = 1.0
+    speedup_low: float = 1.0
+    speedup_high: float = 1.0
+    speedup_confidence: float = 0.95  # what the interval covers (less with under 6 rounds)
+
+    @property
+    def verdict(self) -> str:
+        """``"faster"``/``"slower"`` than the float model beyond the spread, else
+        ``"indistinguishable"`` (see :func:`onnxkit.runtime.speed_verdict`)."""
+        return speed_verdict(self.speedup_low, self.speedup_high, self.speedup_confidence)
 
 
 @dataclass(frozen=True)
@@ -49,6 +61,7 @@ class QuantAssessment(Result):
         base = self.rows[0]
         frame["size_ratio"] = frame["size_bytes"] / base.size_bytes
         frame["p50_ratio"] = frame["p50_ms"] / base.p50_ms
+        frame["verdict"] = [r.verdict if i else "" for i, r in enumerate(self.rows)]
         return frame.drop(columns="path")
 
     def __repr__(self) -> str:
@@ -59,19 +72,19 @@ class QuantAssessment(Result):
             top1 = f", top-1 agreement {r.top1_agreement:.2%}" if r.top1_agreement is not None \
                 else ""
             lines.append(f"  {r.name}: size {r.size_bytes / base.size_bytes:.2f}x, p50 "
-                         f"{r.p50_ms:.3f} ms ({r.p50_ms / base.p50_ms:.2f}x), max abs err "
+                         f"{r.p50_ms:.3f} ms, speedup {_speed(r)}, max abs err "
                          f"{r.max_abs:.3g}{top1}{acc}")
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
         base = self.rows[0]
         return html_table(
-            ("model", "size", "size ratio", "p50 ms", "p50 ratio", "max abs err", "cosine",
+            ("model", "size", "size ratio", "p50 ms", "speedup [95%]", "max abs err", "cosine",
              "top-1 agreement", "accuracy"),
             ((r.name, fmt_bytes(r.size_bytes), f"{r.size_bytes / base.size_bytes:.2f}",
-              f"{r.p50_ms:.3f}", f"{r.p50_ms / base.p50_ms:.2f}", f"{r.max_abs:.3g}",
+              f"{r.p50_ms:.3f}", _speed(r), f"{r.max_abs:.3g}",
               _pct(r.cosine, 6), _pct(r.top1_agreement), _pct(r.accuracy)) for r in self.rows),
-            caption="quantized vs float")
+            caption="quantized vs float (speedup: median of interleaved rounds, 95% interval)")
 
     def plot(self) -> go.Figure:
         """Size and p50 latency relative to the float model (1.0 = unchanged)."""
@@ -93,20 +106,31 @@ class QuantAssessment(Result):
         return fig
 
 
+def _speed(r: AssessedModel) -> str:
+    return f"{r.speedup:.2f}x [{r.speedup_low:.2f}, {r.speedup_high:.2f}]"
+
+
 def _pct(value: float | None, digits: int = 4) -> str:
     return "-" if value is None else f"{value:.{digits}g}"
 
 
 def assess(float_model: ModelLike, quantized: ModelLike | Sequence[ModelLike],
            data: Mapping[str, np.ndarray] | np.ndarray, *, labels: np.ndarray | None = None,
-           threads: int | None = None, runs: int = 100) -> QuantAssessment:
+           threads: int | None = None, batch: int = LATENCY_BATCH, rounds: int = 5,
+           max_rounds: int = 30, runs: int | None = None, budget_s: float = 20.0
+           ) -> QuantAssessment:
     """Measure quantized variants beside the float model on the same data.
+
+    Every model is timed in the same interleaved rounds (:func:`onnxkit.runtime.measure`),
+    so a change in machine load hits them alike; each speedup carries its 95% interval.
 
     Args:
         data: feeds (or one array for a single-input model); all rows are used for error and
-            accuracy, the first ``BENCH_ROWS`` for latency.
+            accuracy, the first ``batch`` rows (default 1) for latency.
         labels: true classes of ``data``'s rows, for accuracy (first output's argmax, or the
             first output itself when it holds labels).
+        rounds, max_rounds, runs, budget_s: the timing: at least ``rounds`` rounds, more until
+            the fastest separates from the float model, ``max_rounds`` or ``budget_s``.
     """
 
     reference = load(float_model)
@@ -117,18 +141,24 @@ def assess(float_model: ModelLike, quantized: ModelLike | Sequence[ModelLike],
     if labels is not None and len(labels) != len(next(iter(feeds.values()))):
         raise InputError(f"assess: {len(labels)} labels for "
                          f"{len(next(iter(feeds.values())))} rows of data; they must match.")
-    bench_feeds = {k: v[:BENCH_ROWS] for k, v in feeds.items()}
+    rows_per_run = integer(batch, "assess", "batch")
+    timing, _ = measure_models(
+        {str(i): m for i, m in enumerate(models)}, {k: v[:rows_per_run] for k, v in feeds.items()},
+        threads=threads, where="assess", min_rounds=rounds, max_rounds=max_rounds, runs=runs,
+        budget_s=budget_s)
     expected = run(reference, feeds)
     rows = []
-    for model in models:
+    for i, model in enumerate(models):
         outputs = run(model, feeds)
         diff = compare(expected, outputs, rtol=0, atol=0).outputs[0]
         first = next(iter(outputs.values()))
+        fast = timing.speedup(str(i))
         rows.append(AssessedModel(
             name=model.name, path=str(model.path), size_bytes=model.size_bytes,
-            p50_ms=benchmark(model, bench_feeds, threads=threads, runs=runs).p50_ms,
-            max_abs=diff.max_abs or 0.0, cosine=diff.cosine,
-            top1_agreement=diff.argmax_agreement,
-            accuracy=None if labels is None else accuracy(first, labels)))
+            p50_ms=timing.percentile(str(i), 50), max_abs=diff.max_abs or 0.0,
+            cosine=diff.cosine, top1_agreement=diff.argmax_agreement,
+            accuracy=None if labels is None else accuracy(first, labels),
+            speedup=fast.median, speedup_low=fast.low, speedup_high=fast.high,
+            speedup_confidence=fast.confidence))
     return QuantAssessment(tuple(rows))
 

@@ -56,7 +56,23 @@ def calibration_feeds(model: Model, calibration: Calibration, samples: int | Non
     if not checked:
         raise InputError("calibration is empty: pass at least one sample (a few hundred "
                          "representative inputs is typical).")
+    _check_finite(checked)
     return checked
+
+
+def _check_finite(feeds: list[dict[str, np.ndarray]]) -> None:
+    """NaN or inf in float calibration inputs makes every range they reach NaN or infinite
+    (onnxruntime then fails deep inside with "scale issue"): refuse them up front."""
+    for name in feeds[0]:
+        arrays = [f[name] for f in feeds if np.issubdtype(f[name].dtype, np.floating)]
+        bad = sum(int(np.count_nonzero(~np.isfinite(a))) for a in arrays)
+        if bad:
+            total = sum(a.size for a in arrays)
+            raise InputError(
+                f"calibration input '{name}' has {bad} NaN or infinite value(s) of {total}"
+                f"{' (all of them)' if bad == total else ''}: the activation ranges would be "
+                "NaN or infinite. Calibrate on real, finite inputs (drop or clean those rows, "
+                "e.g. np.nan_to_num).")
 
 
 def _chunks(arrays: Mapping[str, Any], samples: int | None) -> list[dict[str, Any]]:

@@ -122,14 +122,22 @@ class _FromOrtQuantization(logging.Filter):
 @contextlib.contextmanager
 def quiet() -> Iterator[None]:
     """onnxruntime.quantization logs advice on the root logger and some calibrators print
-    progress; keep the notebook readable. Only ORT's records are dropped, not the user's."""
+    progress; keep the notebook readable. Only ORT's records are dropped, not the user's.
+    Importing its matmul_nbits_quantizer calls ``logging.basicConfig(level=INFO)``: the root
+    logger's level and handlers are put back as they were."""
     root, only_ort = logging.getLogger(), _FromOrtQuantization()
+    ort_logger = logging.getLogger("onnxruntime.quantization")
+    saved = root.level, list(root.handlers), ort_logger.level
     root.addFilter(only_ort)
+    ort_logger.setLevel(logging.WARNING)  # its modules' loggers propagate past root's filter
     try:
         with contextlib.redirect_stdout(io.StringIO()):
             yield
     finally:
         root.removeFilter(only_ort)
+        root.setLevel(saved[0])
+        root.handlers[:] = saved[1]
+        ort_logger.setLevel(saved[2])
 
 
 def _tag(readable: str, params: dict[str, Any], shown: set[str], defaults: dict[str, Any]
@@ -247,44 +255,3 @@ def static(model: ModelLike, calibration: Calibration, *, method: Method = "minm
                         calibrate_method=calib_method)
         model_out = _save(original, prepared, out, op="quantize.static", tag=tag, params=params)
     return workspace().annotate(model_out, calibration_feeds=len(feeds))
-
-
-def weight_only(model: ModelLike, *, bits: Literal[4, 8] = 4, block_size: int = 32,
-                symmetric: bool = True) -> Model:
-    """MatMul weights in 4 (or 8) bits, per block, as ``MatMulNBits``: for LLM-style models.
-
-    Only MatMul nodes whose weight is a constant are quantized; activations stay float.
-    """
-    from onnxruntime.quantization.matmul_nbits_quantizer import (
-        DefaultWeightOnlyQuantConfig,
-        MatMulNBitsQuantizer,
-    )
-
-    if bits not in (4, 8):
-        raise ParameterError(f"weight_only(bits=...) must be 4 or 8; got {bits!r}.")
-    if not isinstance(block_size, int) or block_size < 16 or block_size & (block_size - 1):
-        raise ParameterError(f"weight_only(block_size=...) must be a power of two >= 16 "
-                             f"(32, 64, 128...); got {block_size!r}.")
-    parent = load(model)
-    refuse_quantized(parent)
-    proto = parent.to_proto()
-    constants = {t.name for t in proto.graph.initializer}
-    matmuls = [n for n in proto.graph.node if n.op_type == "MatMul" and n.input[1] in constants]
-    if not matmuls:
-        ops = sorted({n.op_type for n in proto.graph.node})
-        raise UnsupportedModelError(
-            f"weight_only quantizes MatMul nodes with constant weights, and '{parent.name}' has "
-            f"none (its ops: {', '.join(ops)}). Use onnxkit.quantize.dynamic or .static.")
-    config = DefaultWeightOnlyQuantConfig(block_size=block_size, is_symmetric=symmetric,
-                                          bits=bits)
-    with quiet():
-        quantizer = MatMulNBitsQuantizer(proto, bits=bits, block_size=block_size,
-                                         is_symmetric=symmetric, algo_config=config)
-        quantizer.process()
-    result = quantizer.model.model
-    packed = sum(n.op_type == "MatMulNBits" for n in result.graph.node)
-    params = {"bits": bits, "block_size": block_size, "symmetric": symmetric}
-    tag = _tag(f"int{bits}-b{block_size}", params, {"bits", "block_size"}, {"symmetric": True})
-    child = derive(parent, result, op="quantize.weight_only", tag=tag,
-                   params=params, details={"matmuls": len(matmuls), "quantized": packed})
-    return workspace().annotate(child, size_ratio=child.size_bytes / parent.size_bytes)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -227,41 +227,6 @@ def bench_result(name: str, providers: tuple[str, ...], threads: int | None, bat
         throughput=batch / (a.mean() / 1e3), session_ms=session_ms, first_run_ms=first_ms,
         peak_rss_bytes=_peak_rss(), warmup=warmup, samples=tuple(samples),
         io_binding=io_binding, device=device)
-
-
-def rotations(count: int, rounds: int) -> Iterator[list[int]]:
-    """Each round's order of ``count`` items: every item once, the start moving one place a
-    round, so drift in machine load over seconds hits every item alike."""
-    order = list(range(count))
-    for r in range(rounds):
-        shift = r % count if count else 0
-        yield order[shift:] + order[:shift]
-
-
-def interleaved(jobs: Sequence[tuple[ModelLike, Mapping[str, Any]]], feeds: Feeds | None, *,
-                rounds: int, runs: int) -> list[list[BenchResult]]:
-    """:func:`benchmark` of each ``(model, extra arguments)`` once a round, in rotating order:
-    timings of different models that can be compared. Returns each job's results, a round
-    each. Every model first gets one untimed session: the first sessions of a process take
-    several times longer to create.
-
-    Examples:
-        >>> import onnxkit
-        >>> from onnxkit.runtime import interleaved
-        >>> tiny = onnxkit.samples.tiny_model()
-        >>> results = interleaved([(tiny, {}), (tiny, {"opt_level": "basic"})], None,
-        ...                       rounds=2, runs=5)
-        >>> [[r.runs for r in job] for job in results]
-        [[5, 5], [5, 5]]
-    """
-    for model, extra in jobs:
-        benchmark(model, feeds, **{**extra, "runs": 1, "warmup": 0})
-    results: list[list[BenchResult]] = [[] for _ in jobs]
-    for order in rotations(len(jobs), rounds):
-        for i in order:
-            model, extra = jobs[i]
-            results[i].append(benchmark(model, feeds, runs=runs, **extra))
-    return results
 
 
 def _reset_peak_rss() -> None:

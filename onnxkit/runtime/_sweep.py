@@ -21,11 +21,10 @@ from onnxkit.runtime._bench import (
     bench_result,
     bind,
     check_counts,
-    rotations,
-    timed_runs,
 )
 from onnxkit.runtime._feeds import Feeds, prepare_feeds
 from onnxkit.runtime._inputs import random_inputs
+from onnxkit.runtime._measure import Measurement, Speedup, measure
 from onnxkit.runtime._provider_names import ProviderSpec, short_name
 from onnxkit.runtime._provider_options import io_device
 from onnxkit.runtime._providers import Resolved, resolve
@@ -49,20 +48,23 @@ class SweepResult(Result):
     results: tuple[BenchResult, ...]
     failed: tuple[tuple[str, str], ...]  # (configuration · threads, why) that could not run
     rounds: int
+    # each result against the first of the same batch size, paired by round, with its interval
+    speedups: tuple[Speedup, ...] = ()
 
     def table(self) -> pd.DataFrame:
-        """One row per combination; ``speedup`` is against the first row of the same batch."""
+        """One row per combination; ``speedup`` is against the first row of the same batch:
+        the median of per-round ratios, ``speedup_low``/``speedup_high`` its 95% interval
+        (see :func:`onnxkit.runtime.measure`)."""
         import pandas as pd
 
-        baseline: dict[int, float] = {}
         rows = []
-        for label, r in zip(self.configurations, self.results):
-            base = baseline.setdefault(r.batch_size, r.p50_ms)
+        for label, r, fast in zip(self.configurations, self.results, self.speedups):
             rows.append({"configuration": label, "providers": " > ".join(_short(r.providers)),
                          "threads": r.threads or "default", "batch": r.batch_size,
                          "p50_ms": r.p50_ms, "p90_ms": r.p90_ms, "p99_ms": r.p99_ms,
-                         "throughput": r.throughput, "speedup": base / r.p50_ms,
-                         "session_ms": r.session_ms, "runs": r.runs})
+                         "throughput": r.throughput, "speedup": fast.median,
+                         "speedup_low": fast.low, "speedup_high": fast.high,
+                         "verdict": fast.verdict, "session_ms": r.session_ms, "runs": r.runs})
         return pd.DataFrame(rows)
 
     def best(self, by: str = "p50_ms") -> BenchResult:
@@ -90,11 +92,11 @@ class SweepResult(Result):
         df = self.table()
         fastest = df.groupby("batch")["p50_ms"].transform("min") == df["p50_ms"]
         rows = [(r.configuration, r.providers, r.threads, r.batch, f"{r.p50_ms:.3f}",
-                 f"{r.p90_ms:.3f}", f"{r.throughput:,.1f}", f"{r.speedup:.2f}×")
-                for r in df.itertuples()]
+                 f"{r.p90_ms:.3f}", f"{r.throughput:,.1f}", str(s))
+                for r, s in zip(df.itertuples(), self.speedups)]
         html = html_table(
             ("configuration", "providers used", "threads", "batch", "p50 ms", "p90 ms",
-             "items/s", "speedup"), rows, bad=(not f for f in fastest),
+             "items/s", "speedup [95% interval]"), rows, bad=(not f for f in fastest),
             caption=f"{self.model}: sweep ({self.rounds} interleaved rounds; the fastest "
                     "per batch unshaded)")
         if self.failed:
@@ -139,15 +141,16 @@ def sweep(model: ModelLike, feeds: Feeds | None = None, *,
           providers: Sequence[Configuration] | None = None,
           threads: Sequence[int | None] | None = None, batch: Sequence[int] | None = None,
           opt_level: OptLevel | None = None, options: Mapping[str, Any] | None = None,
-          runs: int | None = None, duration: float | None = None, rounds: int = 3,
-          warmup: int = 5, io_binding: bool = False, progress: Progress | None = None
-          ) -> SweepResult:
+          runs: int | None = None, duration: float | None = None, rounds: int = 5,
+          max_rounds: int | None = None, warmup: int = 5, io_binding: bool = False,
+          progress: Progress | None = None) -> SweepResult:
     """Benchmark ``model`` on every combination of ``providers`` × ``threads`` × ``batch``.
 
     All sessions are created first and then timed in ``rounds`` round-robin passes (the order
     rotating each round), so a change in machine load hits every combination alike: on a
-    noisy machine the ratios are what to read. Holding every session at once costs memory
-    for big models; sweep fewer combinations then.
+    noisy machine the ratios are what to read, and each carries its interval
+    (:func:`onnxkit.runtime.measure`). Holding every session at once costs memory for big
+    models; sweep fewer combinations then.
 
     Args:
         feeds: inputs; with ``batch``, their rows are repeated or cut to each batch size.
@@ -158,12 +161,15 @@ def sweep(model: ModelLike, feeds: Feeds | None = None, *,
         threads: intra-op thread counts (``None``: ORT's default). Default: ``[None]``.
         batch: batch sizes (models with a fixed batch dim take only theirs).
         opt_level, options: as for :func:`onnxkit.session`, shared by every combination.
-        runs, duration: timed runs, or seconds, per combination over all rounds
-            (default: half a second).
+        runs, duration: timed runs (rounded up to a multiple of ``rounds``), or seconds, per
+            combination over ``rounds`` rounds (default: half a second).
+        rounds, max_rounds: rounds always run (default 5), and the most to run (default:
+            ``rounds``): rounds are added until the fastest of each batch size is faster or
+            slower than its first combination beyond the spread.
         io_binding: as for :func:`onnxkit.benchmark`: inputs and outputs stay on each
             configuration's device, so host/device copies are not timed.
-        progress: ``progress(done, total)`` after each combination's share of a round; an
-            exception it raises (e.g. a panel's Cancel) stops the sweep.
+        progress: ``progress(round, max_rounds)`` after each round; an exception it raises
+            (e.g. a panel's Cancel) stops the sweep.
 
     Returns:
         A :class:`SweepResult`; ``.table()`` is a pandas DataFrame, ``.plot()`` a figure.
@@ -179,6 +185,8 @@ def sweep(model: ModelLike, feeds: Feeds | None = None, *,
     """
     check_counts("sweep", warmup, runs, duration)
     integer(rounds, "sweep", "rounds", high=100)
+    if max_rounds is not None:
+        integer(max_rounds, "sweep", "max_rounds", high=1000)
     handle = load(model)
     configs = _configurations(providers)
     thread_list = _listed("threads", threads, [None])
@@ -187,13 +195,13 @@ def sweep(model: ModelLike, feeds: Feeds | None = None, *,
     combos = [_Combo(label, t, sess, ms, arrays, _runner(sess, arrays, resolved, io_binding),
                      _device(resolved))
               for (label, resolved, t, sess, ms) in sessions for arrays in batches]
-    samples = _interleaved(combos, handle.name, runs, duration, rounds, warmup, progress)
-    results = tuple(bench_result(handle.name, tuple(c.session.get_providers()), c.threads,
-                                   batch_size(c.arrays), timed, c.session_ms,
-                                   c.first_ms, warmup, io_binding, c.device)
-                    for c, timed in zip(combos, samples))
-    return SweepResult(handle.name, tuple(c.label for c in combos), results, tuple(failed),
-                       rounds)
+    _warm_up(combos, handle.name, warmup)
+    per_round = max(1, -(-runs // rounds)) if runs is not None else None
+    seconds = (duration if duration is not None else DEFAULT_DURATION) / rounds
+    timed = measure([(str(i), c.run) for i, c in enumerate(combos)], min_rounds=rounds,
+                    max_rounds=max_rounds or rounds, budget_s=None, runs=per_round,
+                    round_s=seconds, pairs=_pairs(combos), progress=progress, where="sweep")
+    return _result(handle.name, combos, timed, tuple(failed), warmup, io_binding)
 
 
 @dataclass
@@ -309,33 +317,35 @@ def _sessions(handle: Model, configs: list[tuple[str, Resolved]], threads: list[
     return sessions, failed
 
 
-def _interleaved(combos: list[_Combo], name: str, runs: int | None,
-                 duration: float | None, rounds: int, warmup: int,
-                 progress: Progress | None) -> list[list[float]]:
-    """Timed samples per combination: each round runs every combination once, rotated."""
-    for c in combos:  # first run and warm-up, untimed
+def _warm_up(combos: list[_Combo], name: str, warmup: int) -> None:
+    """First run (timed apart: allocations) and ``warmup`` untimed runs of each combination."""
+    for c in combos:
         start = time.perf_counter()
         run_session(c.session, c.arrays, name)
         c.first_ms = (time.perf_counter() - start) * 1e3
         for _ in range(warmup):
             c.run()
-    per_round = _shares(runs, duration, rounds)
-    samples: list[list[float]] = [[] for _ in combos]
-    total, done = rounds * len(combos), 0
-    for r, order in enumerate(rotations(len(combos), rounds)):
-        for i in order:
-            samples[i] += timed_runs(combos[i].run, *per_round[r])
-            done += 1
-            if progress is not None:
-                progress(done, total)
-    return samples
 
 
-def _shares(runs: int | None, duration: float | None, rounds: int
-            ) -> list[tuple[int | None, float | None]]:
-    """Each round's (runs, duration), so that the rounds add up to what was asked."""
-    if runs is not None:
-        return [(runs // rounds + (1 if r < runs % rounds else 0) or 1, None)
-                for r in range(rounds)]
-    seconds = duration if duration is not None else DEFAULT_DURATION
-    return [(None, seconds / rounds)] * rounds
+def _pairs(combos: list[_Combo]) -> list[tuple[str, str]]:
+    """Each combination against the first of its batch size."""
+    first: dict[int, str] = {}
+    pairs = []
+    for i, c in enumerate(combos):
+        reference = first.setdefault(batch_size(c.arrays), str(i))
+        if reference != str(i):
+            pairs.append((str(i), reference))
+    return pairs
+
+
+def _result(name: str, combos: list[_Combo], timed: Measurement,
+            failed: tuple[tuple[str, str], ...], warmup: int, io_binding: bool) -> SweepResult:
+    references = dict(_pairs(combos))
+    results = tuple(bench_result(name, tuple(c.session.get_providers()), c.threads,
+                                 batch_size(c.arrays), timed.pooled(str(i)), c.session_ms,
+                                 c.first_ms, warmup, io_binding, c.device)
+                    for i, c in enumerate(combos))
+    speedups = tuple(timed.speedup(str(i), references.get(str(i), str(i)))
+                     for i in range(len(combos)))
+    return SweepResult(name, tuple(c.label for c in combos), results, failed, timed.rounds,
+                       speedups)

@@ -6,8 +6,9 @@ May import: :mod:`onnxkit.quantize`, :mod:`onnxkit.transforms`, :mod:`onnxkit.ru
 """
 
 from onnxkit.base import front_door_names, publish
+from onnxkit.study._best import Choice
 from onnxkit.study._study import Study, Variant
 
-__all__ = ["Study", "Variant"]
+__all__ = ["Study", "Variant", "Choice"]
 
 publish(globals(), "onnxkit", front_door_names(__name__))

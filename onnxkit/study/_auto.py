@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,10 +41,10 @@ def _int8_static(model: Model, options: dict[str, Any]) -> Model:
 
 
 def _fused(model: Model, options: dict[str, Any]) -> Model:
-    # The Study times the fused model itself; fuse_transformer's own check is kept minimal.
-    fused = fuse_transformer(model, providers=options["providers"], rounds=1, runs=1)
+    fused = fuse_transformer(model, providers=options["providers"], timed=False)  # timed here
     if not fused.lineage[-1].details.get("fused"):
-        raise _NotApplicable("onnxruntime.transformers found no subgraph to fuse")
+        raise _NotApplicable("onnxruntime.transformers found no subgraph to fuse ("
+                             f"attention: {fused.lineage[-1].details['attention']})")
     return fused
 
 
@@ -66,7 +67,7 @@ def _not_applicable(name: str, model: Model, options: dict[str, Any]) -> str | N
     if name == "int8-static" and options["calibration"] is None:
         return "no calibration data"
     if name == "fused" and not has_attention(model):
-        return "no attention (a Softmax feeding a MatMul) in the graph"
+        return "no attention (a Softmax feeding a MatMul, directly or through a NaN guard)"
     return None
 
 
@@ -120,3 +121,22 @@ def chosen_recipes(variants: Sequence[str] | None) -> list[str]:
 def report(progress: Callable[[int, int], None] | None, done: int, total: int) -> None:
     if progress is not None:
         progress(done, total)  # it may raise (Cancelled...) to stop: let that through
+
+
+@contextlib.contextmanager
+def progress_bar(progress: Callable[[int, int], None] | None, total: int, model: Model,
+                 budget_s: float | None) -> Iterator[Callable[[int, int], None] | None]:
+    """The caller's progress callback, or a tqdm bar over the recipes and the timing, whose
+    title says how long the study is expected to take (its budget)."""
+    if progress is not None:
+        yield progress
+        return
+    from tqdm.auto import tqdm
+
+    expected = f" (budget {budget_s:.0f} s)" if budget_s is not None else ""
+    with tqdm(total=total, desc=f"Study.auto of '{model.name}'{expected}", leave=False) as bar:
+        def step(done: int, _total: int) -> None:
+            bar.update(done - bar.n)
+            bar.set_postfix_str("timing" if done == total - 1 else "")
+
+        yield step

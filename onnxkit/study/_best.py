@@ -1,17 +1,23 @@
-"""``Study.best``: the best variant under limits on accuracy, error and agreement."""
+"""``Study.best``: the variant to ship under limits on accuracy, error and agreement, or the
+reference when no variant is better beyond the measurement's spread."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
+from onnxkit.base import number, one_of
 from onnxkit.errors import ParameterError
+from onnxkit.results import Result, html_table
 from onnxkit.study._render import value
 
 if TYPE_CHECKING:
     from onnxkit.study._study import Study, Variant
 
+REFERENCE = "reference"
+SPEED = ("p50_ms", "p90_ms", "speedup")  # columns where "better" must beat the noise
 LOWER_IS_BETTER = ("p50_ms", "p90_ms", "load_ms", "size_mb", "size_ratio", "peak_mem_mb",
                    "max_abs_err")
 HIGHER_IS_BETTER = ("speedup", "cosine", "agreement", "accuracy", "metric")
@@ -20,25 +26,94 @@ BEST_BY = LOWER_IS_BETTER + HIGHER_IS_BETTER  # the columns Study.best can rank 
 Limit = tuple[str, float, Callable[["Variant"], "float | None"], int]
 
 
+@dataclass(frozen=True)
+class Choice(Result):
+    """What :meth:`Study.best` answers: the variant to ship (possibly the reference) and why.
+
+    It reads like the variant it names (``choice.name``, ``choice.model``, ``choice.speedup``,
+    ``choice.score``...); ``why`` says how it was chosen, in a sentence."""
+
+    variant: Variant
+    why: str
+
+    @property
+    def keeps_reference(self) -> bool:
+        return self.variant.name == REFERENCE
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(self.variant, name)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"choice": self.variant.name, "why": self.why, "variant": self.variant.to_dict()}
+
+    def __repr__(self) -> str:
+        return f"Choice '{self.variant.name}': {self.why}"
+
+    def _repr_html_(self) -> str:
+        return html_table(("choice", self.variant.name), [("why", self.why)])
+
+
 def choose(study: Study, *, max_accuracy_drop: float | None, max_error: float | None,
-         min_agreement: float | None, by: str) -> Variant:
+           min_agreement: float | None, by: str, min_speedup: float) -> Choice:
     """See :meth:`onnxkit.Study.best`."""
-    if by not in LOWER_IS_BETTER + HIGHER_IS_BETTER:
-        raise ParameterError(f"Study.best(by=...) must be one of "
-                             f"{list(LOWER_IS_BETTER + HIGHER_IS_BETTER)}; got {by!r}.")
+    one_of(by, BEST_BY, "Study.best", "by")
+    number(min_speedup, "Study.best", "min_speedup", low=1.0)
     limits = _limits(study, max_accuracy_drop, max_error, min_agreement)
-    candidates = [r for r in study.rows() if r.name != "reference"]
+    candidates = [r for r in study.rows() if r.name != REFERENCE]
     if not candidates:
         raise ParameterError("Study.best: the study has no variants yet; add(name, model) some "
                              "first.")
     ok = [r for r in candidates if all(_within(get(r), limit, sign)
                                        for _, limit, get, sign in limits)]
+    if not ok:
+        return _keep(study, _none_qualifies(candidates, limits))
+    if by in SPEED:
+        return _fastest(study, ok, min_speedup)
     sign = -1 if by in HIGHER_IS_BETTER else 1
     ranked = [(sign * v, r) for r in ok
               if (v := value(study, r, by)) is not None and not math.isnan(v)]
     if not ranked:
-        raise ParameterError(_none_qualifies(candidates, limits, by, bool(ok)))
-    return min(ranked, key=lambda kr: kr[0])[1]
+        raise ParameterError(f"Study.best(by={by!r}): no variant within the limits has a {by} "
+                             "figure; pick another column.")
+    chosen = min(ranked, key=lambda kr: kr[0])[1]
+    return Choice(chosen, f"the best {by} ({_figure(study, chosen, by)}) of the {len(ok)} "
+                          "variant(s) within the limits")
+
+
+def _fastest(study: Study, ok: list[Variant], min_speedup: float) -> Choice:
+    """Faster than the reference beyond the spread, by at least ``min_speedup``; among the
+    variants tied with the leader (intervals overlapping), the smallest."""
+    faster = [r for r in ok if r.verdict == "faster" and r.speedup >= min_speedup]
+    if not faster:
+        best = max(ok, key=lambda r: r.speedup)
+        worth = "" if best.verdict != "faster" else f", under min_speedup={min_speedup:g}"
+        return _keep(study, f"no variant within the limits is faster than the reference "
+                            f"beyond the noise (the fastest, '{best.name}', is {_speed(best)}: "
+                            f"{best.verdict}{worth})")
+    leader = max(faster, key=lambda r: r.speedup)
+    tied = [r for r in faster if r.speedup_high >= leader.speedup_low]
+    chosen = min(tied, key=lambda r: (r.size_bytes, r.name))
+    why = f"{_speed(chosen)} faster than the reference, within the limits"
+    others = [r.name for r in tied if r is not chosen]
+    if others:
+        why += (f"; tied with {', '.join(repr(n) for n in others)} (overlapping intervals), "
+                "and the smallest")
+    return Choice(chosen, why)
+
+
+def _keep(study: Study, why: str) -> Choice:
+    return Choice(study[REFERENCE], f"keep the reference: {why}")
+
+
+def _speed(row: Variant) -> str:
+    return f"{row.speedup:.2f}x [{row.speedup_low:.2f}, {row.speedup_high:.2f}]"
+
+
+def _figure(study: Study, row: Variant, by: str) -> str:
+    v = value(study, row, by)
+    return "-" if v is None else f"{v:.4g}"
 
 
 def _limits(study: Study, max_drop: float | None, max_error: float | None,
@@ -70,11 +145,7 @@ def _within(figure: float | None, limit: float, sign: int) -> bool:
     return figure is not None and sign * figure <= sign * limit
 
 
-def _none_qualifies(candidates: list[Variant], limits: list[Limit], by: str, some_ok: bool
-                    ) -> str:
-    if some_ok:
-        return (f"Study.best(by={by!r}): no variant within the limits has a {by} figure; pick "
-                "another column.")
+def _none_qualifies(candidates: list[Variant], limits: list[Limit]) -> str:
     parts = []
     for label, limit, get, sign in limits:
         known = [(f, r.name) for r in candidates if (f := get(r)) is not None]
@@ -83,5 +154,4 @@ def _none_qualifies(candidates: list[Variant], limits: list[Limit], by: str, som
             continue
         figure, name = min(known, key=lambda fn: sign * fn[0])
         parts.append(f"{label}={limit:g}: the best available is {figure:.4g} ('{name}')")
-    return ("Study.best: no variant meets every limit; " + "; ".join(parts)
-            + ". Loosen a limit, or keep the reference.")
+    return "no variant meets every limit (" + "; ".join(parts) + "); loosen a limit to see more"

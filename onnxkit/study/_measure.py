@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
-import statistics
+import hashlib
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from onnxkit.base import TensorInfo, graph_inputs, graph_outputs
+from onnxkit.base import TensorInfo, graph_inputs, graph_outputs, integer, number
 from onnxkit.errors import ParameterError
 from onnxkit.models import Model
-from onnxkit.runtime import accuracy, compare
-from onnxkit.runtime import interleaved as timed
+from onnxkit.runtime import Measurement, accuracy, compare, measure_models
 from onnxkit.study._memory import peak_memory
 
 Metric = Callable[[dict[str, np.ndarray], Any], float]
+Progress = Callable[[int, int], None]
 
 
 # --- signature ------------------------------------------------------------------------------
@@ -109,27 +110,61 @@ def score(outputs: dict[str, np.ndarray], labels: Any, metric: Metric | None) ->
 # --- latency --------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
-class Latency:
-    p50_ms: float
-    p90_ms: float
-    load_ms: float  # median session creation
+class Plan:
+    """How long to time: at least ``rounds`` interleaved rounds, at most ``max_rounds`` or
+    ``budget_s`` seconds, ``runs`` runs of each model a round (None: about 50 ms of them)."""
+
+    rounds: int
+    max_rounds: int
+    runs: int | None
+    budget_s: float | None
 
 
-def interleaved(models: Sequence[Model], feeds: dict[str, np.ndarray], *, providers: Any,
-                threads: int | None, rounds: int, runs: int) -> list[Latency]:
-    """Latency of each model, timed in rotating round-robin rounds (``_bench.interleaved``):
-    on a shared machine the speed drifts over seconds, and timing models one after another
-    would credit that drift to whichever ran in the quiet moment. The percentiles pool every
-    timed run of every round; the load time is the median session creation."""
+def plan(rounds: int, max_rounds: int, runs: int | None, budget_s: float | None) -> Plan:
+    """A :class:`Plan` from ``Study``'s arguments, checked."""
+    integer(rounds, "Study", "rounds", high=10_000)
+    integer(max_rounds, "Study", "max_rounds", high=10_000)
+    if runs is not None:
+        integer(runs, "Study", "runs", high=100_000)
+    if budget_s is not None:
+        number(budget_s, "Study", "budget_s", low=0, low_open=True)
+    return Plan(rounds, max(rounds, max_rounds), runs, budget_s)
 
-    extra = {"providers": providers, "threads": threads}
-    per_model = timed([(m, extra) for m in models], feeds, rounds=rounds, runs=runs)
-    out = []
-    for results in per_model:
-        samples = [s for r in results for s in r.samples]
-        out.append(Latency(float(np.percentile(samples, 50)), float(np.percentile(samples, 90)),
-                           statistics.median(r.session_ms for r in results)))
-    return out
+
+def timed(models: Mapping[str, Model], feeds: dict[str, np.ndarray], *, providers: Any,
+          threads: int | None, plan: Plan, progress: Progress | None = None
+          ) -> tuple[Measurement, dict[str, float]]:
+    """Every model timed in the same interleaved rounds, the first as the reference
+    (:func:`onnxkit.runtime.measure_models`), with the time each took to load."""
+    return measure_models(models, feeds, providers=providers, threads=threads, where="Study",
+                          min_rounds=plan.rounds, max_rounds=plan.max_rounds,
+                          budget_s=plan.budget_s, runs=plan.runs, progress=progress)
+
+
+def size_note(variant: Model, reference: Model) -> str:
+    """Why a variant is larger than the reference, when it is (more than 5%)."""
+    ratio = variant.size_bytes / max(reference.size_bytes, 1)
+    if ratio <= 1.05:
+        return ""
+    extra = _duplicated_bytes(variant) - _duplicated_bytes(reference)
+    why = (f": tied weights stored twice ({extra / 1e6:.2f} MB of repeated tensors, e.g. an "
+           "embedding shared with the output layer, copied by a graph optimization)"
+           if extra > 0.05 * reference.size_bytes else "")
+    return f"{ratio:.2f}x the reference's size{why}"
+
+
+def _duplicated_bytes(model: Model) -> int:
+    """Bytes of initializers whose content another initializer already holds."""
+    seen: set[bytes] = set()
+    duplicated = 0
+    for tensor in model.to_proto().graph.initializer:
+        data = tensor.raw_data
+        if len(data) < 4096:
+            continue
+        digest = hashlib.sha1(data).digest()
+        duplicated += len(data) if digest in seen else 0
+        seen.add(digest)
+    return duplicated
 
 
 # --- memory ---------------------------------------------------------------------------------
@@ -138,9 +173,6 @@ def peak_memories(models: Sequence[Model], feeds: dict[str, np.ndarray], *, prov
                   threads: int | None) -> list[int | None]:
     """Each model's session peak memory, each in its own child process, two at a time (the
     figure does not depend on CPU contention, and children mostly wait on imports)."""
-    from concurrent.futures import ThreadPoolExecutor
-
-
     with ThreadPoolExecutor(max_workers=2) as pool:
         return list(pool.map(
             lambda m: peak_memory(m, feeds, providers=providers, threads=threads), models))

@@ -20,7 +20,8 @@ MB = 1e6
 # column -> (text header, format); the score columns are added per study
 _FORMATS = {"size_mb": ("size MB", "{:.3f}"), "size_ratio": ("size x", "{:.2f}"),
             "p50_ms": ("p50 ms", "{:.3f}"), "p90_ms": ("p90 ms", "{:.3f}"),
-            "speedup": ("speedup", "{:.2f}x"), "load_ms": ("load ms", "{:.1f}"),
+            "speedup": ("speedup [95%]", "{:.2f}x"), "speedup_low": ("low", "{:.2f}x"),
+            "speedup_high": ("high", "{:.2f}x"), "load_ms": ("load ms", "{:.1f}"),
             "peak_mem_mb": ("peak MB", "{:.1f}"), "max_abs_err": ("max abs err", "{:.3g}"),
             "cosine": ("cosine", "{:.6f}"), "agreement": ("agreement", "{:.2%}"),
             "accuracy": ("accuracy", "{:.2%}"), "accuracy_drop": ("acc. drop", "{:+.2%}"),
@@ -46,24 +47,28 @@ def value(study: Study, row: Variant, column: str) -> float | None:
 def columns(study: Study) -> list[str]:
     score = study.score_name
     extra = [score, f"{score}_drop"] if score else []
-    return ["size_mb", "size_ratio", "p50_ms", "p90_ms", "speedup", "load_ms", "peak_mem_mb",
-            "max_abs_err", "cosine", "agreement", *extra]
+    return ["size_mb", "size_ratio", "p50_ms", "p90_ms", "speedup", "speedup_low",
+            "speedup_high", "load_ms", "peak_mem_mb", "max_abs_err", "cosine", "agreement",
+            *extra]
 
 
 def dataframe(study: Study) -> pd.DataFrame:
     import pandas as pd
 
     cols = columns(study)
-    records = [{"variant": r.name, **{c: value(study, r, c) for c in cols}, "note": ""}
+    records = [{"variant": r.name, **{c: value(study, r, c) for c in cols}, "verdict":
+                r.verdict if r.name != "reference" else "", "note": r.note}
                for r in study.rows()]
     records += [{"variant": name, "note": f"failed: {why}"}
                 for name, why in study.failures.items()]
-    frame = pd.DataFrame.from_records(records, columns=["variant", *cols, "note"])
+    frame = pd.DataFrame.from_records(records, columns=["variant", *cols, "verdict", "note"])
     frame[cols] = frame[cols].astype(float)
     return frame.set_index("variant")
 
 
 def _cell(study: Study, row: Variant, column: str) -> str:
+    if column == "speedup" and row.name != "reference":  # with its interval
+        return f"{row.speedup:.2f}x [{row.speedup_low:.2f}, {row.speedup_high:.2f}]"
     v = value(study, row, column)
     return "-" if v is None or (isinstance(v, float) and math.isnan(v)) \
         else _FORMATS[column][1].format(v)
@@ -77,10 +82,14 @@ def _caption(study: Study) -> str:
     s = study.settings
     labelled = {"accuracy": " with labels", "metric": " with a metric"}.get(
         study.score_name or "", "")
+    runs = f"{s['runs']} runs" if s["runs"] else "~50 ms of runs"
+    why = {"separated": "the fastest separated from the reference",
+           "budget": "time budget spent", "rounds": "round limit"}.get(s["stopped"], "")
     return (f"Study of '{study.reference.name}': {len(study) - 1} variant(s) vs the reference "
             f"({s['data_rows']} data rows{labelled}; latency: batch {s['latency_batch']}, "
-            f"{s['rounds']} interleaved rounds x {s['runs']} runs, threads "
-            f"{s['threads'] or 'default'}, {s['providers']})")
+            f"{s['rounds']} interleaved rounds x {runs} ({why}), threads "
+            f"{s['threads'] or 'default'}, {s['providers']}; speedup: median of per-round "
+            "ratios [95% interval])")
 
 
 def text(study: Study) -> str:
@@ -92,14 +101,15 @@ def text(study: Study) -> str:
     for line in [header, *body]:
         lines.append("  " + "  ".join(c.ljust(w) if i == 0 else c.rjust(w)
                                       for i, (c, w) in enumerate(zip(line, widths))))
+    lines += [f"  note: {r.name}: {r.note}" for r in study.rows() if r.note]
     lines += [f"  failed: {name}: {why}" for name, why in study.failures.items()]
     lines += [f"  not applicable: {name}: {why}" for name, why in study.skipped.items()]
     return "\n".join(lines)
 
 
 def html(study: Study) -> str:
-    cols = columns(study)
-    rows = [[r.name] + [_cell(study, r, c) for c in cols] + [""] for r in study.rows()]
+    cols = [c for c in columns(study) if c not in ("speedup_low", "speedup_high")]
+    rows = [[r.name] + [_cell(study, r, c) for c in cols] + [r.note] for r in study.rows()]
     rows += [[name] + ["-"] * len(cols) + [f"failed: {why}"]
              for name, why in study.failures.items()]
     rows += [[name] + ["-"] * len(cols) + [f"not applicable: {why}"]
@@ -111,7 +121,8 @@ def html(study: Study) -> str:
 
 def describe(row: Variant) -> str:
     parts = [f"size {fmt_bytes(row.size_bytes)}", f"p50 {row.p50_ms:.3f} ms",
-             f"speedup {row.speedup:.2f}x"]
+             f"speedup {row.speedup:.2f}x [{row.speedup_low:.2f}, {row.speedup_high:.2f}] "
+             f"({row.verdict})"]
     if row.max_abs_err is not None:
         parts.append(f"max abs err {row.max_abs_err:.3g}")
     if row.agreement is not None:
@@ -148,8 +159,13 @@ def pareto_figure(study: Study) -> go.Figure:
     front = pareto_front(points, higher_is_better=score is not None)
     by_name = {name: (x, y) for name, x, y in points}
     sizes = [r.size_bytes / MB for r in rows]
+    ref_ms = study["reference"].p50_ms
     fig = go.Figure(go.Scatter(
         x=[p[1] for p in points], y=[p[2] for p in points], mode="markers+text",
+        # the speedup interval, as latencies: the reference's p50 over the interval's ends
+        error_x={"type": "data", "symmetric": False,
+                 "array": [max(ref_ms / r.speedup_low - r.p50_ms, 0) for r in rows],
+                 "arrayminus": [max(r.p50_ms - ref_ms / r.speedup_high, 0) for r in rows]},
         text=[p[0] for p in points], textposition="top center", name="variants",
         marker={"size": sizes, "sizemode": "area", "sizemin": 6,
                 "sizeref": 2 * max(sizes, default=1) / 40 ** 2,
@@ -164,7 +180,7 @@ def pareto_figure(study: Study) -> go.Figure:
     label = {"accuracy": "accuracy (higher is better)", "metric": "metric (higher is better)"}
     fig.update_layout(
         title=f"{study.reference.name}: latency vs {y_col} (marker area: model size; "
-              f"front: {', '.join(front)})",
+              f"whiskers: 95% speedup interval; front: {', '.join(front)})",
         xaxis_title="p50 latency (ms)",
         yaxis_title=label.get(y_col, "max abs error vs the reference (lower is better)"))
     return fig

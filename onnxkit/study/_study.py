@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
@@ -12,11 +13,19 @@ from onnxkit.base import graph_inputs, integer
 from onnxkit.errors import InputError, NotFoundError, ParameterError
 from onnxkit.models import Model, ModelLike, load
 from onnxkit.results import Result
-from onnxkit.runtime import Feeds, Providers, prepare_feeds, random_inputs, run, validate_feeds
+from onnxkit.runtime import (
+    Feeds,
+    Providers,
+    prepare_feeds,
+    random_inputs,
+    run,
+    speed_verdict,
+    validate_feeds,
+)
 from onnxkit.study import _measure as measure
 from onnxkit.study import _render as render
-from onnxkit.study._auto import RECIPES, build_variants, chosen_recipes, report
-from onnxkit.study._best import BEST_BY, choose
+from onnxkit.study._auto import RECIPES, build_variants, chosen_recipes, progress_bar, report
+from onnxkit.study._best import BEST_BY, Choice, choose
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -26,15 +35,17 @@ if TYPE_CHECKING:
 
 REFERENCE = "reference"
 EVAL_ROWS = 16  # rows of random inputs to measure the error on when no data is given
-BENCH_ROWS = 32  # latency feeds: the first rows of the data (as quantize.assess does)
+LATENCY_BATCH = 1  # rows of the data each timed run takes, unless batch= says otherwise
 
 
 @dataclass(frozen=True)
 class Variant(Result):
     """One row of a :class:`Study`: a model and what was measured on it.
 
-    ``speedup`` is the reference's p50 over this model's, both timed in the same interleaved
-    rounds; ``score`` is the accuracy, or the user's metric (higher is better).
+    ``speedup`` is the median over interleaved rounds of the reference's time over this
+    model's in the same round, ``speedup_low``/``speedup_high`` its 95% interval (see
+    :func:`onnxkit.runtime.measure`); ``score`` is the accuracy, or the user's metric (higher
+    is better); ``note`` says why a variant is larger than the reference, when it is.
     """
 
     name: str
@@ -49,6 +60,16 @@ class Variant(Result):
     cosine: float | None
     agreement: float | None
     score: float | None
+    speedup_low: float = 1.0
+    speedup_high: float = 1.0
+    speedup_confidence: float = 0.95  # what the interval covers (less with under 6 rounds)
+    note: str = ""
+
+    @property
+    def verdict(self) -> str:
+        """``"faster"``/``"slower"`` than the reference beyond the spread, else
+        ``"indistinguishable"`` (see :func:`onnxkit.runtime.speed_verdict`)."""
+        return speed_verdict(self.speedup_low, self.speedup_high, self.speedup_confidence)
 
     def __repr__(self) -> str:
         return f"Variant('{self.name}', {render.describe(self)})"
@@ -65,18 +86,18 @@ class Study(Result):
 
     Latency is honest on a noisy machine: the variants given to one :meth:`add_all` (or one
     :meth:`add`) are timed together with the reference in round-robin rounds, the order
-    rotating, so drift in machine load hits all alike; ``speedup`` compares timings from the
-    same rounds. The reference's own row takes the median over every batch of rounds.
+    rotating, so drift in machine load hits all alike; ``speedup`` pairs timings of the same
+    round and carries an interval. Rounds are added until the fastest variant separates from
+    the reference or ``budget_s`` is spent (:func:`onnxkit.runtime.measure`). The reference's
+    own row takes the median over every batch of rounds.
 
-    Peak memory is measured for each model in a fresh child process (numpy and onnxruntime
-    imported, the latency feeds loaded, then the session created and run 3 times): an
-    in-process high-water mark only goes up, and memory an earlier session freed is reused by
-    the next one, so neither gives a fair per-model figure. It includes ORT's fixed per-session
-    cost (thread pools, arena), a few MB even for a tiny model.
+    Peak memory is measured for each model in a fresh child process (the session created
+    and run 3 times on the latency feeds): an in-process high-water mark only goes up. It
+    includes ORT's fixed per-session cost (thread pools, arena), a few MB for a tiny model.
 
     Args:
         reference: the model the variants are compared with (its row is ``"reference"``).
-        feeds: the latency inputs (default: the first 32 rows of ``data``, else
+        feeds: the latency inputs (default: the first ``batch`` rows of ``data``, else
             ``random_inputs``).
         data: evaluation inputs, an array (single-input models) or a dict of arrays whose rows
             are samples (default: 16 rows of ``random_inputs``).
@@ -85,12 +106,16 @@ class Study(Result):
         metric: ``metric(outputs: dict, labels) -> float``, higher is better (negate a loss);
             shown as the ``metric`` column instead of accuracy.
         providers, threads: the ONNX Runtime configuration every model is timed on.
-        rounds, runs: interleaved rounds, and timed runs of each model per round.
+        batch: rows of ``data`` per timed run (default 1: one request at a time).
+        rounds, max_rounds, budget_s: at least ``rounds`` interleaved rounds (default 5), then
+            more until the fastest variant's speedup interval excludes 1, ``max_rounds``
+            (default 30) or ``budget_s`` seconds of timing (default 20).
+        runs: timed runs of each model per round (default: about 50 ms of them).
 
     Examples:
         >>> import onnxkit
         >>> tiny = onnxkit.samples.tiny_model()
-        >>> study = onnxkit.Study(tiny, rounds=2, runs=10)
+        >>> study = onnxkit.Study(tiny, rounds=2, max_rounds=2, runs=10)
         >>> study.add("int8", onnxkit.quantize.dynamic(tiny))
         >>> study.names, study["reference"].speedup, study["int8"].agreement > 0.5
         (['reference', 'int8'], 1.0, True)
@@ -103,27 +128,30 @@ class Study(Result):
     def __init__(self, reference: ModelLike, *, feeds: Feeds | None = None,
                  data: Feeds | np.ndarray | None = None, labels: Any = None,
                  metric: Metric | None = None, providers: Providers = None,
-                 threads: int | None = None, rounds: int = 3, runs: int = 50):
+                 threads: int | None = None, batch: int | None = None, rounds: int = 5,
+                 max_rounds: int = 30, runs: int | None = None, budget_s: float | None = 20.0):
         self._setup(reference, feeds=feeds, data=data, labels=labels, metric=metric,
-                    providers=providers, threads=threads, rounds=rounds, runs=runs)
+                    providers=providers, threads=threads, batch=batch,
+                    plan=measure.plan(rounds, max_rounds, runs, budget_s))
         self._measure({REFERENCE: self._ref}, tolerate=False)
 
     def _setup(self, reference: ModelLike, *, feeds: Any, data: Any, labels: Any,
-               metric: Metric | None, providers: Providers, threads: int | None, rounds: int,
-               runs: int) -> None:
+               metric: Metric | None, providers: Providers, threads: int | None,
+               batch: int | None, plan: measure.Plan) -> None:
         """Everything but timing the reference (``auto`` times it with its variants)."""
-        integer(rounds, "Study", "rounds", high=100_000)
-        integer(runs, "Study", "runs", high=100_000)
         if metric is not None and not callable(metric):
             raise ParameterError(f"Study(metric=...) must be a function (outputs: dict, labels) "
                                  f"-> float; got {type(metric).__name__}.")
         self._ref = load(reference)
         self._labels, self._metric = labels, metric
         self._data = self._evaluation_data(data, labels)
-        self._feeds = self._latency_feeds(feeds, data is not None)
-        self._providers, self._threads, self._rounds, self._runs = providers, threads, rounds, runs
+        batch = LATENCY_BATCH if batch is None else integer(batch, "Study", "batch")
+        self._feeds = self._latency_feeds(feeds, data is not None, batch)
+        self._providers, self._threads, self._plan = providers, threads, plan
+        self._budget_s = plan.budget_s  # as asked (auto's timing gets what the recipes left)
+        self.progress: Callable[[int, int], None] | None = None  # each round of timing
         self._expected = self._run(self._ref)
-        self._ref_timings: list[measure.Latency] = []
+        self._ref_timings: list[tuple[float, float, float]] = []  # (p50, p90, load) each time
         self._variants: dict[str, Variant] = {}
         self._failed: dict[str, str] = {}
         self._skipped: dict[str, str] = {}  # Study.auto's recipes that do not apply, and why
@@ -144,9 +172,9 @@ class Study(Result):
                              "be one label per row.")
         return arrays
 
-    def _latency_feeds(self, feeds: Any, have_data: bool) -> dict[str, np.ndarray]:
+    def _latency_feeds(self, feeds: Any, have_data: bool, batch: int) -> dict[str, np.ndarray]:
         if feeds is None and have_data:
-            return {k: v[:BENCH_ROWS] for k, v in self._data.items()}
+            return {k: v[:batch] for k, v in self._data.items()}
         try:
             return prepare_feeds(self._ref, feeds)
         except InputError as e:
@@ -207,26 +235,27 @@ class Study(Result):
                 if not tolerate:
                     raise
                 self._failed[name] = f"{type(e).__name__}: {e}"
-        names = list(qualities)
-        others = [n for n in names if n != REFERENCE]
-        timed = measure.interleaved([self._ref] + [models[n] for n in others], self._feeds,
-                                    providers=self._providers, threads=self._threads,
-                                    rounds=self._rounds, runs=self._runs)
-        latency = dict(zip([REFERENCE, *others], timed))
-        memory = measure.peak_memories([models[n] for n in names], self._feeds,
-                                       providers=self._providers, threads=self._threads)
-        ref = latency[REFERENCE]
-        self._ref_timings.append(ref)
-        for name, mem in zip(names, memory):
-            lat, q = latency[name], qualities[name]
+        timed = {REFERENCE: self._ref, **{n: models[n] for n in qualities if n != REFERENCE}}
+        latency, load_ms = measure.timed(timed, self._feeds, providers=self._providers,
+                                         threads=self._threads, plan=self._plan,
+                                         progress=self.progress)
+        memory = dict(zip(qualities, measure.peak_memories(
+            [models[n] for n in qualities], self._feeds, providers=self._providers,
+            threads=self._threads)))
+        self._ref_timings.append((latency.percentile(REFERENCE, 50),
+                                  latency.percentile(REFERENCE, 90), load_ms[REFERENCE]))
+        for name, q in qualities.items():
+            fast, model = latency.speedup(name), models[name]
             self._variants[name] = Variant(
-                name, models[name], models[name].size_bytes, lat.p50_ms, lat.p90_ms, lat.load_ms,
-                ref.p50_ms / lat.p50_ms, mem, q.max_abs_err, q.cosine, q.agreement, q.score)
+                name, model, model.size_bytes, latency.percentile(name, 50),
+                latency.percentile(name, 90), load_ms[name], fast.median, memory[name],
+                q.max_abs_err, q.cosine, q.agreement, q.score, fast.low, fast.high,
+                fast.confidence, measure.size_note(model, self._ref))
+        self._rounds_done, self._stopped = latency.rounds, latency.stopped
         if REFERENCE not in models:  # its row: the median over every batch of rounds
-            p50, p90, load_ms = (float(np.median(c)) for c in zip(*(
-                (t.p50_ms, t.p90_ms, t.load_ms) for t in self._ref_timings)))
-            self._variants[REFERENCE] = replace(self._variants[REFERENCE], p50_ms=p50, p90_ms=p90,
-                                            load_ms=load_ms)
+            p50, p90, load = (float(np.median(c)) for c in zip(*self._ref_timings))
+            self._variants[REFERENCE] = replace(self._variants[REFERENCE], p50_ms=p50,
+                                                p90_ms=p90, load_ms=load)
 
     # --- reading -------------------------------------------------------------------------
 
@@ -261,7 +290,10 @@ class Study(Result):
         """How the figures were taken."""
         return {"data_rows": len(next(iter(self._data.values()))),
                 "latency_batch": len(next(iter(self._feeds.values()))),
-                "rounds": self._rounds, "runs": self._runs, "threads": self._threads,
+                "rounds": self._rounds_done, "stopped": self._stopped,
+                "min_rounds": self._plan.rounds,
+                "max_rounds": self._plan.max_rounds, "runs": self._plan.runs,
+                "budget_s": self._budget_s, "threads": self._threads,
                 "providers": self._providers or "cpu"}
 
     def __getitem__(self, name: str) -> Variant:
@@ -297,8 +329,18 @@ class Study(Result):
         return render.pareto_figure(self)
 
     def best(self, *, max_accuracy_drop: float | None = None, max_error: float | None = None,
-             min_agreement: float | None = None, by: str = "p50_ms") -> Variant:
-        """The best variant (never the reference) by ``by`` among those meeting every limit.
+             min_agreement: float | None = None, by: str = "p50_ms",
+             min_speedup: float = 1.05) -> Choice:
+        """The variant to ship, and why: the best by ``by`` among those meeting every limit,
+        or the reference when none qualifies.
+
+        For speed (``p50_ms``, ``p90_ms``, ``speedup``) a variant must be faster than the
+        reference beyond the spread (its speedup interval above 1) and by at least
+        ``min_speedup`` (default 1.05: a few percent is not worth shipping another model);
+        variants whose intervals overlap the leader's are tied with it, and the smallest of
+        them wins. The answer is a
+        :class:`Choice`: the variant's figures (``.name``, ``.model``, ``.speedup``...), and
+        ``why``.
 
         Args:
             max_accuracy_drop: most score lost vs the reference (0.01 = one point); applies to
@@ -310,12 +352,11 @@ class Study(Result):
                 higher for ``speedup``, ``cosine``, ``agreement``, ``accuracy``/``metric``.
 
         Raises:
-            ParameterError: no variant meets the limits (the message gives the best value
-                available for each), or a limit needs figures the study does not have.
+            ParameterError: a limit needs figures the study does not have, or there is no
+                variant at all.
         """
-
         return choose(self, max_accuracy_drop=max_accuracy_drop, max_error=max_error,
-                    min_agreement=min_agreement, by=by)
+                    min_agreement=min_agreement, by=by, min_speedup=min_speedup)
 
     def __repr__(self) -> str:
         return render.text(self)
@@ -329,7 +370,8 @@ class Study(Result):
              providers: Providers = None, threads: int | None = None,
              progress: Callable[[int, int], None] | None = None,
              variants: Sequence[str] | None = None, feeds: Feeds | None = None,
-             rounds: int = 3, runs: int = 30) -> Study:
+             batch: int | None = None, rounds: int = 5, max_rounds: int = 30,
+             runs: int | None = None, budget_s: float | None = 60.0) -> Study:
         """Build the usual variants of ``model``, measure them all together, return the Study.
 
         The recipes, in order: ``ort-basic`` and ``ort-all`` (ORT's offline graph
@@ -345,22 +387,33 @@ class Study(Result):
             calibration: inputs for int8 static quantization (see
                 :func:`onnxkit.quantize.static`); without it that variant is not built.
             progress: called with ``(done, total)`` before each recipe and once at the end; it
-                may raise :class:`~onnxkit.errors.Cancelled` (or anything) to stop.
+                may raise :class:`~onnxkit.errors.Cancelled` (or anything) to stop. Default:
+                a progress bar (tqdm), with the time the recipes are expected to take.
             variants: the recipes to try (default: every one that applies).
-            data, labels, metric, feeds, providers, threads, rounds, runs: as :class:`Study`.
+            budget_s: seconds for the whole study (default 60): the recipes first, then the
+                timing gets what is left (at least 5 rounds).
+            data, labels, metric, feeds, batch, providers, threads, rounds, max_rounds, runs:
+                as :class:`Study`.
         """
 
         chosen = chosen_recipes(variants)
         reference = load(model)
+        started = time.perf_counter()
         study = cls.__new__(cls)  # set up without timing: the reference is timed with the rest
+        plan = measure.plan(rounds, max_rounds, runs, budget_s)
         study._setup(reference, feeds=feeds, data=data, labels=labels, metric=metric,
-                     providers=providers, threads=threads, rounds=rounds, runs=runs)
+                     providers=providers, threads=threads, batch=batch, plan=plan)
         total = len(chosen) + 1  # each recipe, then measuring them all
-        built = build_variants(reference, chosen, {"calibration": calibration,
-                                                   "providers": providers}, progress, total)
-        study._skipped.update(built.skipped)
-        study._failed.update(built.failed)
-        report(progress, len(chosen), total)
-        study._measure({REFERENCE: reference, **built.models}, tolerate=True)
-        report(progress, total, total)
+        with progress_bar(progress, total, reference, budget_s) as step:
+            built = build_variants(reference, chosen, {"calibration": calibration,
+                                                       "providers": providers}, step, total)
+            study._skipped.update(built.skipped)
+            study._failed.update(built.failed)
+            report(step, len(chosen), total)
+            left = None if budget_s is None else max(budget_s - (time.perf_counter() - started),
+                                                     1.0)
+            study._plan = replace(plan, budget_s=left)
+            study._measure({REFERENCE: reference, **built.models}, tolerate=True)
+            report(step, total, total)
         return study
+

@@ -6,6 +6,7 @@ foundation.
 """
 
 from onnxkit.base import front_door_names, publish
+from onnxkit.transforms._attention import attention_geometry, has_attention
 from onnxkit.transforms._derive import (
     VerificationWarning,
     derive,
@@ -21,7 +22,6 @@ from onnxkit.transforms._fusion import (
     FusionModelType,
     FusionSlowerWarning,
     fuse_transformer,
-    has_attention,
 )
 from onnxkit.transforms._infer import census, infer_shapes, symbolic_stage
 from onnxkit.transforms._optimize import OPTIMIZE_LEVELS, optimize, ort_optimized, slim
@@ -31,7 +31,8 @@ from onnxkit.transforms._shapes import fix_dims, make_dynamic
 __all__ = [
     "VerificationWarning", "derive", "loadable", "op_changes", "verified", "verify", "with_weights",
     "extract", "FUSION_MODEL_TYPES", "FusionModelType", "FusionSlowerWarning",
-    "fuse_transformer", "has_attention", "census", "infer_shapes", "symbolic_stage",
+    "fuse_transformer", "attention_geometry", "has_attention", "census", "infer_shapes",
+    "symbolic_stage",
     "OPTIMIZE_LEVELS", "optimize", "ort_optimized", "slim", "to_fp16", "fix_dims",
     "make_dynamic",
 ]

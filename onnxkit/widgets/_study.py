@@ -11,7 +11,7 @@ import ipywidgets as widgets
 import numpy as np
 import traitlets
 
-from onnxkit import Model, ModelLike, Study, Variant, load
+from onnxkit import Choice, Model, ModelLike, Study, load
 from onnxkit.errors import ParameterError
 from onnxkit.widgets._base import Panel, call
 
@@ -46,11 +46,11 @@ class StudyPanel(Panel):
         >>> import onnxkit
         >>> from onnxkit.widgets import StudyPanel
         >>> panel = StudyPanel(onnxkit.samples.tiny_model())
-        >>> panel.recipes, panel.rounds, panel.runs = ["ort-basic"], 1, 5
+        >>> panel.recipes, panel.rounds, panel.max_rounds = ["ort-basic"], 2, 2
         >>> panel.run().names
         ['reference', 'ort-basic']
-        >>> print(panel.to_code().splitlines()[-1])
-        study = onnxkit.Study.auto(model, variants=['ort-basic'], rounds=1, runs=5)
+        >>> [line.strip() for line in panel.to_code().splitlines()[-5:-1]]
+        ["variants=['ort-basic'],", 'rounds=2,', 'max_rounds=2,', 'budget_s=60.0,']
     """
 
     reference = traitlets.Instance(Model, read_only=True,
@@ -63,8 +63,13 @@ class StudyPanel(Panel):
                                 help="Auto: calibration inputs for int8 static quantization.")
     recipes = traitlets.List(traitlets.Unicode(), help="Auto: the recipes to try ([]: every "
                              "one that applies).")
-    rounds = traitlets.Int(3, min=1, help="Interleaved timing rounds.")
-    runs = traitlets.Int(30, min=1, help="Timed runs of each model per round.")
+    rounds = traitlets.Int(5, min=1, help="Interleaved timing rounds, at least.")
+    max_rounds = traitlets.Int(30, min=1, help="Timing rounds at most: rounds are added until "
+                               "the fastest variant separates from the reference.")
+    budget_s = traitlets.Float(60.0, min=1.0, help="Seconds for Auto (recipes and timing), or "
+                               "for timing each Add.")
+    runs = traitlets.Int(0, min=0, help="Timed runs of each model per round (0: about 50 ms "
+                         "of them).")
     source = traitlets.Unicode("", help="Add: the model file to add.")
     variant_name = traitlets.Unicode("", help="Add: the row's name ('': from the model's name).")
     max_accuracy_drop = traitlets.Float(0.01, min=0.0, help="Best: most accuracy lost vs the "
@@ -73,7 +78,9 @@ class StudyPanel(Panel):
                         help="Best: the column to optimize.")
     study = traitlets.Instance(Study, allow_none=True,
                                help="The study (None before Auto or the first Add).")
-    best = traitlets.Instance(Variant, allow_none=True, help="The variant the last Best chose.")
+    best = traitlets.Instance(Choice, allow_none=True,
+                              help="What the last Best chose (a variant, or the reference), "
+                                   "and why.")
 
     def __init__(self, reference: ModelLike, *, data: Data | None = None, labels: Any = None,
                  calibration: Data | None = None, **kwargs: Any):
@@ -92,7 +99,10 @@ class StudyPanel(Panel):
         self.recipes_control = widgets.TagsInput(allowed_tags=list(Study.RECIPES),
                                                  allow_duplicates=False)
         self.rounds_control = widgets.BoundedIntText(min=1, max=1000, description="rounds")
-        self.runs_control = widgets.BoundedIntText(min=1, max=100_000, description="runs")
+        self.max_rounds_control = widgets.BoundedIntText(min=1, max=10_000,
+                                                         description="max rounds")
+        self.budget_control = widgets.BoundedFloatText(min=1, max=86_400, description="budget s")
+        self.runs_control = widgets.BoundedIntText(min=0, max=100_000, description="runs")
         self.source_control = widgets.Combobox(description="model", ensure_option=False,
                                                placeholder="a model file to add")
         self.name_control = widgets.Text(description="name", placeholder="(from the model)")
@@ -101,7 +111,9 @@ class StudyPanel(Panel):
         self.by_control = widgets.Dropdown(options=Study.BEST_BY,
                                            description="best by")
         for name, control in [("recipes", self.recipes_control),
-                              ("rounds", self.rounds_control), ("runs", self.runs_control),
+                              ("rounds", self.rounds_control),
+                              ("max_rounds", self.max_rounds_control),
+                              ("budget_s", self.budget_control), ("runs", self.runs_control),
                               ("source", self.source_control),
                               ("variant_name", self.name_control),
                               ("max_accuracy_drop", self.drop_control),
@@ -119,7 +131,8 @@ class StudyPanel(Panel):
         self.observe(lambda _: self._sync_buttons(), ["study", "source"])
         self.observe(self._drain, "busy")
         self._layout(widgets.HBox([widgets.Label("recipes"), self.recipes_control]),
-                     widgets.HBox([self.rounds_control, self.runs_control]),
+                     widgets.HBox([self.rounds_control, self.max_rounds_control,
+                                   self.budget_control, self.runs_control]),
                      widgets.HBox([self.source_control, self.name_control]),
                      widgets.HBox([self.drop_control, self.by_control]), self.hint)
 
@@ -139,7 +152,7 @@ class StudyPanel(Panel):
         kwargs = {**self._inputs(), **({"calibration": self.calibration}
                                        if self.calibration is not None else {})}
         options: dict[str, Any] = {"variants": list(self.recipes)} if self.recipes else {}
-        options.update(rounds=self.rounds, runs=self.runs)
+        options.update(self._timing())
         self._step("building and measuring the variants")
         study = Study.auto(self.reference, **kwargs, **options, progress=self._progress)
         code = [call("study", "onnxkit.Study.auto", "model", **{k: k for k in kwargs},
@@ -159,6 +172,11 @@ class StudyPanel(Panel):
         self.study = study
         return study
 
+    def _timing(self) -> dict[str, Any]:
+        options: dict[str, Any] = {"rounds": self.rounds, "max_rounds": self.max_rounds,
+                                   "budget_s": self.budget_s}
+        return {**options, "runs": self.runs} if self.runs else options
+
     def _add(self) -> Study:
         if not self.source.strip():
             raise ParameterError("StudyPanel: give the model file to add (source).")
@@ -171,7 +189,7 @@ class StudyPanel(Panel):
         study, code = self.study, []
         if study is None:
             self._step("measuring the reference")
-            options: dict[str, Any] = {"rounds": self.rounds, "runs": self.runs}
+            options = self._timing()
             study = Study(self.reference, **self._inputs(), **options)
             code.append(call("study", "onnxkit.Study", "model",
                              **{k: k for k in self._inputs()},
@@ -184,7 +202,7 @@ class StudyPanel(Panel):
         self.study = study
         return study
 
-    def _best(self) -> Variant:
+    def _best(self) -> Choice:
         study = self.study
         if study is None:
             raise ParameterError("StudyPanel: no study yet; click Auto or Add first.")

@@ -80,8 +80,10 @@ def test_bundle_verifies_and_the_pick_meets_the_accuracy_limit(ran):
     assert report.bundle_dir == folder / "bundle"
     study = report.study
     best = study[report.best]
-    assert report.best != "reference"  # int8 and fp16 keep the digits CNN's accuracy
+    # a variant is picked only when it is faster beyond the spread (a quick run may not tell)
+    assert best.verdict == "faster" or report.best == "reference"
     assert study["reference"].score - best.score <= _demo.MAX_ACCURACY_DROP
+    assert report.stage("compare").figures["why"]
     assert study.names[:5] == ["reference", "optimized", "fp16", "int8-static", "int8-dynamic"]
     manifest = json.loads((folder / "bundle" / "manifest.json").read_text())
     assert manifest["postprocess"]["labels"] == [str(d) for d in range(10)]

@@ -168,3 +168,29 @@ def test_threshold_with_labels(predict, tmp_path):
     out = predict(b, "--input", "x.json")
     assert out.returncode == 0, out.stderr
     assert 'predictions: ["yes", "no", "yes"]' in out.stdout  # sigmoid(0) = 0.5 >= 0.5
+
+
+def test_labels_on_a_scikit_learn_classifier_use_its_probabilities(predict, tmp_path):
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+
+    x, y = load_iris(return_X_y=True)
+    x = x.astype(np.float32)
+    names = ["setosa", "versicolor", "virginica"]
+    model = onnxkit.convert.from_sklearn(LogisticRegression(max_iter=500).fit(x, y), x).model
+    b = deploy.bundle(model, tmp_path / "iris", labels=names)  # outputs: label, probabilities
+    assert b.manifest["postprocess"]["output"] == "probabilities"
+    (tmp_path / "x.json").write_text(json.dumps(x[[0, 60, 120]].tolist()))
+    out = predict(b, "--input", "x.json")
+    assert out.returncode == 0, out.stderr
+    assert 'predictions: ["setosa", "versicolor", "virginica"]' in out.stdout
+    with pytest.raises(onnxkit.errors.ParameterError, match="holds class indices"):
+        deploy.bundle(_label_only(tmp_path), tmp_path / "labels-only", labels=names)
+
+
+def _label_only(tmp_path):
+    """A classifier whose only output is the class index."""
+    F = TensorProto.FLOAT
+    return save(make_model([helper.make_node("ArgMax", ["x"], ["label"], axis=1, keepdims=0)],
+                           [("x", F, ["n", 3])], [("label", TensorProto.INT64, ["n"])], []),
+                tmp_path / "argmax.onnx")

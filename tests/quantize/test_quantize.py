@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import onnx
 import pytest
+from graphs import relu_model, save
 
 import onnxkit
 from onnxkit import quantize
@@ -34,7 +35,8 @@ def test_prepare_is_recorded_and_idempotent(transformer):
 
 
 def test_static_qdq_keeps_accuracy(digits, static_qdq):
-    assert static_qdq.name == "digits_cnn.uint8-static-qdq"
+    # "-2"... when another test already wrote a different model under that name
+    assert static_qdq.name.startswith("digits_cnn.uint8-static-qdq")
     assert {"QuantizeLinear", "DequantizeLinear"} <= _ops(static_qdq)
     assert [s.op for s in static_qdq.lineage][-2:] == ["quantize.prepare", "quantize.static"]
     assert static_qdq.lineage[-1].details["calibration_feeds"] == 4  # 64 rows in chunks of 16
@@ -79,6 +81,30 @@ def test_weight_only_int4(transformer):
     assert q.lineage[-1].details["quantized"] == q.lineage[-1].details["matmuls"] > 0
     out = onnxkit.run(q, transformer.inputs)["logits"]
     assert transformer.accuracy(out) > 0.8
+
+
+def test_weight_only_takes_gemm_layers_and_lists_what_stays_float():
+    import hf_models
+
+    gpt2 = onnxkit.convert.from_torch(hf_models.gpt2(), hf_models.text_inputs(mask=False),
+                                      exporter="dynamo", outputs=["logits"]).model
+    assert "Gemm" in _ops(gpt2)  # transformers' Conv1D layers export as Gemm
+    q = quantize.weight_only(gpt2)
+    d = q.lineage[-1].details
+    assert d["gemms_rewritten"] == 4 and d["quantized"] == 5  # + the (tied) LM head
+    assert len(d["skipped"]) == 2 and all("activations" in why for why in d["skipped"].values())
+    assert "Gemm" not in _ops(q) and q.size_bytes < gpt2.size_bytes  # embeddings stay float
+    agree = onnxkit.compare(gpt2, q, hf_models.text_inputs(mask=False)).outputs[0]
+    assert agree.argmax_agreement > 0.9
+
+
+def test_quantizing_leaves_the_root_logger_as_it_was(transformer):
+    import logging
+
+    root = logging.getLogger()
+    before = root.level, list(root.handlers)
+    quantize.weight_only(transformer.model)
+    assert (root.level, list(root.handlers)) == before
 
 
 def test_debug_ranks_layers_and_exclusion_takes_names(digits, calib, static_qdq):
@@ -126,6 +152,14 @@ def test_bad_calibration(digits, transformer):
         quantize.static(digits.model, [{"pixels": digits.inputs["image"][:4]}])
     with pytest.raises(InputError, match="empty"):
         quantize.static(digits.model, [])
+    nan = np.full((16, 1, 8, 8), np.nan, np.float32)
+    with pytest.raises(InputError, match=r"'image' has 1024 NaN or infinite value\(s\) of 1024 "
+                                         r"\(all of them\)"):
+        quantize.static(digits.model, nan)
+    some_inf = digits.inputs["image"][:16].copy()
+    some_inf[3, 0, 0, 0] = np.inf
+    with pytest.raises(InputError, match="has 1 NaN or infinite"):
+        quantize.static(digits.model, some_inf)
     with pytest.raises(ParameterError, match="CalibrationDataReader"):
         quantize.static(digits.model, "data.npz")
     uneven = [{"image": digits.inputs["image"][:8]}, {"image": digits.inputs["image"][:5]}]
@@ -138,11 +172,12 @@ def test_histogram_methods_on_rows_that_do_not_divide_evenly(digits):
     assert q.lineage[-1].details["calibration_feeds"] == 12  # 192 rows in feeds of 16
 
 
-def test_already_quantized_and_int4_without_matmul(digits, static_qdq):
+def test_already_quantized_and_int4_without_matmul(digits, static_qdq, tmp_path):
+    relu_only = save(relu_model(), tmp_path / "relu.onnx")
     with pytest.raises(UnsupportedModelError, match="already quantized"):
         quantize.dynamic(static_qdq)
-    with pytest.raises(UnsupportedModelError, match="MatMul nodes with constant weights"):
-        quantize.weight_only(digits.model)
+    with pytest.raises(UnsupportedModelError, match="MatMul/Gemm layers with constant weights"):
+        quantize.weight_only(relu_only)
     with pytest.raises(ParameterError, match="power of two"):
         quantize.weight_only(digits.model, block_size=24)
     with pytest.raises(UnsupportedModelError, match="QDQ"):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import onnx
 import pytest
@@ -10,7 +12,7 @@ import onnxkit
 from onnxkit.errors import Cancelled, InputError, ParameterError
 from onnxkit.study import _auto
 
-FAST = {"rounds": 1, "runs": 3}  # figures are checked for sanity, never for speed
+FAST = {"rounds": 1, "max_rounds": 1, "runs": 3}  # figures are checked for sanity, never speed
 
 
 @pytest.fixture(scope="module")
@@ -110,11 +112,53 @@ def test_pareto_front():
     assert pareto_front(points, higher_is_better=True) == ["a"]
 
 
+def _timed_as(study, **speedups):
+    """The study with these (median, low, high) speedups: best's rule, without the noise."""
+    from dataclasses import replace
+
+    timed = copy.copy(study)
+    timed._variants = {n: replace(v, speedup_confidence=0.95,
+                                  **dict(zip(("speedup", "speedup_low", "speedup_high"),
+                                             speedups.get(n, (1.0, 0.9, 1.1)))))
+                       for n, v in study._variants.items()}
+    return timed
+
+
+def test_best_must_be_faster_beyond_the_spread(digits_study):
+    noisy = _timed_as(digits_study, **{"int8-static": (1.03, 0.97, 1.09)})
+    choice = noisy.best(max_accuracy_drop=0.01)
+    assert choice.keeps_reference and "beyond the noise" in choice.why
+    assert "'int8-static', is 1.03x [0.97, 1.09]: indistinguishable" in choice.why
+    clear = _timed_as(digits_study, **{"int8-static": (1.8, 1.6, 2.0),
+                                       "int8-dynamic": (1.3, 1.2, 1.4)})
+    assert clear.best(max_accuracy_drop=0.01).name == "int8-static"
+
+
+def test_a_speedup_too_small_to_matter_keeps_the_reference(digits_study):
+    slight = _timed_as(digits_study, **{"int8-static": (1.03, 1.01, 1.05)})
+    choice = slight.best(max_accuracy_drop=0.01)
+    assert choice.keeps_reference and "faster, under min_speedup=1.05" in choice.why
+    assert slight.best(max_accuracy_drop=0.01, min_speedup=1.0).name == "int8-static"
+    with pytest.raises(ParameterError, match="min_speedup"):
+        slight.best(min_speedup=0.5)
+
+
+def test_too_few_rounds_never_call_a_variant_faster(tiny_study):
+    row = tiny_study["fp16"]  # timed in one round: an interval that covers nothing
+    assert row.speedup_confidence == 0.0 and row.verdict == "indistinguishable"
+
+
+def test_ties_go_to_the_smaller_model(digits_study):
+    tied = _timed_as(digits_study, fp16=(1.5, 1.3, 1.7), **{"int8-static": (1.4, 1.2, 1.6)})
+    choice = tied.best(max_accuracy_drop=0.01)
+    assert choice.name == "int8-static"  # fp16's lead is within the spread; int8 is smaller
+    assert "tied with 'fp16' (overlapping intervals), and the smallest" in choice.why
+
+
 def test_best_under_constraints(digits_study):
     table = digits_study.table().drop(index="reference")
     best = digits_study.best(max_accuracy_drop=0.01)
-    assert best.name != "reference"
-    assert best.p50_ms == table[table.accuracy_drop <= 0.01].p50_ms.min()
+    assert best.name == "reference" or best.verdict == "faster"
     assert digits_study.best(by="size_mb").name == table.size_mb.idxmin()
     agreeing = digits_study.best(min_agreement=0.97, by="size_mb")
     assert agreeing.agreement >= 0.97
@@ -123,9 +167,11 @@ def test_best_under_constraints(digits_study):
     assert isinstance(best.model, onnxkit.Model) and best.model.path.exists()
 
 
-def test_best_says_the_best_available_when_none_qualifies(digits_study):
-    with pytest.raises(ParameterError, match=r"max_error=0: the best available is .*'fp16'"):
-        digits_study.best(max_error=0.0)
+def test_best_keeps_the_reference_and_says_the_best_available(digits_study):
+    choice = digits_study.best(max_error=0.0)
+    assert choice.keeps_reference and choice.name == "reference"
+    assert "no variant meets every limit (max_error=0: the best available is" in choice.why
+    assert "'fp16'" in choice.why and repr(choice).startswith("Choice 'reference': keep the")
 
 
 def test_best_refuses_limits_it_cannot_check(tiny_study):
@@ -185,7 +231,7 @@ def test_metric_replaces_accuracy(tiny):
     assert "metric" in table and "metric_drop" in table and "accuracy" not in table
     assert table.loc["reference", "metric"] == agree(onnxkit.run(tiny, data), labels)
     assert seen[0] == {"y"} and study.score_name == "metric"
-    assert study.best(max_accuracy_drop=1.0).name == "int8"
+    assert study.best(max_accuracy_drop=1.0, by="size_mb").name == "int8"
 
 
 def test_failed_recipe_is_recorded_not_raised(tiny, monkeypatch):
