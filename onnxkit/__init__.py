@@ -54,12 +54,13 @@ _EXPORTS: dict[str, str] = {
     "demo": "_demo", "DemoReport": "_demo",
 }
 # Public subpackages and modules, imported on first use too.
-_SUBMODULES = ("samples", "widgets", "quantize", "convert", "deploy", "results", "cli")
+_SUBMODULES = ("samples", "widgets", "quantize", "convert", "deploy", "serve", "results",
+               "cli")
 
 __all__ = [*_EXPORTS, "errors", *_SUBMODULES, "__version__"]
 
 if _typing.TYPE_CHECKING:  # what type checkers and editors see; at run time, lazily
-    from onnxkit import cli, convert, deploy, quantize, results, samples, widgets
+    from onnxkit import cli, convert, deploy, quantize, results, samples, serve, widgets
     from onnxkit._demo import DemoReport, demo
     from onnxkit._view import GraphView, NetronView, graph_view, stop_views, view
     from onnxkit.base import TensorInfo

@@ -22,6 +22,8 @@ __all__ = [
     "Cancelled",
     "ConversionError",
     "NotFoundError",
+    "ServeError",
+    "ClusterError",
 ]
 
 
@@ -86,3 +88,11 @@ class Cancelled(OnnxkitError):
 
 class MissingDependencyError(OnnxkitError, ImportError):
     """An optional dependency is not installed; the message names the extra to install."""
+
+
+class ServeError(OnnxkitError, RuntimeError):
+    """A server could not start or stop (the port is taken, the bundle is damaged...)."""
+
+
+class ClusterError(OnnxkitError, RuntimeError):
+    """The cluster could not be reached, or cannot do what was asked of it."""

@@ -24,7 +24,7 @@ PUBLIC = {
     "fix_dims", "make_dynamic", "infer_shapes", "extract", "has_attention", "quantize",
     "convert", "view", "graph_view", "NetronView", "GraphView", "stop_views",
     "Study", "Variant", "Choice", "sweep", "SweepResult", "provider_options", "OptionSpec",
-    "deploy", "demo", "DemoReport", "OPT_LEVELS", "EXECUTION_MODES", "OPTIMIZE_LEVELS",
+    "deploy", "serve", "demo", "DemoReport", "OPT_LEVELS", "EXECUTION_MODES", "OPTIMIZE_LEVELS",
     "FUSION_MODEL_TYPES",
 }
 QUANTIZE = {"dynamic", "static", "weight_only", "debug", "LayerErrors", "prepare", "assess",

@@ -14,7 +14,7 @@ import onnxkit.study
 from onnxkit.results import Result
 
 # Results whose contract is checked where they are made at no extra cost: the demo's test.
-ELSEWHERE = {"DemoReport", "Stage"}
+ELSEWHERE = {"DemoReport", "Stage", "RayDeployment"}  # (the last: tests/serve/test_ray.py)
 # Results reached only through a public one (a summary's initializers, a provider table's rows).
 NESTED = {"InitializerInfo", "ProviderInfo"}
 
@@ -22,7 +22,7 @@ NESTED = {"InitializerInfo", "ProviderInfo"}
 def _public_result_classes() -> set[str]:
     names = set()
     for package in (onnxkit, onnxkit.convert, onnxkit.quantize, onnxkit.deploy, onnxkit.samples,
-                    onnxkit.runtime, onnxkit.study):
+                    onnxkit.runtime, onnxkit.study, onnxkit.serve):
         for name in package.__all__:
             obj = getattr(package, name)
             if inspect.isclass(obj) and issubclass(obj, Result) and obj is not Result:
@@ -65,7 +65,8 @@ def results(tiny, pipeline, tmp_path_factory) -> dict[str, object]:
     made |= {"OrtConversion": ort_model, "MobileReport": ort_model.mobile,
              "EpReport": ort_model.mobile.eps[0],
              "Bundle": onnxkit.deploy.bundle(tiny, folder),
-             "BundleCheck": onnxkit.deploy.verify(folder)}
+             "BundleCheck": onnxkit.deploy.verify(folder),
+             "TritonExport": onnxkit.deploy.to_triton(tiny, folder.parent / "triton")}
     data = pipeline.inputs["features"][:8]
     from sklearn.linear_model import LogisticRegression
 
@@ -73,8 +74,10 @@ def results(tiny, pipeline, tmp_path_factory) -> dict[str, object]:
     made |= {"Conversion": onnxkit.convert.from_sklearn(classifier, data),
              "GraphView": onnxkit.graph_view(tiny), "Sample": pipeline,
              "TorchSample": onnxkit.samples.digits_torch()}
-    with onnxkit.view(tiny) as netron:
-        made["NetronView"] = netron
+    with onnxkit.view(tiny) as netron, onnxkit.serve.start(tiny) as server:
+        load = server.load_test(clients=[1, 2], requests=10)
+        made |= {"NetronView": netron, "Server": server, "LoadTest": load,
+                 "LoadLevel": load.levels[0]}
         yield made
 
 

@@ -16,6 +16,9 @@ _EXTRA_OF = {
     "skl2onnx": "sklearn",
     "tensorflow": "tensorflow",
     "tf2onnx": "tensorflow",
+    "starlette": "serve",
+    "uvicorn": "serve",
+    "ray": "cluster",
 }
 
 

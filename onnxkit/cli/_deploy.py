@@ -90,6 +90,48 @@ def _add_demo_command(sub: Any) -> None:
     p.set_defaults(handler=_demo)
 
 
+def _serve(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    server = onnxkit.serve.start(args.target, host=args.host, port=args.port,
+                                 max_batch=args.max_batch, max_delay_ms=args.max_delay_ms,
+                                 workers=args.workers, threads=args.threads,
+                                 providers=providers(args))
+    print(f"serving '{server.model}' at {server.url} (infer: POST {server.infer_url}); "
+          "Ctrl-C to stop", flush=True)
+    done = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: done.set())
+    done.wait()
+    server.stop()  # answers the requests in flight first
+    print("stopped", flush=True)
+    return 0
+
+
+def _add_serve_command(sub: Any) -> None:
+    p = sub.add_parser("serve", help="serve a bundle or model over HTTP (Open Inference "
+                                     "Protocol, dynamic batching, /metrics)",
+                       description="Serve a bundle folder (or an .onnx file, bundled first) "
+                                   "over HTTP: the Open Inference Protocol (KServe v2) that "
+                                   "Triton/KServe clients speak, POST /predict, and Prometheus "
+                                   "metrics at /metrics. Loopback only unless --host says "
+                                   "otherwise. Ctrl-C or SIGTERM stops it after the requests "
+                                   "in flight are answered.")
+    p.add_argument("target", help="a bundle folder or an .onnx file")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback)")
+    p.add_argument("--port", type=int, default=8000, help="port (0: a free one)")
+    p.add_argument("--max-batch", type=int, default=32,
+                   help="rows per model run when requests are batched (1: no batching)")
+    p.add_argument("--max-delay-ms", type=float, default=2.0,
+                   help="how long a request may wait for others to batch with")
+    p.add_argument("--workers", type=int, default=1, help="model runs at once")
+    p.add_argument("--threads", type=int, help="ONNX Runtime intra-op threads")
+    p.add_argument("--providers", help="comma-separated, in priority order (e.g. cuda,cpu)")
+    p.set_defaults(handler=_serve)
+
+
 def add_commands(sub: Any) -> None:
     _add_bundle_commands(sub)
+    _add_serve_command(sub)
     _add_demo_command(sub)

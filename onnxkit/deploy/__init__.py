@@ -5,17 +5,21 @@
   CoreML accelerators, and reduced-operator builds (:class:`MobileReport`).
 * :func:`bundle` writes a folder with the model, a ``manifest.json`` (hashes, IO signature,
   tested versions), a standalone ``predict.py`` that needs only numpy and onnxruntime, pinned
-  ``requirements.txt`` and a README; :func:`verify` re-checks such a folder
-  (``onnxkit bundle verify DIR`` in the shell).
+  ``requirements.txt``, an HTTP server (``serve.py``, see :mod:`onnxkit.serve`), a
+  ``Dockerfile`` and a README; :func:`verify` re-checks such a folder (``onnxkit bundle
+  verify DIR`` in the shell).
+* :func:`to_triton` writes a Triton Inference Server model repository (onnxruntime backend)
+  and a KServe ``InferenceService`` for it.
 """
 
 from onnxkit.base import publish as _publish
 from onnxkit.deploy._bundle import Bundle, bundle
 from onnxkit.deploy._mobile import EpReport, MobileReport
 from onnxkit.deploy._ort_format import OrtConversion, to_ort_format
+from onnxkit.deploy._triton import TritonExport, to_triton
 from onnxkit.deploy._verify import BundleCheck, verify
 
 __all__ = ["to_ort_format", "OrtConversion", "MobileReport", "EpReport", "bundle", "Bundle",
-           "verify", "BundleCheck"]
+           "verify", "BundleCheck", "to_triton", "TritonExport"]
 
 _publish(globals(), __name__, __all__)

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from onnxkit.deploy import _manifest
+from onnxkit.deploy._container import SERVE_FILES, write_serving
 from onnxkit.deploy._manifest import MANIFEST, SMOKE_INPUTS, Labels
 from onnxkit.deploy._readme import readme
 from onnxkit.errors import ParameterError, WorkspaceError
@@ -30,7 +31,7 @@ from onnxkit.runtime import (
     run_session,
 )
 
-_SUPPORT_FILES = ("predict.py", "requirements.txt", "README.md")
+_SUPPORT_FILES = ("predict.py", "requirements.txt", "README.md", *SERVE_FILES)
 
 
 @dataclass(frozen=True)
@@ -122,8 +123,8 @@ def bundle(model: ModelLike, out_dir: str | os.PathLike[str], *,
         >>> import onnxkit
         >>> folder = onnxkit.workspace().root / "doc-bundles" / "tiny"
         >>> b = onnxkit.deploy.bundle(onnxkit.samples.tiny_model(), folder, overwrite=True)
-        >>> sorted(b.files)
-        ['README.md', 'predict.py', 'requirements.txt', 'tiny.onnx']
+        >>> sorted(f for f in b.files if "/" not in f)  # and the serving/ package
+        ['Dockerfile', 'README.md', 'predict.py', 'requirements.txt', 'serve.py', 'tiny.onnx']
         >>> bool(onnxkit.deploy.verify(folder))
         True
     """
@@ -171,6 +172,7 @@ def _write(handle: Model, folder: Path, providers: tuple[list[str], list[dict[st
         extra.append(SMOKE_INPUTS)
     template = resources.files("onnxkit.deploy").joinpath("_predict_template.py")
     (folder / "predict.py").write_text(template.read_text(encoding="utf-8"), encoding="utf-8")
+    write_serving(folder)
     (folder / "requirements.txt").write_text(_manifest.requirements())
     names = [model_file, *(f.location for f in bundled.external_data)]
     draft = _manifest.build(bundled, handle, {}, providers=providers, postprocess=post,

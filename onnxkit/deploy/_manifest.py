@@ -200,11 +200,18 @@ def build(model: Model, source: Model, files: dict[str, dict[str, Any]], *,
 
 
 def requirements() -> str:
-    """Pinned requirements: the onnxruntime distribution installed here, and numpy."""
+    """Pinned requirements: the onnxruntime distribution installed here and numpy (all that
+    predict.py needs), then starlette and uvicorn for serve.py (pinned when installed here)."""
     from importlib import metadata
 
     import numpy as np
     import onnxruntime as ort
 
     dists = metadata.packages_distributions().get("onnxruntime") or ["onnxruntime"]
-    return f"{sorted(dists)[0]}=={ort.__version__}\nnumpy=={np.__version__}\n"
+    lines = [f"{sorted(dists)[0]}=={ort.__version__}", f"numpy=={np.__version__}"]
+    for name, floor in (("starlette", "0.40"), ("uvicorn", "0.30")):
+        try:
+            lines.append(f"{name}=={metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            lines.append(f"{name}>={floor}")
+    return "\n".join(lines) + "\n"

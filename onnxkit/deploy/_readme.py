@@ -22,6 +22,9 @@ Tested with onnxruntime {tested['onnxruntime']} and numpy {tested['numpy']}
 
 - `{model['file']}`: the ONNX model{_data_note(model)}
 - `predict.py`: runs it; needs only numpy and onnxruntime
+- `serve.py` and `serving/`: an HTTP server for it (Open Inference Protocol); adds starlette
+  and uvicorn
+- `Dockerfile`: the server in a container (non-root, with a readiness healthcheck)
 - `requirements.txt`: the versions it was tested with, pinned
 - `manifest.json`: SHA-256 and size of every file, the inputs and outputs, versions
 
@@ -38,6 +41,20 @@ python -m venv .venv
 name, or a `.json` object `{{"input name": [[...]]}}`{' (or a bare list)' if single else ''}.
 `--output` writes `.npz` or `.json` (default: print). `--providers cuda,cpu` picks execution
 providers (default: {', '.join(m['providers'])}, where available).
+
+## Serve it
+
+```bash
+.venv/bin/python serve.py --port 8000            # 127.0.0.1 only; --host 0.0.0.0 to expose
+curl http://127.0.0.1:8000/v2/health/ready
+curl http://127.0.0.1:8000/v2/models/{model['name']}
+```
+
+The server speaks the Open Inference Protocol (KServe v2) that Triton, KServe and MLServer
+clients use (`POST /v2/models/{model['name']}/infer`, JSON or binary tensors), plus
+`POST /predict` (`{{"inputs": {{"name": [[...]]}}}}`) and Prometheus metrics at `/metrics`.
+Concurrent requests are batched (`--max-batch`, `--max-delay-ms`). In a container:
+`docker build -t {model['name'].lower()} . && docker run -p 8000:8000 {model['name'].lower()}`.
 
 ### Inputs
 

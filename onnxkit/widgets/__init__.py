@@ -12,6 +12,7 @@ InspectPanel       pick a model; its summary, its graph inline or in Netron
 OptimizePanel      ORT graph optimizations, onnxslim, transformer fusion, float16
 ProviderPanel      providers in priority order with options; benchmark sweep, placement
 QuantizePanel      dynamic / static / int4 quantization, assessment, layer debugging
+ServePanel         the model as an HTTP service on loopback: call it, load-test it
 StudyPanel         variants side by side (Study.auto, add), Pareto chart, best under a limit
 Workbench          all of the above as tabs, sharing the current model and one study
 =================  ===============================================================
@@ -25,10 +26,11 @@ from onnxkit.widgets._inspect import InspectPanel
 from onnxkit.widgets._optimize import OptimizePanel
 from onnxkit.widgets._providers import ProviderPanel
 from onnxkit.widgets._quantize import QuantizePanel
+from onnxkit.widgets._serve import ServePanel
 from onnxkit.widgets._study import StudyPanel
 from onnxkit.widgets._workbench import Workbench
 
 __all__ = ["Panel", "ConvertPanel", "DeployPanel", "InspectPanel", "OptimizePanel",
-           "ProviderPanel", "QuantizePanel", "StudyPanel", "Workbench"]
+           "ProviderPanel", "QuantizePanel", "ServePanel", "StudyPanel", "Workbench"]
 
 _publish(globals(), __name__, __all__)

@@ -35,8 +35,8 @@ class DeployPanel(Panel):
         >>> from onnxkit.widgets import DeployPanel
         >>> panel = DeployPanel(onnxkit.samples.tiny_model())
         >>> panel.labels, panel.overwrite = "cat, dog, bird", True
-        >>> sorted(panel.run().files)
-        ['README.md', 'predict.py', 'requirements.txt', 'tiny.onnx']
+        >>> sorted(f for f in panel.run().files if "/" not in f)  # and the serving/ package
+        ['Dockerfile', 'README.md', 'predict.py', 'requirements.txt', 'serve.py', 'tiny.onnx']
         >>> "labels=['cat', 'dog', 'bird']" in panel.to_code()
         True
     """

@@ -21,14 +21,16 @@ from onnxkit.widgets._inspect import InspectPanel
 from onnxkit.widgets._optimize import OptimizePanel
 from onnxkit.widgets._providers import ProviderPanel
 from onnxkit.widgets._quantize import QuantizePanel
+from onnxkit.widgets._serve import ServePanel
 from onnxkit.widgets._study import Data, StudyPanel
 
 log = logging.getLogger("onnxkit.widgets")
 
 TABS = {"inspect": "Inspect", "convert": "Convert", "optimize": "Optimize",
-        "quantize": "Quantize", "providers": "Providers", "study": "Study", "deploy": "Deploy"}
+        "quantize": "Quantize", "providers": "Providers", "study": "Study", "deploy": "Deploy",
+        "serve": "Serve"}
 # the panels whose input is the current model: rebuilt when it changes
-ON_MODEL = ("inspect", "optimize", "quantize", "providers", "deploy")
+ON_MODEL = ("inspect", "optimize", "quantize", "providers", "deploy", "serve")
 
 
 class Workbench(widgets.VBox):
@@ -43,7 +45,7 @@ class Workbench(widgets.VBox):
             *Auto*); Quantize then assesses on them, without labels.
         namespace: where Convert looks for models (default: the notebook's).
 
-    Tabs: Inspect, Convert, Optimize, Quantize, Providers, Study, Deploy (``panels`` by
+    Tabs: Inspect, Convert, Optimize, Quantize, Providers, Study, Deploy, Serve (``panels`` by
     lowercase name). When Convert, Optimize or Quantize makes a model, it is added to
     ``models`` and to the study as a variant (named from the model's name), and, with
     ``follow``, becomes the current ``model``. The panels that take the model are then made
@@ -154,6 +156,8 @@ class Workbench(widgets.VBox):
             return QuantizePanel(model, self._data, self._labels)
         if key == "providers":
             return ProviderPanel(model)
+        if key == "serve":
+            return ServePanel(model)
         return DeployPanel(model)
 
     def _watch(self, key: str, panel: Panel) -> None:

@@ -129,8 +129,12 @@ def test_ort_format_out_and_bad_arguments(tiny, tmp_path):
 
 def test_bundle_contents_and_manifest(digits, digits_bundle):
     b = digits_bundle
-    files = {"digits_cnn.onnx", "predict.py", "requirements.txt", "README.md"}
-    assert set(b.files) == files and set(os.listdir(b.path)) == files | {"manifest.json"}
+    serving = {f"serving/{m}" for m in ("__init__.py", "app.py", "batching.py", "metrics.py",
+                                        "protocol.py")}
+    files = {"digits_cnn.onnx", "predict.py", "requirements.txt", "README.md", "serve.py",
+             "Dockerfile", *serving}
+    assert set(b.files) == files
+    assert set(os.listdir(b.path)) == {f.split("/")[0] for f in files} | {"manifest.json"}
     manifest = json.loads((b.path / "manifest.json").read_text())
     assert manifest == b.manifest and manifest["format"] == "onnxkit-bundle"
     for name, entry in manifest["files"].items():
@@ -143,7 +147,11 @@ def test_bundle_contents_and_manifest(digits, digits_bundle):
     assert manifest["tested_with"]["onnxruntime"] == ort.__version__
     assert manifest["tested_with"]["numpy"] == np.__version__
     pins = (b.path / "requirements.txt").read_text().splitlines()
-    assert pins == [f"{pins[0].split('==')[0]}=={ort.__version__}", f"numpy=={np.__version__}"]
+    import starlette
+    import uvicorn
+
+    assert pins == [f"{pins[0].split('==')[0]}=={ort.__version__}", f"numpy=={np.__version__}",
+                    f"starlette=={starlette.__version__}", f"uvicorn=={uvicorn.__version__}"]
     assert pins[0].startswith("onnxruntime")  # or onnxruntime-gpu etc., whichever is installed
     assert manifest["providers"] == ["CPUExecutionProvider"]
     assert manifest["postprocess"] == {"output": "logits", "labels": DIGITS, "threshold": None}
@@ -158,8 +166,7 @@ def test_bundle_contents_and_manifest(digits, digits_bundle):
 
 def test_bundle_keeps_external_data(tmp_path):
     b = deploy.bundle(external_model(tmp_path), tmp_path / "ext-bundle")
-    assert set(b.files) == {"ext.onnx", "weights.bin", "predict.py", "requirements.txt",
-                            "README.md"}
+    assert {"ext.onnx", "weights.bin", "predict.py", "serve.py"} <= set(b.files)
     assert b.manifest["model"]["external_data"] == ["weights.bin"]
     x = np.ones((1, 4), np.float32)
     assert np.array_equal(onnxkit.run(b.path / "ext.onnx", {"x": x})["y"], [[12.0, 16.0]])

@@ -8,63 +8,20 @@ onnxkit nor the repo's packages can leak in.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import shutil
 import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
+from bundle_venv import bare_env
 from graphs import make_model, save
 from onnx import TensorProto, helper, numpy_helper
 
 import onnxkit
 from onnxkit import deploy
-from onnxkit.deploy._manifest import requirements
 
-ROOT = Path(__file__).resolve().parents[2]
-VENV = ROOT / ".venv-bundle"
 DIGITS = [str(i) for i in range(10)]
-
-
-def _build_venv(reqs: str, key: str) -> None:
-    tmp = ROOT / f".venv-bundle.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    subprocess.run([sys.executable, "-m", "venv", str(tmp)], check=True)
-    (tmp / "requirements.txt").write_text(reqs)
-    pip = subprocess.run([str(tmp / "bin" / "python"), "-m", "pip", "install", "-q",
-                          "--disable-pip-version-check", "-r", str(tmp / "requirements.txt")],
-                         capture_output=True, text=True)
-    if pip.returncode != 0:
-        shutil.rmtree(tmp, ignore_errors=True)
-        pytest.skip(f"cannot install the bundle's requirements (offline?): "
-                    f"{pip.stderr.strip().splitlines()[-1:]}")
-    (tmp / ".requirements-sha256").write_text(key)
-    shutil.rmtree(VENV, ignore_errors=True)
-    os.rename(tmp, VENV)  # `python -m pip` and `bin/python` do not care where the venv lives
-
-
-@pytest.fixture(scope="session")
-def bundle_python() -> Path:
-    """``.venv-bundle/bin/python``: numpy + onnxruntime at the pinned versions, nothing else."""
-    reqs = requirements()
-    key = hashlib.sha256(reqs.encode()).hexdigest()
-    stamp = VENV / ".requirements-sha256"
-    python = VENV / "bin" / "python"
-    if not (python.exists() and stamp.exists() and stamp.read_text() == key):
-        _build_venv(reqs, key)
-    for absent in ("onnxkit", "onnx"):
-        probe = subprocess.run([str(python), "-I", "-c", f"import {absent}"],
-                               capture_output=True, env=_bare_env())
-        assert probe.returncode != 0, f"{absent} must not be importable in {VENV}"
-    return python
-
-
-def _bare_env() -> dict[str, str]:
-    return {"PATH": "/usr/bin:/bin", "HOME": os.environ.get("HOME", "/tmp"), "LC_ALL": "C.UTF-8"}
 
 
 @pytest.fixture
@@ -72,7 +29,7 @@ def predict(bundle_python, tmp_path):
     def run(bundle: deploy.Bundle, *args):
         return subprocess.run([str(bundle_python), "-I", str(bundle.path / "predict.py"),
                                *map(str, args)], capture_output=True, text=True, cwd=tmp_path,
-                              env=_bare_env(), stdin=subprocess.DEVNULL)
+                              env=bare_env(), stdin=subprocess.DEVNULL)
     return run
 
 

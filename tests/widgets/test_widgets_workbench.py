@@ -14,17 +14,18 @@ from onnxkit.widgets import (
     OptimizePanel,
     ProviderPanel,
     QuantizePanel,
+    ServePanel,
     StudyPanel,
     Workbench,
 )
 
-TITLES = ("Inspect", "Convert", "Optimize", "Quantize", "Providers", "Study", "Deploy")
+TITLES = ("Inspect", "Convert", "Optimize", "Quantize", "Providers", "Study", "Deploy", "Serve")
 
 
 def _bench(model, **kwargs):
     bench = Workbench(model, namespace={}, **kwargs)
     study = bench.panels["study"]
-    study.rounds, study.runs = 1, 5
+    study.rounds, study.max_rounds, study.runs = 1, 1, 5
     return bench
 
 
@@ -34,7 +35,7 @@ def test_tabs_panels_and_header(tiny):
     assert list(bench.panels) == [t.lower() for t in TITLES]
     assert list(bench.tab.children) == list(bench.panels.values())
     kinds = [InspectPanel, None, OptimizePanel, QuantizePanel, ProviderPanel, StudyPanel,
-             DeployPanel]
+             DeployPanel, ServePanel]
     for panel, kind in zip(bench.panels.values(), kinds):
         assert kind is None or isinstance(panel, kind)
     assert bench.model == tiny and bench.models == [tiny]

@@ -1,0 +1,285 @@
+"""``to_triton``: a Triton Inference Server model repository for the onnxruntime backend, and
+a KServe ``InferenceService`` that serves it.
+
+The ``config.pbtxt`` is written from the model's signature and parsed back with Triton's own
+``ModelConfig`` protobuf schema (shipped in tritonclient) when it is installed. Provider
+settings map to what Triton's onnxruntime backend understands: CUDA and TensorRT put the
+instances on GPUs (TensorRT as a GPU execution accelerator, with its precision and workspace),
+OpenVINO is a CPU execution accelerator, threads become backend parameters. What does not map
+is listed in ``notes``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from onnxkit.base import graph_inputs, graph_outputs, integer, number
+from onnxkit.deploy._manifest import Labels, _label_list
+from onnxkit.errors import ParameterError, UnsupportedModelError, WorkspaceError
+from onnxkit.models import ModelLike, load
+from onnxkit.results import Result, html_table
+from onnxkit.runtime import ProviderSpec, canonical_name, split_spec, validate_options
+
+# numpy dtype name -> Triton's DataType enum name (model_config.proto)
+TRITON_TYPES = {"bool": "TYPE_BOOL", "uint8": "TYPE_UINT8", "uint16": "TYPE_UINT16",
+                "uint32": "TYPE_UINT32", "uint64": "TYPE_UINT64", "int8": "TYPE_INT8",
+                "int16": "TYPE_INT16", "int32": "TYPE_INT32", "int64": "TYPE_INT64",
+                "float16": "TYPE_FP16", "float32": "TYPE_FP32", "float64": "TYPE_FP64",
+                "bfloat16": "TYPE_BF16", "string": "TYPE_STRING"}
+# TensorRT provider option -> (Triton accelerator parameter, how its value maps)
+_TRT_OPTIONS: dict[str, tuple[str, Any]] = {
+    "trt_fp16_enable": ("precision_mode", lambda v: "FP16" if v == "True" else "FP32"),
+    "trt_int8_enable": ("precision_mode", lambda v: "INT8" if v == "True" else None),
+    "trt_max_workspace_size": ("max_workspace_size_bytes", str)}
+
+
+@dataclass(frozen=True)
+class TritonExport(Result):
+    """Result of :func:`to_triton`: the repository, the model's folder and what was written."""
+
+    repository: Path
+    name: str
+    config: str  # config.pbtxt's text
+    files: tuple[str, ...]  # relative to the repository
+    validated: bool  # parsed with Triton's ModelConfig schema
+    max_batch_size: int
+    notes: tuple[str, ...]  # settings that did not map, and other caveats
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"repository": str(self.repository), "name": self.name, "files": list(self.files),
+                "validated": self.validated, "max_batch_size": self.max_batch_size,
+                "notes": list(self.notes), "config": self.config}
+
+    def __repr__(self) -> str:
+        checked = "parsed with Triton's schema" if self.validated else "NOT validated"
+        lines = [f"TritonExport '{self.name}' in {self.repository} (config.pbtxt {checked}, "
+                 f"max_batch_size {self.max_batch_size})"]
+        lines += [f"  {f}" for f in self.files]
+        lines += [f"  note: {n}" for n in self.notes]
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        rows = [("file", f) for f in self.files] + [("note", n) for n in self.notes]
+        return html_table(("", ""), [("validated", str(self.validated)), *rows],
+                          caption=f"Triton model repository '{self.name}'") + \
+            f"<pre>{self.config}</pre>"
+
+
+def to_triton(model: ModelLike, repo_dir: str | os.PathLike[str], *, name: str | None = None,
+              max_batch: int = 32, dynamic_batching: bool = True, max_delay_ms: float = 2.0,
+              instances: int = 1, providers: ProviderSpec | list[ProviderSpec] | None = None,
+              threads: int | None = None, labels: Labels | None = None,
+              storage_uri: str | None = None, overwrite: bool = False) -> TritonExport:
+    """Write ``repo_dir/<name>/config.pbtxt`` and ``repo_dir/<name>/1/model.onnx`` for Triton's
+    onnxruntime backend, plus ``repo_dir/<name>/inferenceservice.yaml`` for KServe.
+
+    Args:
+        name: the model's name in Triton (default: the model's, made safe).
+        max_batch: Triton's ``max_batch_size`` (dims then leave the batch axis out). A model
+            without a dynamic first axis on every input and output gets 0 (no batching).
+        dynamic_batching, max_delay_ms: Triton's dynamic batcher and its queue delay.
+        instances: model instances per device (``instance_group.count``).
+        providers: the target server's providers in priority order, with options (e.g.
+            ``[("tensorrt", {"trt_fp16_enable": True}), "cuda"]``); default: CPU.
+        labels: class names for the first output (``labels.txt``, Triton's classification).
+        storage_uri: where the repository will live for KServe (default: a placeholder).
+        overwrite: replace ``repo_dir/<name>`` if it holds an earlier export.
+
+    Nothing here runs Triton (no server binary is installed); ``validated`` says whether the
+    config was parsed with Triton's schema (tritonclient installed).
+    """
+    handle = load(model)
+    if handle.external_data:
+        raise UnsupportedModelError("to_triton copies one .onnx file; this model has external "
+                                    "data. Save it as one file (under 2 GB) first.")
+    integer(max_batch, "to_triton", "max_batch", low=0, high=1 << 20)
+    integer(instances, "to_triton", "instances", high=1024)
+    number(max_delay_ms, "to_triton", "max_delay_ms", low=0)
+    model_name = _safe_name(name or handle.name)
+    inputs, outputs = graph_inputs(handle.proto.graph), graph_outputs(handle.proto.graph)
+    batch = max_batch if max_batch and _batchable([*inputs, *outputs]) else 0
+    notes = [] if batch or not max_batch else [
+        "max_batch_size 0: not every input and output has a dynamic first axis, so Triton "
+        "cannot batch requests for this model"]
+    accel, kind, params = _providers(providers, threads, notes)
+    names = _label_list(labels) if labels is not None else None
+    config = _config(model_name, inputs, outputs, batch, dynamic_batching and batch > 0,
+                     max_delay_ms, instances, kind, accel, params, bool(names))
+    target = _prepare(Path(repo_dir), model_name, overwrite)
+    (target / "1").mkdir(parents=True)
+    shutil.copyfile(handle.path, target / "1" / "model.onnx")
+    (target / "config.pbtxt").write_text(config)
+    files = [f"{model_name}/config.pbtxt", f"{model_name}/1/model.onnx"]
+    if names:
+        (target / "labels.txt").write_text("\n".join(names) + "\n")
+        files.append(f"{model_name}/labels.txt")
+    (target / "inferenceservice.yaml").write_text(kserve_yaml(model_name, storage_uri, kind))
+    files.append(f"{model_name}/inferenceservice.yaml")
+    validated = validate_config(config, inputs, outputs, batch, notes)
+    return TritonExport(Path(repo_dir).absolute(), model_name, config, tuple(files), validated,
+                        batch, tuple(notes))
+
+
+def _safe_name(name: str) -> str:
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", name).strip("._") or "model"
+    return safe
+
+
+def _batchable(tensors: list[Any]) -> bool:
+    return all(t.shape and not isinstance(t.shape[0], int) for t in tensors)
+
+
+def _prepare(repo: Path, name: str, overwrite: bool) -> Path:
+    target = repo / name
+    if target.exists():
+        if not overwrite:
+            raise WorkspaceError(f"to_triton: '{target}' exists. Pass overwrite=True to replace "
+                                 "an earlier export, or another repo_dir/name.")
+        if not (target / "config.pbtxt").is_file():
+            raise WorkspaceError(f"to_triton(overwrite=True): '{target}' is not a Triton model "
+                                 "folder (no config.pbtxt), so it is left alone.")
+        shutil.rmtree(target)
+    target.mkdir(parents=True)
+    return target
+
+
+def _providers(providers: Any, threads: int | None, notes: list[str]
+               ) -> tuple[dict[str, list[str]], str, dict[str, str]]:
+    """Triton's execution accelerators, instance kind and backend parameters."""
+    import onnxruntime as ort
+
+    specs = [providers] if isinstance(providers, (str, tuple)) else list(providers or ["cpu"])
+    accel: dict[str, list[str]] = {"gpu": [], "cpu": []}
+    kind, params = "KIND_CPU", {}
+    for spec in specs:
+        raw, options = split_spec(spec)
+        provider = canonical_name(raw, ort.get_all_providers())
+        if provider is None:
+            raise ParameterError(f"to_triton(providers=...): unknown provider {raw!r}.")
+        options = validate_options(provider, options, available=False)
+        if provider == "TensorrtExecutionProvider":
+            kind = "KIND_GPU"
+            accel["gpu"].append(_tensorrt(options, notes))
+        elif provider == "CUDAExecutionProvider":
+            kind = "KIND_GPU"
+            notes += [f"CUDA option {k}={v} has no Triton setting; not carried"
+                      for k, v in options.items() if k != "device_id"]
+        elif provider == "OpenVINOExecutionProvider":
+            accel["cpu"].append('{ name : "openvino" }')
+            notes += [f"OpenVINO option {k} is not carried" for k in options]
+        elif provider != "CPUExecutionProvider":
+            notes.append(f"{provider} has no Triton onnxruntime-backend setting; left out")
+    if threads:
+        params["intra_op_thread_count"] = str(integer(threads, "to_triton", "threads"))
+    return accel, kind, params
+
+
+def _tensorrt(options: dict[str, Any], notes: list[str]) -> str:
+    params = {}
+    for key, value in options.items():
+        if key in _TRT_OPTIONS:
+            param, convert = _TRT_OPTIONS[key]
+            mapped = convert(value)
+            if mapped is not None:
+                params[param] = mapped
+        elif key != "device_id":
+            notes.append(f"TensorRT option {key}={value} has no Triton setting; not carried")
+    body = " ".join(f'parameters {{ key: "{k}" value: "{v}" }}' for k, v in params.items())
+    return f'{{ name : "tensorrt" {body} }}'.replace("  ", " ")
+
+
+def _config(name: str, inputs: Any, outputs: Any, batch: int, dynamic: bool, delay_ms: float,
+            instances: int, kind: str, accel: dict[str, list[str]], params: dict[str, str],
+            labels: bool) -> str:
+    lines = [f'name: "{name}"', 'backend: "onnxruntime"', f"max_batch_size: {batch}"]
+    lines.append("input [")
+    lines.append(",\n".join(_tensor(t, batch) for t in inputs))
+    lines.append("]")
+    lines.append("output [")
+    lines.append(",\n".join(_tensor(t, batch, labels and i == 0) for i, t in enumerate(outputs)))
+    lines.append("]")
+    if dynamic:
+        lines.append(f"dynamic_batching {{ max_queue_delay_microseconds: "
+                     f"{int(delay_ms * 1000)} }}")
+    lines.append(f"instance_group [ {{ count: {instances} kind: {kind} }} ]")
+    if accel["gpu"] or accel["cpu"]:
+        parts = []
+        if accel["gpu"]:
+            parts.append(f"gpu_execution_accelerator : [ {', '.join(accel['gpu'])} ]")
+        if accel["cpu"]:
+            parts.append(f"cpu_execution_accelerator : [ {', '.join(accel['cpu'])} ]")
+        lines.append(f"optimization {{ execution_accelerators {{ {' '.join(parts)} }} }}")
+    for key, value in params.items():
+        lines.append(f'parameters {{ key: "{key}" value: {{ string_value: "{value}" }} }}')
+    return "\n".join(lines) + "\n"
+
+
+def _tensor(info: Any, batch: int, labels: bool = False) -> str:
+    dtype = TRITON_TYPES.get(info.dtype)
+    if dtype is None:
+        raise UnsupportedModelError(f"to_triton: tensor '{info.name}' has dtype {info.dtype}, "
+                                    "which Triton cannot carry.")
+    shape = list(info.shape or ["?"])[1 if batch else 0:]
+    dims = ", ".join(str(d) if isinstance(d, int) else "-1" for d in shape)
+    label = ' label_filename: "labels.txt"' if labels else ""
+    return f'  {{ name: "{info.name}" data_type: {dtype} dims: [ {dims} ]{label} }}'
+
+
+def validate_config(text: str, inputs: Any, outputs: Any, batch: int, notes: list[str]
+                    ) -> bool:
+    """Parse ``text`` with Triton's ``ModelConfig`` schema and check it against the model;
+    False (with a note) when tritonclient is not installed."""
+    try:
+        from google.protobuf import text_format
+        from tritonclient.grpc import model_config_pb2
+    except ImportError:
+        notes.append("config.pbtxt was not parsed with Triton's schema (pip install "
+                     "tritonclient[grpc] to check it)")
+        return False
+    config = text_format.Parse(text, model_config_pb2.ModelConfig())
+    by_type = {v: k for k, v in TRITON_TYPES.items()}
+    for kind, tensors, declared in (("input", inputs, config.input),
+                                    ("output", outputs, config.output)):
+        if [t.name for t in tensors] != [d.name for d in declared]:
+            raise UnsupportedModelError(f"to_triton: config.pbtxt's {kind}s differ from the "
+                                        "model's; please report this")
+        for t, d in zip(tensors, declared):
+            name = model_config_pb2.DataType.Name(d.data_type)
+            shape = list(t.shape or [])[1 if batch else 0:]
+            want = [s if isinstance(s, int) else -1 for s in shape]
+            if by_type[name] != t.dtype or list(d.dims) != want:
+                raise UnsupportedModelError(f"to_triton: config.pbtxt's {kind} '{t.name}' does "
+                                            "not match the model; please report this")
+    return True
+
+
+def kserve_yaml(name: str, storage_uri: str | None, kind: str) -> str:
+    """A KServe ``InferenceService`` running Triton on this repository (v2 protocol)."""
+    service = re.sub(r"[^a-z0-9-]", "-", name.lower()).strip("-")[:63] or "model"
+    uri = storage_uri or "s3://YOUR-BUCKET/PATH/TO/THIS/REPOSITORY"
+    gpu = '\n        limits:\n          nvidia.com/gpu: "1"' if kind == "KIND_GPU" else ""
+    return f"""# KServe InferenceService: Triton serving this model repository over the Open
+# Inference Protocol. Upload the repository folder to storageUri first.
+apiVersion: serving.kserve.io/v1beta1
+kind: InferenceService
+metadata:
+  name: {service}
+spec:
+  predictor:
+    model:
+      modelFormat:
+        name: triton
+      protocolVersion: v2
+      storageUri: {uri}
+      args:
+        - --strict-model-config=false
+      resources:
+        requests:
+          cpu: "1"
+          memory: 1Gi{gpu}
+"""

@@ -1,0 +1,253 @@
+"""``start``: a model or bundle served over HTTP from the notebook's own process, by uvicorn
+in a background thread, with the bundle's serving code (``onnxkit.deploy._serving``)."""
+
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from onnxkit.base import boolean, integer, number, require
+from onnxkit.deploy import _manifest, bundle
+from onnxkit.deploy import _predict_template as bundle_code
+from onnxkit.deploy._serving.app import Engine, starlette_app
+from onnxkit.errors import ParameterError, ServeError
+from onnxkit.models import ModelLike, load
+from onnxkit.results import Result, html_table
+from onnxkit.runtime import Providers, create_session, random_inputs, resolve
+from onnxkit.serve import _client
+from onnxkit.serve._client import LoadTest
+
+START_TIMEOUT_S = 30.0
+_RUNNING: list[Server] = []  # stopped at exit, so no thread outlives the kernel's shutdown
+
+
+@dataclass(eq=False)
+class Server(Result):
+    """A running HTTP server (see :func:`start`): its ``url``, ``stats()`` and ``stop()``.
+
+    Also a context manager: ``with onnxkit.serve.start(model) as server: ...`` stops it on exit.
+    """
+
+    url: str
+    model: str
+    bundle: Path
+    settings: dict[str, Any]
+    _uvicorn: Any = field(repr=False)
+    _thread: threading.Thread = field(repr=False)
+    _engine: Engine = field(repr=False)
+    _owned: bool = field(default=False, repr=False)  # a temporary bundle, removed at stop
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
+    @property
+    def infer_url(self) -> str:
+        return f"{self.url}/v2/models/{self.model}/infer"
+
+    def infer(self, feeds: dict[str, Any], *, binary: bool = True) -> dict[str, Any]:
+        """The outputs for ``feeds``, over HTTP (what any Open Inference Protocol client
+        does; :class:`~onnxkit.errors.InputError` when the server refuses them)."""
+        return _client.infer(self.url, self.model, feeds, binary=binary)
+
+    def sample_inputs(self, batch: int = 1) -> dict[str, Any]:
+        """Random inputs for the served model (ids and masks within range)."""
+        manifest = _manifest.read_manifest(self.bundle) or {}
+        return random_inputs(load(self.bundle / manifest["model"]["file"]), batch=batch)
+
+    def load_test(self, feeds: dict[str, Any] | None = None, *,
+                  clients: Sequence[int] = (1, 8, 32), requests: int = 200) -> LoadTest:
+        """:func:`onnxkit.serve.load_test` of this server (default: one sample row)."""
+        return _client.load_test(self.url, self.model, feeds or self.sample_inputs(),
+                                 clients=clients, requests=requests)
+
+    def stats(self) -> dict[str, Any]:
+        """Requests answered (ok, 4xx, 5xx), batches run, rows per batch, queue and
+        inference times (ms), and why batching is off, if it is."""
+        return {**self._engine.metrics.snapshot(), "batching": self._engine.batcher.max_batch > 1,
+                "batching_note": self._engine.batcher.note, "running": self.running}
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop accepting requests, answer those in flight, and shut down (idempotent)."""
+        self._uvicorn.should_exit = True
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            self._uvicorn.force_exit = True
+            self._thread.join(5)
+        if self in _RUNNING:
+            _RUNNING.remove(self)
+        if self._owned:
+            shutil.rmtree(self.bundle, ignore_errors=True)
+
+    def __enter__(self) -> Server:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"url": self.url, "model": self.model, "bundle": str(self.bundle),
+                "running": self.running, "settings": dict(self.settings), "stats": self.stats()}
+
+    def __repr__(self) -> str:
+        state = "running" if self.running else "stopped"
+        return (f"Server '{self.model}' at {self.url} ({state}; max_batch "
+                f"{self._engine.batcher.max_batch}, max_delay_ms "
+                f"{self.settings['max_delay_ms']})\n  infer: POST {self.infer_url}")
+
+    def _repr_html_(self) -> str:
+        rows = [("url", self.url), ("state", "running" if self.running else "stopped"),
+                ("infer", f"POST {self.infer_url}"), ("metadata", f"GET {self.url}/v2/models/"
+                                                               f"{self.model}"),
+                ("predict", f"POST {self.url}/predict"), ("metrics", f"GET {self.url}/metrics"),
+                *((k, str(v)) for k, v in self.settings.items())]
+        return html_table(("", ""), rows, caption=f"serving '{self.model}'")
+
+
+def start(target: ModelLike | os.PathLike[str] | str, *, host: str = "127.0.0.1",
+          port: int = 0, max_batch: int = 32, max_delay_ms: float = 2.0, workers: int = 1,
+          threads: int | None = None, providers: Providers = None, max_body_mb: float = 32.0,
+          allow_nonfinite: bool = False) -> Server:
+    """Serve a bundle folder (or a model, bundled first into a temporary folder) over HTTP.
+
+    The server speaks the Open Inference Protocol (KServe v2: ``/v2/health/ready``,
+    ``/v2/models/{name}``, ``POST /v2/models/{name}/infer`` with JSON or binary tensors),
+    answers ``POST /predict`` with the bundle's labels, and exposes Prometheus metrics at
+    ``/metrics``. It runs in a background thread of this process; the bundle's own
+    ``serve.py`` runs the same code standalone.
+
+    Args:
+        host, port: where to listen (default: loopback, a free port).
+        max_batch, max_delay_ms: dynamic batching: concurrent requests are stacked up to
+            ``max_batch`` rows, waiting at most ``max_delay_ms`` for company; 1 turns it off.
+            A model without a dynamic batch axis is served one request at a time.
+        workers: model runs at once; threads: ONNX Runtime intra-op threads per run.
+        max_body_mb: larger request bodies are refused (413).
+        allow_nonfinite: pass NaN/inf inputs to the model (refused with 400 by default).
+
+    Raises:
+        ServeError: the server could not start (e.g. the port is taken).
+        MissingDependencyError: starlette/uvicorn are missing (``pip install onnxkit[serve]``).
+
+    Examples:
+        >>> import json, urllib.request, onnxkit
+        >>> with onnxkit.serve.start(onnxkit.samples.tiny_model()) as server:
+        ...     ready = urllib.request.urlopen(server.url + "/v2/health/ready").status
+        >>> ready
+        200
+    """
+    uvicorn = require("uvicorn", purpose="onnxkit.serve")
+    require("starlette", purpose="onnxkit.serve")
+    _check(host, port, max_batch, max_delay_ms, workers, max_body_mb, allow_nonfinite)
+    folder, owned = bundle_folder(target)
+    try:
+        engine = _engine(folder, providers, threads, max_batch=max_batch,
+                         max_delay_ms=max_delay_ms, workers=workers,
+                         allow_nonfinite=allow_nonfinite,
+                         max_body_bytes=int(max_body_mb * (1 << 20)))
+        config = uvicorn.Config(starlette_app(engine), host=host, port=port, log_level="error",
+                                timeout_graceful_shutdown=30, lifespan="on")
+        server, thread = _run_in_thread(uvicorn.Server(config))
+    except BaseException:
+        if owned:
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
+    bound = server.servers[0].sockets[0].getsockname()
+    url = f"http://{_url_host(host)}:{bound[1]}"
+    settings = {"host": host, "port": bound[1], "max_batch": engine.batcher.max_batch,
+                "max_delay_ms": max_delay_ms, "workers": workers, "threads": threads,
+                "providers": providers or "cpu"}
+    handle = Server(url, engine.name, folder, settings, server, thread, engine, owned)
+    _RUNNING.append(handle)
+    return handle
+
+
+def stop_all() -> None:
+    """Stop every server :func:`start` started in this process."""
+    for server in list(_RUNNING):
+        server.stop()
+
+
+atexit.register(stop_all)
+
+
+def _check(host: str, port: int, max_batch: int, max_delay_ms: float, workers: int,
+           max_body_mb: float, allow_nonfinite: bool) -> None:
+    if not isinstance(host, str) or not host:
+        raise ParameterError(f"serve.start(host=...) must be an address such as '127.0.0.1'; "
+                             f"got {host!r}.")
+    integer(port, "serve.start", "port", low=0, high=65535)
+    integer(max_batch, "serve.start", "max_batch", high=65536)
+    number(max_delay_ms, "serve.start", "max_delay_ms", low=0, high=10_000)
+    integer(workers, "serve.start", "workers", high=256)
+    number(max_body_mb, "serve.start", "max_body_mb", low=0, low_open=True)
+    boolean(allow_nonfinite, "serve.start", "allow_nonfinite")
+
+
+def bundle_folder(target: Any) -> tuple[Path, bool]:
+    """A bundle folder to serve, and whether it is a temporary one made here."""
+    if isinstance(target, (str, os.PathLike)) and Path(target).is_dir():
+        folder = Path(target).absolute()
+        if _manifest.read_manifest(folder) is None:
+            raise ParameterError(f"serve.start: '{folder}' is a folder but not an onnxkit "
+                                 "bundle (no manifest.json). Pass a model, or a folder "
+                                 "written by onnxkit.deploy.bundle.")
+        return folder, False
+    model = load(target)
+    folder = Path(tempfile.mkdtemp(prefix=f"onnxkit-serve-{model.name}-"))
+    bundle(model, folder / "bundle")
+    return folder / "bundle", True
+
+
+def _engine(folder: Path, providers: Providers, threads: int | None, **options: Any) -> Engine:
+    manifest = _manifest.read_manifest(folder)
+    assert manifest is not None
+    broken = _manifest.check_files(folder, manifest)
+    if broken:
+        raise ServeError(f"serve.start: the bundle '{folder}' is damaged ("
+                         + ", ".join(f"'{n}': {why}" for n, why in broken.items())
+                         + "); refusing to serve it. Bundle the model again.")
+    resolved, _ = resolve(providers)
+    session = create_session(load(folder / manifest["model"]["file"]), resolved,
+                             threads=threads, where="serve.start")
+    return Engine(session=session, manifest=manifest, validate=bundle_code.validate,
+                  postprocess=bundle_code.postprocess, client_error=bundle_code.BundleError,
+                  **options)
+
+
+def _run_in_thread(server: Any) -> tuple[Any, threading.Thread]:
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            server.run()
+        except BaseException as e:  # SystemExit when the port is taken
+            errors.append(e)
+
+    thread = threading.Thread(target=run, name="onnxkit-serve", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while not server.started and thread.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    if not server.started:
+        server.should_exit = True
+        thread.join(5)
+        why = f" ({type(errors[0]).__name__}: {errors[0]})" if errors else ""
+        raise ServeError(f"serve.start: the server did not start on {server.config.host}:"
+                         f"{server.config.port}{why}. Is the port taken? Use port=0 for a "
+                         "free one.")
+    return server, thread
+
+
+def _url_host(host: str) -> str:
+    if host in ("0.0.0.0", "::", ""):
+        return "127.0.0.1"
+    return f"[{host}]" if ":" in host else host

@@ -1,0 +1,235 @@
+"""``on_ray``: the same server as a Ray Serve application, scaled by replicas.
+
+Each replica receives the bundle's files as bytes (nothing assumes a shared filesystem),
+writes them to its own temporary folder, checks their hashes, and answers HTTP requests with
+the bundle's serving code (:class:`onnxkit.deploy._serving.app.Handler`), dynamic batching
+included. Ray Serve's proxy routes the requests; ``route_prefix="/"`` keeps the protocol's
+paths unchanged.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from onnxkit.base import integer, number, require
+from onnxkit.deploy import _manifest
+from onnxkit.deploy import _predict_template as bundle_code
+from onnxkit.deploy._serving.app import Engine, Handler
+from onnxkit.errors import ClusterError, ParameterError
+from onnxkit.models import ModelLike, load
+from onnxkit.results import Result, html_table
+from onnxkit.runtime import create_session, random_inputs, resolve
+from onnxkit.serve import _client
+from onnxkit.serve._client import LoadTest
+from onnxkit.serve._local import bundle_folder
+
+APP_PREFIX = "onnxkit-"
+_STATE: dict[str, Any] = {"port": None, "started_ray": False}
+
+
+@dataclass(eq=False)
+class RayDeployment(Result):
+    """A model served by Ray Serve (see :func:`on_ray`): ``url``, ``scale()``, ``stop()``."""
+
+    url: str
+    model: str
+    app_name: str
+    replicas: int
+    settings: dict[str, Any]
+    _bind: Any = field(repr=False)  # replicas -> a bound application
+    _sample: dict[str, Any] = field(repr=False, default_factory=dict)  # one row of inputs
+
+    def infer(self, feeds: dict[str, Any], *, binary: bool = True) -> dict[str, Any]:
+        """The outputs for ``feeds``, over HTTP through Ray Serve's proxy."""
+        return _client.infer(self.url, self.model, feeds, binary=binary)
+
+    def sample_inputs(self) -> dict[str, Any]:
+        """One row of random inputs for the served model."""
+        return dict(self._sample)
+
+    def load_test(self, feeds: dict[str, Any] | None = None, *,
+                  clients: Sequence[int] = (1, 8, 32), requests: int = 200) -> LoadTest:
+        """:func:`onnxkit.serve.load_test` through Ray Serve (default: one sample row)."""
+        return _client.load_test(self.url, self.model, feeds or self.sample_inputs(),
+                                 clients=clients, requests=requests)
+
+    @property
+    def infer_url(self) -> str:
+        return f"{self.url}/v2/models/{self.model}/infer"
+
+    def scale(self, replicas: int) -> None:
+        """Run ``replicas`` copies (Ray Serve starts or stops them; requests keep flowing)."""
+        from ray import serve
+
+        replicas = integer(replicas, "RayDeployment.scale", "replicas", high=1024)
+        serve.run(self._bind(replicas), name=self.app_name, route_prefix="/")
+        self.replicas = replicas
+
+    def status(self) -> dict[str, Any]:
+        """Ray Serve's view: the application's status and each deployment's replicas."""
+        from ray import serve
+
+        app = serve.status().applications.get(self.app_name)
+        if app is None:
+            return {"status": "DELETED"}
+        return {"status": str(app.status.value if hasattr(app.status, "value") else app.status),
+                "deployments": {name: {"status": str(d.status), "replicas": dict(
+                    getattr(d, "replica_states", {}) or {})}
+                    for name, d in app.deployments.items()}}
+
+    def stop(self) -> None:
+        """Delete the application (and shut Ray down if :func:`on_ray` started it)."""
+        import ray
+        from ray import serve
+
+        if ray.is_initialized():
+            serve.delete(self.app_name)
+            if _STATE["started_ray"] and not serve.status().applications:
+                serve.shutdown()
+                ray.shutdown()
+                _STATE.update(port=None, started_ray=False)
+
+    def __enter__(self) -> RayDeployment:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"url": self.url, "model": self.model, "app_name": self.app_name,
+                "replicas": self.replicas, "settings": dict(self.settings)}
+
+    def __repr__(self) -> str:
+        return (f"RayDeployment '{self.model}' at {self.url} ({self.replicas} replica(s), "
+                f"Ray Serve application '{self.app_name}')\n  infer: POST {self.infer_url}")
+
+    def _repr_html_(self) -> str:
+        rows = [("url", self.url), ("replicas", self.replicas), ("infer", self.infer_url),
+                *((k, str(v)) for k, v in self.settings.items())]
+        return html_table(("", ""), rows, caption=f"'{self.model}' on Ray Serve")
+
+
+def on_ray(target: ModelLike | os.PathLike[str] | str, *, address: str | None = None,
+           replicas: int = 1, max_batch: int = 32, max_delay_ms: float = 2.0,
+           threads: int | None = 1, num_cpus: float = 1.0, port: int | None = None
+           ) -> RayDeployment:
+    """Deploy a bundle (or a model, bundled first) on Ray Serve behind the same protocol.
+
+    Args:
+        address: ``None`` starts a local Ray on this machine (no dashboard, loopback); ``"auto"``
+            or ``"ray://host:port"`` joins an existing cluster (onnxkit, numpy, onnxruntime and
+            starlette must be installed on its nodes).
+        replicas: copies of the model; :meth:`RayDeployment.scale` changes it later.
+        max_batch, max_delay_ms: dynamic batching in each replica (as :func:`start`).
+        threads: ONNX Runtime intra-op threads per replica; num_cpus: Ray CPUs per replica.
+        port: the HTTP port of Ray Serve's proxy (default: a free one, on 127.0.0.1 for a
+            local Ray).
+
+    Examples:
+        >>> import onnxkit
+        >>> deployment = onnxkit.serve.on_ray(onnxkit.samples.tiny_model())  # doctest: +SKIP
+        >>> deployment.scale(2); deployment.stop()  # doctest: +SKIP
+    """
+    ray = require("ray", purpose="onnxkit.serve.on_ray")
+    from ray import serve
+
+    replicas = integer(replicas, "serve.on_ray", "replicas", high=1024)
+    integer(max_batch, "serve.on_ray", "max_batch", high=65536)
+    number(max_delay_ms, "serve.on_ray", "max_delay_ms", low=0, high=10_000)
+    number(num_cpus, "serve.on_ray", "num_cpus", low=0)
+    folder, owned = bundle_folder(target)
+    files = _read_bundle(folder)
+    manifest = _manifest.read_manifest(folder)
+    assert manifest is not None
+    sample = random_inputs(load(folder / manifest["model"]["file"]), batch=1)
+    if owned:
+        import shutil
+
+        shutil.rmtree(folder.parent, ignore_errors=True)
+    _connect(ray, serve, address, port)
+    options = {"max_batch": max_batch, "max_delay_ms": max_delay_ms, "threads": threads}
+    deployment: Any = serve.deployment(_Replica, name="model", max_ongoing_requests=256,
+                                       ray_actor_options={"num_cpus": num_cpus})
+    app_name = f"{APP_PREFIX}{manifest['model']['name']}"
+    others = [a for a in serve.status().applications if a != app_name]
+    if others:  # the protocol's paths are absolute: one application owns the route "/"
+        raise ClusterError(f"serve.on_ray: Ray Serve already serves {others} at '/'; stop "
+                           "that deployment first (RayDeployment.stop()).")
+
+    def bind(count: int) -> Any:
+        return deployment.options(num_replicas=count).bind(files, options)
+
+    try:
+        serve.run(bind(replicas), name=app_name, route_prefix="/")
+    except Exception as e:
+        raise ClusterError(f"serve.on_ray: Ray Serve could not deploy "
+                           f"'{manifest['model']['name']}': {type(e).__name__}: {e}") from e
+    url = f"http://127.0.0.1:{_STATE['port']}"
+    return RayDeployment(url, manifest["model"]["name"], app_name, replicas,
+                         {"address": address or "local", **options, "num_cpus": num_cpus},
+                         bind, sample)
+
+
+def _read_bundle(folder: Path) -> dict[str, bytes]:
+    manifest = _manifest.read_manifest(folder)
+    assert manifest is not None
+    names = ["manifest.json", *manifest["files"]]
+    return {name: (folder / name).read_bytes() for name in names}
+
+
+def _connect(ray: Any, serve: Any, address: str | None, port: int | None) -> None:
+    if not ray.is_initialized():
+        try:
+            if address is None:
+                ray.init(include_dashboard=False, log_to_driver=False,
+                         num_cpus=os.cpu_count() or 1, _node_ip_address="127.0.0.1")
+                _STATE["started_ray"] = True
+            else:
+                ray.init(address=address, log_to_driver=False)
+        except Exception as e:
+            raise ClusterError(f"serve.on_ray: could not {'start' if address is None else 'join'}"
+                               f" Ray ({type(e).__name__}: {e}). For a cluster, pass its "
+                               "address ('auto' on a node, or 'ray://host:10001').") from e
+    if _STATE["port"] is None:
+        chosen = port or _free_port()
+        serve.start(http_options={"host": "127.0.0.1" if address is None else "0.0.0.0",
+                                  "port": chosen})
+        _STATE["port"] = chosen
+    elif port is not None and port != _STATE["port"]:
+        raise ParameterError(f"serve.on_ray(port={port}): Ray Serve already listens on "
+                             f"{_STATE['port']} in this session; leave port out.")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class _Replica:
+    """One Ray Serve replica: the bundle written to a private folder, served by its code."""
+
+    def __init__(self, files: dict[str, bytes], options: dict[str, Any]):
+        self._folder = Path(tempfile.mkdtemp(prefix="onnxkit-ray-replica-"))
+        for name, data in files.items():
+            path = self._folder / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+        manifest = bundle_code.load_manifest(self._folder)
+        bundle_code.check_files(self._folder, manifest)  # the bytes arrived intact
+        resolved, _ = resolve(None)
+        session = create_session(self._folder / manifest["model"]["file"], resolved,
+                                 threads=options["threads"], where="serve.on_ray")
+        engine = Engine(session=session, manifest=manifest, validate=bundle_code.validate,
+                        postprocess=bundle_code.postprocess, client_error=bundle_code.BundleError,
+                        max_batch=options["max_batch"], max_delay_ms=options["max_delay_ms"])
+        self._handler = Handler(engine)
+
+    async def __call__(self, request: Any) -> Any:
+        return await self._handler(request)

@@ -1,0 +1,63 @@
+"""The bundle's own virtualenv: what a user gets from its requirements.txt, nothing more.
+
+It lives at the repo root as ``.venv-bundle/`` (gitignored), built once per machine and rebuilt
+when the pinned requirements change; pip serves it from its cache after the first time. The
+bundle's scripts run there with ``python -I`` and a bare environment, so neither onnxkit nor
+the repo's packages can leak in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from onnxkit.deploy._manifest import requirements
+
+ROOT = Path(__file__).resolve().parents[1]
+VENV = ROOT / ".venv-bundle"
+
+
+def _build_venv(reqs: str, key: str) -> None:
+    tmp = ROOT / f".venv-bundle.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    subprocess.run([sys.executable, "-m", "venv", str(tmp)], check=True)
+    (tmp / "requirements.txt").write_text(reqs)
+    pip = subprocess.run([str(tmp / "bin" / "python"), "-m", "pip", "install", "-q",
+                          "--disable-pip-version-check", "-r", str(tmp / "requirements.txt")],
+                         capture_output=True, text=True)
+    if pip.returncode != 0:
+        shutil.rmtree(tmp, ignore_errors=True)
+        pytest.skip(f"cannot install the bundle's requirements (offline?): "
+                    f"{pip.stderr.strip().splitlines()[-1:]}")
+    (tmp / ".requirements-sha256").write_text(key)
+    shutil.rmtree(VENV, ignore_errors=True)
+    os.rename(tmp, VENV)  # `python -m pip` and `bin/python` do not care where the venv lives
+
+
+@pytest.fixture(scope="session")
+def bundle_python() -> Path:
+    """``.venv-bundle/bin/python``: the bundle's requirements.txt (numpy, onnxruntime,
+    starlette, uvicorn) at the pinned versions, nothing else."""
+    reqs = requirements()
+    key = hashlib.sha256(reqs.encode()).hexdigest()
+    stamp = VENV / ".requirements-sha256"
+    python = VENV / "bin" / "python"
+    if not (python.exists() and stamp.exists() and stamp.read_text() == key):
+        _build_venv(reqs, key)
+    for absent in ("onnxkit", "onnx"):
+        probe = subprocess.run([str(python), "-I", "-c", f"import {absent}"],
+                               capture_output=True, env=bare_env())
+        assert probe.returncode != 0, f"{absent} must not be importable in {VENV}"
+    return python
+
+
+def bare_env() -> dict[str, str]:
+    return {"PATH": "/usr/bin:/bin", "HOME": os.environ.get("HOME", "/tmp"), "LC_ALL": "C.UTF-8"}
+
+
