@@ -5,6 +5,9 @@ from __future__ import annotations
 import pytest
 
 import onnxkit
+from onnxkit.base import loopback_ray
+
+loopback_ray()  # before any test imports Ray: the clusters the tests start stay on loopback
 
 
 @pytest.fixture(scope="session")

@@ -23,6 +23,7 @@ TIERS: list[set[str]] = [
     {"inspect"},
     {"runtime"},
     {"transforms"},
+    {"prune"},
     {"convert", "quantize"},
     {"samples"},
     {"study", "deploy", "_view"},
@@ -34,7 +35,8 @@ TIERS: list[set[str]] = [
 PUBLIC = {"onnxkit", "onnxkit.errors", "onnxkit.results", "onnxkit.convert", "onnxkit.quantize",
           "onnxkit.deploy", "onnxkit.samples", "onnxkit.serve", "onnxkit.cluster",
           "onnxkit.prune", "onnxkit.widgets._base", "onnxkit._version"}
-HEAVY = ("torch", "tensorflow", "keras", "ray", "sklearn", "transformers")
+HEAVY = ("torch", "tensorflow", "keras", "ray", "sklearn", "transformers",
+         "starlette")
 MAX_LINES = 420  # "about 400": one concern per module
 
 

@@ -12,18 +12,20 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from onnxkit.base import boolean, integer, number, require
 from onnxkit.deploy import _manifest, bundle
 from onnxkit.deploy import _predict_template as bundle_code
-from onnxkit.deploy._serving.app import Engine, starlette_app
 from onnxkit.errors import ParameterError, ServeError
 from onnxkit.models import ModelLike, load
 from onnxkit.results import Result, html_table
 from onnxkit.runtime import Providers, create_session, random_inputs, resolve
 from onnxkit.serve import _client
 from onnxkit.serve._client import LoadTest
+
+if TYPE_CHECKING:  # the serving code needs starlette, an optional extra: imported on use
+    from onnxkit.deploy._serving.app import Engine
 
 START_TIMEOUT_S = 30.0
 _RUNNING: list[Server] = []  # stopped at exit, so no thread outlives the kernel's shutdown
@@ -146,6 +148,7 @@ def start(target: ModelLike | os.PathLike[str] | str, *, host: str = "127.0.0.1"
     """
     uvicorn = require("uvicorn", purpose="onnxkit.serve")
     require("starlette", purpose="onnxkit.serve")
+    from onnxkit.deploy._serving.app import starlette_app
     _check(host, port, max_batch, max_delay_ms, workers, max_body_mb, allow_nonfinite)
     folder, owned = bundle_folder(target)
     try:
@@ -218,6 +221,8 @@ def _engine(folder: Path, providers: Providers, threads: int | None, **options: 
     resolved, _ = resolve(providers)
     session = create_session(load(folder / manifest["model"]["file"]), resolved,
                              threads=threads, where="serve.start")
+    from onnxkit.deploy._serving.app import Engine
+
     return Engine(session=session, manifest=manifest, validate=bundle_code.validate,
                   postprocess=bundle_code.postprocess, client_error=bundle_code.BundleError,
                   **options)

@@ -17,10 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from onnxkit.base import integer, number, require
+from onnxkit.base import integer, loopback_ray, number, require
 from onnxkit.deploy import _manifest
 from onnxkit.deploy import _predict_template as bundle_code
-from onnxkit.deploy._serving.app import Engine, Handler
 from onnxkit.errors import ClusterError, ParameterError
 from onnxkit.models import ModelLike, load
 from onnxkit.results import Result, html_table
@@ -73,8 +72,11 @@ class RayDeployment(Result):
 
     def status(self) -> dict[str, Any]:
         """Ray Serve's view: the application's status and each deployment's replicas."""
+        import ray
         from ray import serve
 
+        if not ray.is_initialized():  # (serve.status() would start a Ray to ask)
+            return {"status": "DELETED"}
         app = serve.status().applications.get(self.app_name)
         if app is None:
             return {"status": "DELETED"}
@@ -136,7 +138,10 @@ def on_ray(target: ModelLike | os.PathLike[str] | str, *, address: str | None = 
         >>> deployment = onnxkit.serve.on_ray(onnxkit.samples.tiny_model())  # doctest: +SKIP
         >>> deployment.scale(2); deployment.stop()  # doctest: +SKIP
     """
+    if address is None:
+        loopback_ray()
     ray = require("ray", purpose="onnxkit.serve.on_ray")
+    require("starlette", purpose="onnxkit.serve.on_ray")
     from ray import serve
 
     replicas = integer(replicas, "serve.on_ray", "replicas", high=1024)
@@ -169,11 +174,20 @@ def on_ray(target: ModelLike | os.PathLike[str] | str, *, address: str | None = 
         serve.run(bind(replicas), name=app_name, route_prefix="/")
     except Exception as e:
         raise ClusterError(f"serve.on_ray: Ray Serve could not deploy "
-                           f"'{manifest['model']['name']}': {type(e).__name__}: {e}") from e
+                           f"'{manifest['model']['name']}': {type(e).__name__}: {e}"
+                           f"{_replica_error(serve, app_name)}") from e
     url = f"http://127.0.0.1:{_STATE['port']}"
     return RayDeployment(url, manifest["model"]["name"], app_name, replicas,
                          {"address": address or "local", **options, "num_cpus": num_cpus},
                          bind, sample)
+
+
+def _replica_error(serve: Any, app_name: str) -> str:
+    """The last line of what a failed replica reported (its exception), if any."""
+    app = serve.status().applications.get(app_name)
+    messages = [d.message for d in (app.deployments.values() if app else []) if d.message]
+    lines = [ln for m in messages for ln in m.strip().splitlines() if ln.strip()]
+    return f" (replica: {lines[-1].strip()[:300]})" if lines else ""
 
 
 def _read_bundle(folder: Path) -> dict[str, bytes]:
@@ -223,8 +237,10 @@ class _Replica:
             path.write_bytes(data)
         manifest = bundle_code.load_manifest(self._folder)
         bundle_code.check_files(self._folder, manifest)  # the bytes arrived intact
+        from onnxkit.deploy._serving.app import Engine, Handler
+
         resolved, _ = resolve(None)
-        session = create_session(self._folder / manifest["model"]["file"], resolved,
+        session = create_session(load(self._folder / manifest["model"]["file"]), resolved,
                                  threads=options["threads"], where="serve.on_ray")
         engine = Engine(session=session, manifest=manifest, validate=bundle_code.validate,
                         postprocess=bundle_code.postprocess, client_error=bundle_code.BundleError,

@@ -86,7 +86,8 @@ class ServePanel(Panel):
 
     def _start(self) -> serve.Server:
         self.stop()
-        options = {"max_batch": self.max_batch, "max_delay_ms": self.max_delay_ms}
+        options: dict[str, Any] = {"max_batch": self.max_batch,
+                                   "max_delay_ms": self.max_delay_ms}
         self._step("bundling and starting the server")
         server = serve.start(self.model, **options)
         self._record(call("server", "onnxkit.serve.start", "model",

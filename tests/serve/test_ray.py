@@ -52,7 +52,7 @@ def test_ray_serve_answers_like_the_embedded_server_and_scales(digits, transform
         check_result_contract(deployment)
     finally:
         deployment.stop()
-    assert deployment.status() == {"status": "DELETED"} or not _ray_running()
+    assert deployment.status() == {"status": "DELETED"} and not _ray_running()
 
 
 def test_the_text_transformer_on_ray(transformer):

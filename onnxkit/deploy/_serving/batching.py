@@ -140,6 +140,9 @@ class Batcher:
             try:
                 outputs = await loop.run_in_executor(self._executor, self._run, feeds)
                 parts = _split(outputs, [item.rows for item in batch])
+                if parts is None:
+                    raise ValueError("an output does not have the batch axis: cannot split the "
+                                     "batch")
             except Exception as e:
                 if len(batch) == 1:
                     _settle(batch[0].future, error=e)
@@ -165,10 +168,12 @@ class Batcher:
             _settle(item.future, error=e)
 
 
-def _split(outputs: dict[str, np.ndarray], rows: list[int]) -> list[dict[str, np.ndarray]]:
+def _split(outputs: dict[str, np.ndarray], rows: list[int]
+           ) -> list[dict[str, np.ndarray]] | None:
+    """Each request's rows of the batch's outputs; None when an output has no batch axis."""
     total = sum(rows)
     if len(rows) > 1 and any(np.ndim(v) == 0 or len(v) != total for v in outputs.values()):
-        raise ValueError("an output does not have the batch axis: cannot split the batch")
+        return None
     bounds = np.cumsum([0, *rows])
     return [{k: v[a:b] if len(rows) > 1 else v for k, v in outputs.items()}
             for a, b in zip(bounds[:-1], bounds[1:])]
