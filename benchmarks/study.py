@@ -39,7 +39,8 @@ MIN_AGREEMENT = 0.95
 def _torch_model(module: Any, inputs: dict[str, Any] | tuple[Any, ...]) -> onnxkit.Model:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return onnxkit.convert.from_torch(module, inputs, outputs=["logits"]).model
+        return onnxkit.convert.from_torch(module, inputs, outputs=["logits"],
+                                          dynamic_batch=True).model
 
 
 def bert() -> tuple[onnxkit.Model, dict[str, np.ndarray]]:

@@ -31,6 +31,7 @@ _EXPORTS: dict[str, str] = {
     # run
     "providers": "runtime", "ProviderTable": "runtime", "ProviderFallbackWarning": "runtime",
     "provider_options": "runtime", "OptionSpec": "runtime", "session": "runtime",
+    "evaluate": "runtime", "Evaluation": "runtime",
     "run": "runtime", "placement": "runtime", "NodePlacement": "runtime",
     "OPT_LEVELS": "runtime", "EXECUTION_MODES": "runtime",
     # measure
@@ -54,13 +55,24 @@ _EXPORTS: dict[str, str] = {
     "demo": "_demo", "DemoReport": "_demo",
 }
 # Public subpackages and modules, imported on first use too.
-_SUBMODULES = ("samples", "widgets", "quantize", "convert", "deploy", "serve", "results",
-               "cli")
+_SUBMODULES = ("samples", "widgets", "quantize", "convert", "prune", "deploy", "serve",
+               "cluster", "results", "cli")
 
 __all__ = [*_EXPORTS, "errors", *_SUBMODULES, "__version__"]
 
 if _typing.TYPE_CHECKING:  # what type checkers and editors see; at run time, lazily
-    from onnxkit import cli, convert, deploy, quantize, results, samples, serve, widgets
+    from onnxkit import (
+        cli,
+        cluster,
+        convert,
+        deploy,
+        prune,
+        quantize,
+        results,
+        samples,
+        serve,
+        widgets,
+    )
     from onnxkit._demo import DemoReport, demo
     from onnxkit._view import GraphView, NetronView, graph_view, stop_views, view
     from onnxkit.base import TensorInfo
@@ -71,6 +83,7 @@ if _typing.TYPE_CHECKING:  # what type checkers and editors see; at run time, la
         OPT_LEVELS,
         BenchResult,
         Comparison,
+        Evaluation,
         NodePlacement,
         NodeTime,
         OpProfile,
@@ -81,6 +94,7 @@ if _typing.TYPE_CHECKING:  # what type checkers and editors see; at run time, la
         SweepResult,
         benchmark,
         compare,
+        evaluate,
         placement,
         profile,
         provider_options,

@@ -24,14 +24,16 @@ PUBLIC = {
     "fix_dims", "make_dynamic", "infer_shapes", "extract", "has_attention", "quantize",
     "convert", "view", "graph_view", "NetronView", "GraphView", "stop_views",
     "Study", "Variant", "Choice", "sweep", "SweepResult", "provider_options", "OptionSpec",
-    "deploy", "serve", "demo", "DemoReport", "OPT_LEVELS", "EXECUTION_MODES", "OPTIMIZE_LEVELS",
-    "FUSION_MODEL_TYPES",
+    "deploy", "serve", "cluster", "prune", "evaluate", "Evaluation", "demo", "DemoReport",
+    "OPT_LEVELS", "EXECUTION_MODES", "OPTIMIZE_LEVELS", "FUSION_MODEL_TYPES",
 }
 QUANTIZE = {"dynamic", "static", "weight_only", "debug", "LayerErrors", "prepare", "assess",
-            "QuantAssessment", "Cancelled", "METHODS", "FORMATS", "MODES"}
+            "QuantAssessment", "Cancelled", "METHODS", "FORMATS", "MODES", "tune", "TuningResult",
+            "Candidate", "preflight", "Preflight"}
 # Every public package and the home its names read as.
 PACKAGES = ["onnxkit", "onnxkit.convert", "onnxkit.quantize", "onnxkit.deploy",
-            "onnxkit.widgets", "onnxkit.errors", "onnxkit.results", "onnxkit.samples"]
+            "onnxkit.widgets", "onnxkit.errors", "onnxkit.results", "onnxkit.samples",
+            "onnxkit.serve", "onnxkit.cluster", "onnxkit.prune"]
 
 
 def _public_objects(package: str) -> list[tuple[str, object]]:

@@ -9,20 +9,26 @@ import pytest
 from result_contract import check_result_contract
 
 import onnxkit
+import onnxkit.cluster
 import onnxkit.runtime
 import onnxkit.study
 from onnxkit.results import Result
 
 # Results whose contract is checked where they are made at no extra cost: the demo's test.
-ELSEWHERE = {"DemoReport", "Stage", "RayDeployment"}  # (the last: tests/serve/test_ray.py)
+# (RayDeployment: tests/serve/test_ray.py; Cluster, Node, NodeTable: tests/cluster)
+ELSEWHERE = {"DemoReport", "Stage", "RayDeployment", "Cluster", "Node", "NodeTable"}
 # Results reached only through a public one (a summary's initializers, a provider table's rows).
 NESTED = {"InitializerInfo", "ProviderInfo"}
+
+
+def calibration_rows(model):
+    return onnxkit.random_inputs(model, batch=32)
 
 
 def _public_result_classes() -> set[str]:
     names = set()
     for package in (onnxkit, onnxkit.convert, onnxkit.quantize, onnxkit.deploy, onnxkit.samples,
-                    onnxkit.runtime, onnxkit.study, onnxkit.serve):
+                    onnxkit.runtime, onnxkit.study, onnxkit.serve, onnxkit.cluster):
         for name in package.__all__:
             obj = getattr(package, name)
             if inspect.isclass(obj) and issubclass(obj, Result) and obj is not Result:
@@ -53,11 +59,15 @@ def results(tiny, pipeline, tmp_path_factory) -> dict[str, object]:
     made |= {"Study": study, "Variant": study["fp16"], "Choice": study.best(by="size_mb")}
     measurement, _ = onnxkit.runtime.measure_models({"a": tiny, "b": tiny}, min_rounds=2,
                                                     max_rounds=2, runs=3)
-    made |= {"Measurement": measurement, "Speedup": measurement.speedup("b")}
+    made |= {"Measurement": measurement, "Speedup": measurement.speedup("b"),
+             "Evaluation": onnxkit.evaluate(tiny, calibration_rows(tiny), batch=8)}
     calibration = onnxkit.random_inputs(tiny, batch=32)
     int8 = onnxkit.quantize.static(tiny, calibration, progress=lambda done, total: None)
     errors = onnxkit.quantize.debug(tiny, int8, calibration)
     assessment = onnxkit.quantize.assess(tiny, [int8], calibration, rounds=2, max_rounds=2, runs=5)
+    tuning = onnxkit.quantize.tune(tiny, calibration, max_error=1.0, budget_s=5)
+    made |= {"TuningResult": tuning, "Candidate": tuning.candidates[0],
+             "Preflight": tuning.preflight}
     made |= {"LayerErrors": errors, "LayerError": errors.layers[0],
              "QuantAssessment": assessment, "AssessedModel": assessment.rows[0]}
     ort_model = onnxkit.deploy.to_ort_format(tiny)

@@ -12,7 +12,15 @@ from onnxkit.base import graph_inputs, integer
 from onnxkit.errors import InputError
 from onnxkit.models import ModelLike, load
 from onnxkit.results import Result, fmt_bytes, html_table
-from onnxkit.runtime import accuracy, compare, measure_models, run, speed_verdict, validate_feeds
+from onnxkit.runtime import (
+    accuracy,
+    compare,
+    evaluate,
+    measure_models,
+    run,
+    speed_verdict,
+    validate_feeds,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -117,8 +125,8 @@ def _pct(value: float | None, digits: int = 4) -> str:
 def assess(float_model: ModelLike, quantized: ModelLike | Sequence[ModelLike],
            data: Mapping[str, np.ndarray] | np.ndarray, *, labels: np.ndarray | None = None,
            threads: int | None = None, batch: int = LATENCY_BATCH, rounds: int = 5,
-           max_rounds: int = 30, runs: int | None = None, budget_s: float = 20.0
-           ) -> QuantAssessment:
+           max_rounds: int = 30, runs: int | None = None, budget_s: float = 20.0,
+           cluster: Any = None) -> QuantAssessment:
     """Measure quantized variants beside the float model on the same data.
 
     Every model is timed in the same interleaved rounds (:func:`onnxkit.runtime.measure`),
@@ -131,6 +139,9 @@ def assess(float_model: ModelLike, quantized: ModelLike | Sequence[ModelLike],
             first output itself when it holds labels).
         rounds, max_rounds, runs, budget_s: the timing: at least ``rounds`` rounds, more until
             the fastest separates from the float model, ``max_rounds`` or ``budget_s``.
+        cluster: an :func:`onnxkit.cluster.connect` cluster: the error and accuracy are then
+            computed on its workers (:func:`onnxkit.evaluate`; the error is over every float
+            output, not only the first). Latency is measured here.
     """
 
     reference = load(float_model)
@@ -146,19 +157,35 @@ def assess(float_model: ModelLike, quantized: ModelLike | Sequence[ModelLike],
         {str(i): m for i, m in enumerate(models)}, {k: v[:rows_per_run] for k, v in feeds.items()},
         threads=threads, where="assess", min_rounds=rounds, max_rounds=max_rounds, runs=runs,
         budget_s=budget_s)
-    expected = run(reference, feeds)
     rows = []
-    for i, model in enumerate(models):
-        outputs = run(model, feeds)
-        diff = compare(expected, outputs, rtol=0, atol=0).outputs[0]
-        first = next(iter(outputs.values()))
+    for i, (model, quality) in enumerate(zip(models, _qualities(reference, models, feeds,
+                                                                  labels, cluster))):
         fast = timing.speedup(str(i))
         rows.append(AssessedModel(
             name=model.name, path=str(model.path), size_bytes=model.size_bytes,
-            p50_ms=timing.percentile(str(i), 50), max_abs=diff.max_abs or 0.0,
-            cosine=diff.cosine, top1_agreement=diff.argmax_agreement,
-            accuracy=None if labels is None else accuracy(first, labels),
+            p50_ms=timing.percentile(str(i), 50), **quality,
             speedup=fast.median, speedup_low=fast.low, speedup_high=fast.high,
             speedup_confidence=fast.confidence))
     return QuantAssessment(tuple(rows))
+
+
+def _qualities(reference: Any, models: list[Any], feeds: dict[str, np.ndarray], labels: Any,
+               cluster: Any) -> list[dict[str, Any]]:
+    """Error of each model's outputs vs the float model's, and accuracy: here (the first
+    output), or on the cluster."""
+    if cluster is not None:
+        found = [evaluate(m, feeds, labels=labels, reference=reference, cluster=cluster)
+                 for m in models]
+        return [{"max_abs": e.max_abs_err or 0.0, "cosine": e.cosine,
+                 "top1_agreement": e.agreement, "accuracy": e.score} for e in found]
+    expected = run(reference, feeds)
+    out = []
+    for model in models:
+        outputs = run(model, feeds)
+        diff = compare(expected, outputs, rtol=0, atol=0).outputs[0]
+        first = next(iter(outputs.values()))
+        out.append({"max_abs": diff.max_abs or 0.0, "cosine": diff.cosine,
+                    "top1_agreement": diff.argmax_agreement,
+                    "accuracy": None if labels is None else accuracy(first, labels)})
+    return out
 

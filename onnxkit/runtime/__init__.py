@@ -15,6 +15,7 @@ from onnxkit.runtime._bench import (
     timed_runs,
 )
 from onnxkit.runtime._compare import Comparison, OutputDiff, accuracy, compare
+from onnxkit.runtime._evaluate import Evaluation, batch_stats, evaluate
 from onnxkit.runtime._feeds import Feeds, prepare_feeds, validate_feeds
 from onnxkit.runtime._inputs import graph_feeds, random_inputs
 from onnxkit.runtime._isolation import crashes_onnxruntime
@@ -23,6 +24,7 @@ from onnxkit.runtime._measure import (
     Speedup,
     measure,
     measure_models,
+    measure_serialized,
     speed_verdict,
     speedup_interval,
 )
@@ -62,17 +64,16 @@ from onnxkit.runtime._session import (
 from onnxkit.runtime._sweep import SweepResult, sweep
 
 __all__ = [
-    "BenchResult", "Measurement", "Speedup", "measure", "measure_models", "speed_verdict",
-    "speedup_interval",
-    "batch_size", "crashes_onnxruntime", "bench_result", "benchmark", "bind", "check_counts",
-    "timed_runs", "Comparison", "OutputDiff", "accuracy", "compare", "Feeds",
-    "prepare_feeds", "validate_feeds", "graph_feeds", "random_inputs", "NodePlacement",
-    "NodeTime", "OpProfile", "placement", "profile", "ProviderSpec", "canonical_name",
-    "short_name", "split_spec", "OptionSpec", "io_device", "provider_options",
-    "validate_options", "ProviderFallbackWarning", "ProviderInfo", "ProviderTable", "Resolved",
-    "providers", "resolve", "EXECUTION_MODES", "OPT_LEVELS", "ExecutionMode", "OptLevel",
-    "Providers", "create_session", "run", "run_session", "session", "session_options",
-    "SweepResult", "sweep",
+    "BenchResult", "Measurement", "Speedup", "measure", "measure_models", "measure_serialized",
+    "speed_verdict", "speedup_interval", "batch_size", "crashes_onnxruntime", "bench_result",
+    "benchmark", "bind", "check_counts", "timed_runs", "Evaluation", "batch_stats", "evaluate",
+    "Comparison", "OutputDiff", "accuracy", "compare", "Feeds", "prepare_feeds", "validate_feeds",
+    "graph_feeds", "random_inputs", "NodePlacement", "NodeTime", "OpProfile", "placement",
+    "profile", "ProviderSpec", "canonical_name", "short_name", "split_spec", "OptionSpec",
+    "io_device", "provider_options", "validate_options", "ProviderFallbackWarning", "ProviderInfo",
+    "ProviderTable", "Resolved", "providers", "resolve", "EXECUTION_MODES", "OPT_LEVELS",
+    "ExecutionMode", "OptLevel", "Providers", "create_session", "run", "run_session", "session",
+    "session_options", "SweepResult", "sweep",
 ]
 
 publish(globals(), "onnxkit", front_door_names(__name__))

@@ -35,7 +35,8 @@ CONFIDENCE = 0.95  # of the intervals reported
 STOP_CONFIDENCE = 0.99
 # Below this coverage (fewer than 5 rounds) an interval is too short to call anything faster.
 VERDICT_CONFIDENCE = 0.9
-ROUND_SHARE_S = 0.05  # each model's share of a round, in seconds of runs
+ROUND_SHARE_S = 0.1  # each model's share of a round, in seconds of runs
+MIN_RUNS = 3  # per model and round: a round's median of one run is as noisy as that run
 
 
 @dataclass(frozen=True)
@@ -154,7 +155,7 @@ def measure(runners: Sequence[tuple[str, Runner]], *, min_rounds: int = 5,
         min_rounds: rounds always run; then one more at a time until the leader (the largest
             median speedup) separates from the reference, ``max_rounds`` or ``budget_s``.
         runs: runs of each model per round (default: as many as take ``round_s`` seconds, at
-            least one: fast models get many short runs, slow ones one).
+            least 3: fast models get many short runs, slow ones 3).
         pairs: ``(model, its reference)`` pairs that are compared (default: every model
             against the first); with several references, each one's leader must separate.
         progress: ``progress(round, max_rounds)`` after each round; it may raise to stop.
@@ -222,6 +223,16 @@ def measure_models(models: Mapping[str, ModelLike], feeds: Feeds | None = None, 
     return measure(runners, where=where, **how), load_ms
 
 
+def measure_serialized(models: Mapping[str, bytes], feeds: Feeds | None, providers: Providers,
+                       threads: int | None, how: Mapping[str, Any]
+                       ) -> tuple[Measurement, dict[str, float]]:
+    """:func:`measure_models` of serialized models: what a cluster node runs for a Study
+    timed there (the models arrive as bytes; nothing assumes a shared filesystem)."""
+    handles = {name: load(data, name=name) for name, data in models.items()}
+    return measure_models(handles, feeds, providers=providers, threads=threads,
+                          where="measure on a node", **how)
+
+
 def _leaders_separated(m: Measurement, pairs: Sequence[tuple[str, str]]) -> bool:
     """Whether, for every reference, the fastest model against it is faster or slower beyond
     the spread."""
@@ -238,7 +249,7 @@ def _runs_per_round(run: Runner, round_s: float) -> int:
     start = time.perf_counter()
     run()  # also a warm-up
     once = time.perf_counter() - start
-    return max(1, min(10_000, round(round_s / max(once, 1e-6))))
+    return max(MIN_RUNS, min(10_000, round(round_s / max(once, 1e-6))))
 
 
 def _timed(run: Runner, count: int) -> tuple[float, ...]:

@@ -25,7 +25,7 @@ from onnxkit.runtime._bench import (
 from onnxkit.runtime._feeds import Feeds, prepare_feeds
 from onnxkit.runtime._inputs import random_inputs
 from onnxkit.runtime._measure import Measurement, Speedup, measure
-from onnxkit.runtime._provider_names import ProviderSpec, short_name
+from onnxkit.runtime._provider_names import ProviderSpec, canonical_name, short_name, split_spec
 from onnxkit.runtime._provider_options import io_device
 from onnxkit.runtime._providers import Resolved, resolve
 from onnxkit.runtime._session import OptLevel, create_session, run_session
@@ -143,7 +143,8 @@ def sweep(model: ModelLike, feeds: Feeds | None = None, *,
           opt_level: OptLevel | None = None, options: Mapping[str, Any] | None = None,
           runs: int | None = None, duration: float | None = None, rounds: int = 5,
           max_rounds: int | None = None, warmup: int = 5, io_binding: bool = False,
-          progress: Progress | None = None) -> SweepResult:
+          progress: Progress | None = None, cluster: Any = None, on: str | None = None
+          ) -> SweepResult:
     """Benchmark ``model`` on every combination of ``providers`` × ``threads`` × ``batch``.
 
     All sessions are created first and then timed in ``rounds`` round-robin passes (the order
@@ -170,6 +171,10 @@ def sweep(model: ModelLike, feeds: Feeds | None = None, *,
             configuration's device, so host/device copies are not timed.
         progress: ``progress(round, max_rounds)`` after each round; an exception it raises
             (e.g. a panel's Cancel) stops the sweep.
+        cluster, on: run the whole sweep on the node ``on`` of an
+            :func:`onnxkit.cluster.connect` cluster (a node id, address or resource such as
+            ``"GPU"``); a node without a requested provider is refused, naming those that
+            have it. ``progress`` is not called then.
 
     Returns:
         A :class:`SweepResult`; ``.table()`` is a pandas DataFrame, ``.plot()`` a figure.
@@ -185,6 +190,12 @@ def sweep(model: ModelLike, feeds: Feeds | None = None, *,
     """
     check_counts("sweep", warmup, runs, duration)
     integer(rounds, "sweep", "rounds", high=100)
+    if on is not None:
+        return _on_node(cluster, on, load(model), feeds, {
+            "providers": providers, "threads": threads, "batch": batch,
+            "opt_level": opt_level, "options": options, "runs": runs, "duration": duration,
+            "rounds": rounds, "max_rounds": max_rounds, "warmup": warmup,
+            "io_binding": io_binding})
     if max_rounds is not None:
         integer(max_rounds, "sweep", "max_rounds", high=1000)
     handle = load(model)
@@ -315,6 +326,31 @@ def _sessions(handle: Model, configs: list[tuple[str, Resolved]], threads: list[
         assert first_error is not None
         raise first_error
     return sessions, failed
+
+
+def _on_node(cluster: Any, on: str, handle: Model, feeds: Feeds | None,
+             kwargs: dict[str, Any]) -> SweepResult:
+    if cluster is None:
+        raise ParameterError("sweep(on=...) names a node of a cluster; pass cluster="
+                             "onnxkit.cluster.connect(...) as well.")
+    import onnxruntime as ort
+
+    node = cluster.node(on)
+    configs = kwargs["providers"] or ["cpu"]
+    for config in configs:  # as asked, not as this machine would resolve them
+        for spec in ([config] if isinstance(config, (str, tuple)) else config):
+            name = canonical_name(split_spec(spec)[0], ort.get_all_providers())
+            if name is None:
+                raise ParameterError(f"sweep(providers=...): unknown provider {spec!r}.")
+            cluster.node_with(name, node.node_id)
+    return cluster.run_on(node.node_id, sweep_serialized, handle.to_proto().SerializeToString(),
+                          handle.name, feeds, kwargs)
+
+
+def sweep_serialized(data: bytes, name: str, feeds: Feeds | None, kwargs: dict[str, Any]
+                     ) -> SweepResult:
+    """:func:`sweep` of a serialized model: what a cluster node runs for ``sweep(on=...)``."""
+    return sweep(load(data, name=name), feeds, **kwargs)
 
 
 def _warm_up(combos: list[_Combo], name: str, warmup: int) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 
 from onnxkit.errors import Cancelled, ParameterError
 from onnxkit.models import Model
+from onnxkit.prune import find_groups, structured
 from onnxkit.quantize import dynamic, static
 from onnxkit.transforms import fuse_transformer, has_attention, optimize, to_fp16
 
@@ -48,6 +49,10 @@ def _fused(model: Model, options: dict[str, Any]) -> Model:
     return fused
 
 
+def _pruned(model: Model, options: dict[str, Any]) -> Model:
+    return structured(model, PRUNE_RATIO)
+
+
 def _quiet_progress(done: int, total: int) -> None:
     """Calibration is one step of the study's progress; no bar of its own."""
 
@@ -55,8 +60,10 @@ def _quiet_progress(done: int, total: int) -> None:
 # name -> how to build it from the reference; the order is the table's
 RECIPES: dict[str, Recipe] = {
     "ort-basic": _ort("basic"), "ort-all": _ort("all"), "slim": _slim, "fp16": _fp16,
-    "int8-dynamic": _int8_dynamic, "int8-static": _int8_static, "fused": _fused,
+    "int8-dynamic": _int8_dynamic, "int8-static": _int8_static, "pruned-25": _pruned,
+    "fused": _fused,
 }
+PRUNE_RATIO = 0.25  # channels removed by the pruned-25 recipe (no fine-tuning)
 
 
 class _NotApplicable(Exception):
@@ -66,6 +73,8 @@ class _NotApplicable(Exception):
 def _not_applicable(name: str, model: Model, options: dict[str, Any]) -> str | None:
     if name == "int8-static" and options["calibration"] is None:
         return "no calibration data"
+    if name == "pruned-25" and not find_groups(model.to_proto())[0]:
+        return "no Conv/Gemm/MatMul whose channels can be pruned alone (see prune.find_groups)"
     if name == "fused" and not has_attention(model):
         return "no attention (a Softmax feeding a MatMul, directly or through a NaN guard)"
     return None

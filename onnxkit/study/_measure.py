@@ -11,13 +11,75 @@ from typing import Any
 import numpy as np
 
 from onnxkit.base import TensorInfo, graph_inputs, graph_outputs, integer, number
-from onnxkit.errors import ParameterError
+from onnxkit.errors import InputError, ParameterError
 from onnxkit.models import Model
-from onnxkit.runtime import Measurement, accuracy, compare, measure_models
+from onnxkit.runtime import (
+    Measurement,
+    accuracy,
+    compare,
+    evaluate,
+    measure_models,
+    measure_serialized,
+    prepare_feeds,
+    random_inputs,
+    resolve,
+    validate_feeds,
+)
 from onnxkit.study._memory import peak_memory
 
 Metric = Callable[[dict[str, np.ndarray], Any], float]
 Progress = Callable[[int, int], None]
+
+
+# --- data -----------------------------------------------------------------------------------
+
+def evaluation_data(reference: Model, data: Any, labels: Any, rows: int
+                    ) -> dict[str, np.ndarray]:
+    """The evaluation inputs, checked (default: ``rows`` rows of random inputs)."""
+    if data is None:
+        if labels is not None:
+            raise ParameterError("Study(labels=...) needs the data they label: pass "
+                                 "data=... (rows are samples) as well.")
+        return random_inputs(reference, batch=rows, seed=0)
+    try:
+        arrays = validate_feeds(graph_inputs(reference.proto.graph), data)
+    except InputError as e:
+        raise InputError(f"Study(data=...): {e}") from e
+    counts = sorted({len(v) for v in arrays.values()})
+    if labels is not None and counts != [len(labels)]:
+        raise InputError(f"Study: {len(labels)} labels for {counts} rows of data; there must "
+                         "be one label per row.")
+    return arrays
+
+
+def latency_feeds(reference: Model, data: dict[str, np.ndarray], feeds: Any, have_data: bool,
+                  batch: int) -> dict[str, np.ndarray]:
+    """What each timed run takes: the given feeds, else the first ``batch`` rows of data."""
+    if feeds is None and have_data:
+        return {k: v[:batch] for k, v in data.items()}
+    try:
+        return prepare_feeds(reference, feeds)
+    except InputError as e:
+        raise InputError(f"Study(feeds=...): {e}") from e
+
+
+@dataclass(frozen=True)
+class Where:
+    """Where a Study computes: its ``cluster`` (None: here) and the node it times ``on``."""
+
+    cluster: Any = None
+    on: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.on is not None and self.cluster is None:
+            raise ParameterError("Study(on=...) names a node of a cluster; pass cluster="
+                                 "onnxkit.cluster.connect(...) as well.")
+
+    def describe(self) -> str:
+        if self.cluster is None:
+            return "this machine"
+        node = f", timed on node {self.on}" if self.on else ""
+        return f"{self.cluster.address}{node}"
 
 
 # --- signature ------------------------------------------------------------------------------
@@ -97,6 +159,14 @@ def _agreement(diff: Any) -> float | None:
     return None
 
 
+def quality_on(cluster: Any, model: Model, reference: Model, data: dict[str, np.ndarray],
+               labels: Any, metric: Metric | None) -> Quality:
+    """:func:`quality`, computed on the cluster's workers (:func:`onnxkit.evaluate`)."""
+    e = evaluate(model, data, labels=labels, metric=metric, reference=reference,
+                 cluster=cluster)
+    return Quality(e.max_abs_err, e.cosine, e.agreement, e.score)
+
+
 def score(outputs: dict[str, np.ndarray], labels: Any, metric: Metric | None) -> float | None:
     """The user's metric, else accuracy (argmax of the first output) when there are labels."""
 
@@ -112,7 +182,8 @@ def score(outputs: dict[str, np.ndarray], labels: Any, metric: Metric | None) ->
 @dataclass(frozen=True)
 class Plan:
     """How long to time: at least ``rounds`` interleaved rounds, at most ``max_rounds`` or
-    ``budget_s`` seconds, ``runs`` runs of each model a round (None: about 50 ms of them)."""
+    ``budget_s`` seconds, ``runs`` runs of each model a round (None: about 100 ms of them,
+    3 at least)."""
 
     rounds: int
     max_rounds: int
@@ -132,13 +203,22 @@ def plan(rounds: int, max_rounds: int, runs: int | None, budget_s: float | None)
 
 
 def timed(models: Mapping[str, Model], feeds: dict[str, np.ndarray], *, providers: Any,
-          threads: int | None, plan: Plan, progress: Progress | None = None
-          ) -> tuple[Measurement, dict[str, float]]:
+          threads: int | None, plan: Plan, progress: Progress | None = None,
+          where: Where = Where()) -> tuple[Measurement, dict[str, float]]:
     """Every model timed in the same interleaved rounds, the first as the reference
-    (:func:`onnxkit.runtime.measure_models`), with the time each took to load."""
-    return measure_models(models, feeds, providers=providers, threads=threads, where="Study",
-                          min_rounds=plan.rounds, max_rounds=plan.max_rounds,
-                          budget_s=plan.budget_s, runs=plan.runs, progress=progress)
+    (:func:`onnxkit.runtime.measure_models`), with the time each took to load; on the node
+    ``where.on`` when one is named (the models travel as bytes)."""
+    how = {"min_rounds": plan.rounds, "max_rounds": plan.max_rounds,
+           "budget_s": plan.budget_s, "runs": plan.runs}
+    if where.on is None:
+        return measure_models(models, feeds, providers=providers, threads=threads,
+                              where="Study", progress=progress, **how)
+    node = where.cluster.node(where.on)
+    for provider in resolve(providers)[0]:
+        where.cluster.node_with(provider[0], node.node_id)
+    serialized = {n: m.to_proto().SerializeToString() for n, m in models.items()}
+    return where.cluster.run_on(node.node_id, measure_serialized, serialized, feeds,
+                                providers, threads, how)
 
 
 def size_note(variant: Model, reference: Model) -> str:

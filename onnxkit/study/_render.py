@@ -82,7 +82,7 @@ def _caption(study: Study) -> str:
     s = study.settings
     labelled = {"accuracy": " with labels", "metric": " with a metric"}.get(
         study.score_name or "", "")
-    runs = f"{s['runs']} runs" if s["runs"] else "~50 ms of runs"
+    runs = f"{s['runs']} runs" if s["runs"] else "~100 ms of runs (3 at least)"
     why = {"separated": "the fastest separated from the reference",
            "budget": "time budget spent", "rounds": "round limit"}.get(s["stopped"], "")
     return (f"Study of '{study.reference.name}': {len(study) - 1} variant(s) vs the reference "

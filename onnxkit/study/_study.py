@@ -9,18 +9,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from onnxkit.base import graph_inputs, integer
-from onnxkit.errors import InputError, NotFoundError, ParameterError
+from onnxkit.base import integer
+from onnxkit.errors import NotFoundError, ParameterError
 from onnxkit.models import Model, ModelLike, load
 from onnxkit.results import Result
 from onnxkit.runtime import (
     Feeds,
     Providers,
-    prepare_feeds,
-    random_inputs,
     run,
     speed_verdict,
-    validate_feeds,
 )
 from onnxkit.study import _measure as measure
 from onnxkit.study import _render as render
@@ -110,7 +107,12 @@ class Study(Result):
         rounds, max_rounds, budget_s: at least ``rounds`` interleaved rounds (default 5), then
             more until the fastest variant's speedup interval excludes 1, ``max_rounds``
             (default 30) or ``budget_s`` seconds of timing (default 20).
-        runs: timed runs of each model per round (default: about 50 ms of them).
+        runs: timed runs of each model per round (default: about 100 ms of them, at least
+            3).
+        cluster: an :func:`onnxkit.cluster.connect` cluster: the error and accuracy columns
+            are computed there (:func:`onnxkit.evaluate`, the data in batches on its workers).
+        on: a node of ``cluster`` (id, address or a resource such as ``"GPU"``) to time the
+            models on instead of this machine (peak memory is then not measured).
 
     Examples:
         >>> import onnxkit
@@ -129,25 +131,29 @@ class Study(Result):
                  data: Feeds | np.ndarray | None = None, labels: Any = None,
                  metric: Metric | None = None, providers: Providers = None,
                  threads: int | None = None, batch: int | None = None, rounds: int = 5,
-                 max_rounds: int = 30, runs: int | None = None, budget_s: float | None = 20.0):
+                 max_rounds: int = 30, runs: int | None = None, budget_s: float | None = 20.0,
+                 cluster: Any = None, on: str | None = None):
         self._setup(reference, feeds=feeds, data=data, labels=labels, metric=metric,
                     providers=providers, threads=threads, batch=batch,
-                    plan=measure.plan(rounds, max_rounds, runs, budget_s))
+                    plan=measure.plan(rounds, max_rounds, runs, budget_s),
+                    where=measure.Where(cluster, on))
         self._measure({REFERENCE: self._ref}, tolerate=False)
 
     def _setup(self, reference: ModelLike, *, feeds: Any, data: Any, labels: Any,
                metric: Metric | None, providers: Providers, threads: int | None,
-               batch: int | None, plan: measure.Plan) -> None:
+               batch: int | None, plan: measure.Plan, where: measure.Where) -> None:
         """Everything but timing the reference (``auto`` times it with its variants)."""
         if metric is not None and not callable(metric):
             raise ParameterError(f"Study(metric=...) must be a function (outputs: dict, labels) "
                                  f"-> float; got {type(metric).__name__}.")
         self._ref = load(reference)
         self._labels, self._metric = labels, metric
-        self._data = self._evaluation_data(data, labels)
+        self._data = measure.evaluation_data(self._ref, data, labels, EVAL_ROWS)
         batch = LATENCY_BATCH if batch is None else integer(batch, "Study", "batch")
-        self._feeds = self._latency_feeds(feeds, data is not None, batch)
-        self._providers, self._threads, self._plan = providers, threads, plan
+        self._feeds = measure.latency_feeds(self._ref, self._data, feeds, data is not None,
+                                            batch)
+        self._providers, self._threads, self._plan, self._where = providers, threads, plan, \
+            where
         self._budget_s = plan.budget_s  # as asked (auto's timing gets what the recipes left)
         self.progress: Callable[[int, int], None] | None = None  # each round of timing
         self._expected = self._run(self._ref)
@@ -155,30 +161,6 @@ class Study(Result):
         self._variants: dict[str, Variant] = {}
         self._failed: dict[str, str] = {}
         self._skipped: dict[str, str] = {}  # Study.auto's recipes that do not apply, and why
-
-    def _evaluation_data(self, data: Any, labels: Any) -> dict[str, np.ndarray]:
-        if data is None:
-            if labels is not None:
-                raise ParameterError("Study(labels=...) needs the data they label: pass "
-                                     "data=... (rows are samples) as well.")
-            return random_inputs(self._ref, batch=EVAL_ROWS, seed=0)
-        try:
-            arrays = validate_feeds(graph_inputs(self._ref.proto.graph), data)
-        except InputError as e:
-            raise InputError(f"Study(data=...): {e}") from e
-        rows = sorted({len(v) for v in arrays.values()})
-        if labels is not None and rows != [len(labels)]:
-            raise InputError(f"Study: {len(labels)} labels for {rows} rows of data; there must "
-                             "be one label per row.")
-        return arrays
-
-    def _latency_feeds(self, feeds: Any, have_data: bool, batch: int) -> dict[str, np.ndarray]:
-        if feeds is None and have_data:
-            return {k: v[:batch] for k, v in self._data.items()}
-        try:
-            return prepare_feeds(self._ref, feeds)
-        except InputError as e:
-            raise InputError(f"Study(feeds=...): {e}") from e
 
     # --- measuring -----------------------------------------------------------------------
 
@@ -222,6 +204,13 @@ class Study(Result):
     def _run(self, model: Model) -> dict[str, np.ndarray]:
         return run(model, self._data, providers=self._providers)
 
+    def _quality(self, model: Model) -> measure.Quality:
+        if self._where.cluster is None:
+            return measure.quality(self._expected, self._run(model), self._labels,
+                                   self._metric)
+        return measure.quality_on(self._where.cluster, model, self._ref, self._data,
+                                  self._labels, self._metric)
+
     def _measure(self, models: dict[str, Model], *, tolerate: bool) -> None:
         """Quality of each model, then memory and latency of those that ran (interleaved with
         the reference). With ``tolerate``, a model that fails is recorded instead of raised."""
@@ -229,8 +218,7 @@ class Study(Result):
         for name, model in models.items():
             try:
                 measure.check_signature(self._ref, model, name)
-                qualities[name] = measure.quality(self._expected, self._run(model),
-                                                  self._labels, self._metric)
+                qualities[name] = self._quality(model)
             except Exception as e:
                 if not tolerate:
                     raise
@@ -238,10 +226,10 @@ class Study(Result):
         timed = {REFERENCE: self._ref, **{n: models[n] for n in qualities if n != REFERENCE}}
         latency, load_ms = measure.timed(timed, self._feeds, providers=self._providers,
                                          threads=self._threads, plan=self._plan,
-                                         progress=self.progress)
+                                         progress=self.progress, where=self._where)
         memory = dict(zip(qualities, measure.peak_memories(
             [models[n] for n in qualities], self._feeds, providers=self._providers,
-            threads=self._threads)))
+            threads=self._threads) if self._where.on is None else [None] * len(qualities)))
         self._ref_timings.append((latency.percentile(REFERENCE, 50),
                                   latency.percentile(REFERENCE, 90), load_ms[REFERENCE]))
         for name, q in qualities.items():
@@ -294,7 +282,7 @@ class Study(Result):
                 "min_rounds": self._plan.rounds,
                 "max_rounds": self._plan.max_rounds, "runs": self._plan.runs,
                 "budget_s": self._budget_s, "threads": self._threads,
-                "providers": self._providers or "cpu"}
+                "providers": self._providers or "cpu", "where": self._where.describe()}
 
     def __getitem__(self, name: str) -> Variant:
         if name not in self._variants:
@@ -371,17 +359,19 @@ class Study(Result):
              progress: Callable[[int, int], None] | None = None,
              variants: Sequence[str] | None = None, feeds: Feeds | None = None,
              batch: int | None = None, rounds: int = 5, max_rounds: int = 30,
-             runs: int | None = None, budget_s: float | None = 60.0) -> Study:
+             runs: int | None = None, budget_s: float | None = 60.0, cluster: Any = None,
+             on: str | None = None) -> Study:
         """Build the usual variants of ``model``, measure them all together, return the Study.
 
-        The recipes, in order: ``ort-basic`` and ``ort-all`` (ORT's offline graph
-        optimizations, :func:`~onnxkit.optimize`), ``slim`` (onnxslim), ``fp16``
-        (:func:`~onnxkit.to_fp16`), ``int8-dynamic``, ``int8-static`` (QDQ, per-channel; only
-        with ``calibration``) and ``fused`` (:func:`~onnxkit.fuse_transformer`; only when the
-        graph has attention: a Softmax feeding a MatMul). A recipe that fails is recorded in
-        :attr:`failures` and shown in the table, not raised. All variants are timed in the
-        same interleaved rounds (see :class:`Study`), each session at ORT's ``all`` level,
-        so the ``ort-*`` variants mostly save session creation time (``load_ms``).
+        The recipes, in order: ``ort-basic`` and ``ort-all`` (ORT's offline graph optimizations,
+        :func:`~onnxkit.optimize`), ``slim`` (onnxslim), ``fp16`` (:func:`~onnxkit.to_fp16`),
+        ``int8-dynamic``, ``int8-static`` (QDQ, per-channel; only with ``calibration``),
+        ``pruned-25`` (:func:`onnxkit.prune.structured`, a quarter of the channels, no fine-tuning;
+        when some can be pruned) and ``fused`` (:func:`~onnxkit.fuse_transformer`; only when the
+        graph has attention). A recipe that fails is recorded in :attr:`failures` and shown in the
+        table, not raised. All variants are timed in the same interleaved rounds (see
+        :class:`Study`), each session at ORT's ``all`` level, so the ``ort-*`` variants mostly save
+        session creation time (``load_ms``).
 
         Args:
             calibration: inputs for int8 static quantization (see
@@ -392,8 +382,8 @@ class Study(Result):
             variants: the recipes to try (default: every one that applies).
             budget_s: seconds for the whole study (default 60): the recipes first, then the
                 timing gets what is left (at least 5 rounds).
-            data, labels, metric, feeds, batch, providers, threads, rounds, max_rounds, runs:
-                as :class:`Study`.
+            data, labels, metric, feeds, batch, providers, threads, rounds, max_rounds, runs,
+                cluster, on: as :class:`Study`.
         """
 
         chosen = chosen_recipes(variants)
@@ -402,7 +392,8 @@ class Study(Result):
         study = cls.__new__(cls)  # set up without timing: the reference is timed with the rest
         plan = measure.plan(rounds, max_rounds, runs, budget_s)
         study._setup(reference, feeds=feeds, data=data, labels=labels, metric=metric,
-                     providers=providers, threads=threads, batch=batch, plan=plan)
+                     providers=providers, threads=threads, batch=batch, plan=plan,
+                     where=measure.Where(cluster, on))
         total = len(chosen) + 1  # each recipe, then measuring them all
         with progress_bar(progress, total, reference, budget_s) as step:
             built = build_variants(reference, chosen, {"calibration": calibration,

@@ -68,7 +68,7 @@ class StudyPanel(Panel):
                                "the fastest variant separates from the reference.")
     budget_s = traitlets.Float(60.0, min=1.0, help="Seconds for Auto (recipes and timing), or "
                                "for timing each Add.")
-    runs = traitlets.Int(0, min=0, help="Timed runs of each model per round (0: about 50 ms "
+    runs = traitlets.Int(0, min=0, help="Timed runs of each model per round (0: about 100 ms "
                          "of them).")
     source = traitlets.Unicode("", help="Add: the model file to add.")
     variant_name = traitlets.Unicode("", help="Add: the row's name ('': from the model's name).")

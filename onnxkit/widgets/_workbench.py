@@ -15,6 +15,7 @@ from onnxkit import Model, ModelLike, load
 from onnxkit.convert import Conversion
 from onnxkit.results import fmt_bytes
 from onnxkit.widgets._base import Panel
+from onnxkit.widgets._cluster import ClusterPanel
 from onnxkit.widgets._convert import ConvertPanel
 from onnxkit.widgets._deploy import DeployPanel
 from onnxkit.widgets._inspect import InspectPanel
@@ -28,9 +29,9 @@ log = logging.getLogger("onnxkit.widgets")
 
 TABS = {"inspect": "Inspect", "convert": "Convert", "optimize": "Optimize",
         "quantize": "Quantize", "providers": "Providers", "study": "Study", "deploy": "Deploy",
-        "serve": "Serve"}
+        "serve": "Serve", "cluster": "Cluster"}
 # the panels whose input is the current model: rebuilt when it changes
-ON_MODEL = ("inspect", "optimize", "quantize", "providers", "deploy", "serve")
+ON_MODEL = ("inspect", "optimize", "quantize", "providers", "deploy", "serve", "cluster")
 
 
 class Workbench(widgets.VBox):
@@ -45,8 +46,8 @@ class Workbench(widgets.VBox):
             *Auto*); Quantize then assesses on them, without labels.
         namespace: where Convert looks for models (default: the notebook's).
 
-    Tabs: Inspect, Convert, Optimize, Quantize, Providers, Study, Deploy, Serve (``panels`` by
-    lowercase name). When Convert, Optimize or Quantize makes a model, it is added to
+    Tabs: Inspect, Convert, Optimize, Quantize, Providers, Study, Deploy, Serve, Cluster
+    (``panels`` by lowercase name). When Convert, Optimize or Quantize makes a model, it is added to
     ``models`` and to the study as a variant (named from the model's name), and, with
     ``follow``, becomes the current ``model``. The panels that take the model are then made
     again for it: at once, or, for the panel that made it and any busy panel, when its tab
@@ -158,6 +159,8 @@ class Workbench(widgets.VBox):
             return ProviderPanel(model)
         if key == "serve":
             return ServePanel(model)
+        if key == "cluster":
+            return ClusterPanel(model, data=self._data, labels=self._labels)
         return DeployPanel(model)
 
     def _watch(self, key: str, panel: Panel) -> None:

@@ -9,6 +9,7 @@ from panel_helpers import run_code
 
 import onnxkit
 from onnxkit.widgets import (
+    ClusterPanel,
     DeployPanel,
     InspectPanel,
     OptimizePanel,
@@ -19,7 +20,8 @@ from onnxkit.widgets import (
     Workbench,
 )
 
-TITLES = ("Inspect", "Convert", "Optimize", "Quantize", "Providers", "Study", "Deploy", "Serve")
+TITLES = ("Inspect", "Convert", "Optimize", "Quantize", "Providers", "Study", "Deploy", "Serve",
+          "Cluster")
 
 
 def _bench(model, **kwargs):
@@ -35,7 +37,7 @@ def test_tabs_panels_and_header(tiny):
     assert list(bench.panels) == [t.lower() for t in TITLES]
     assert list(bench.tab.children) == list(bench.panels.values())
     kinds = [InspectPanel, None, OptimizePanel, QuantizePanel, ProviderPanel, StudyPanel,
-             DeployPanel, ServePanel]
+             DeployPanel, ServePanel, ClusterPanel]
     for panel, kind in zip(bench.panels.values(), kinds):
         assert kind is None or isinstance(panel, kind)
     assert bench.model == tiny and bench.models == [tiny]

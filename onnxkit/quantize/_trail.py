@@ -1,0 +1,170 @@
+"""What :func:`onnxkit.quantize.tune` found: every candidate, and the one to ship."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from onnxkit.models import Model, load
+from onnxkit.quantize._preflight import Preflight
+from onnxkit.results import Result, html_table
+from onnxkit.runtime import speed_verdict
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import plotly.graph_objects as go
+
+
+@dataclass(frozen=True)
+class Candidate(Result):
+    """One model :func:`tune` tried: its recipe, speed against the float model (median of
+    interleaved rounds, 95% interval), and its score and error on the data."""
+
+    recipe: str
+    params: dict[str, Any]
+    model: str  # the file ('' when the recipe failed)
+    size_bytes: int
+    p50_ms: float | None
+    speedup: float | None
+    speedup_low: float | None
+    speedup_high: float | None
+    score: float | None
+    max_abs_err: float | None
+    agreement: float | None
+    meets: bool = False  # within the accuracy (or error) budget
+    error: str = ""  # why the recipe failed
+    confidence: float = 0.95
+
+    @property
+    def verdict(self) -> str:
+        if self.speedup_low is None or self.speedup_high is None:
+            return "failed"
+        return speed_verdict(self.speedup_low, self.speedup_high, self.confidence)
+
+    @property
+    def code(self) -> str:
+        """The onnxkit call that builds this candidate from ``model`` (and ``calibration``)."""
+        first, _, then = self.recipe.partition(" + ")
+        source = recipe_call(first, self.params, "model")
+        return recipe_call(then, {}, source) if then else source
+
+
+def recipe_call(recipe: str, params: dict[str, Any], model: str) -> str:
+    """Python source for one of tune's recipes applied to the expression ``model``."""
+    if recipe.startswith("static"):
+        extra = ", format='qoperator'" if recipe == "static-qoperator" else ""
+        if params.get("exclude"):
+            extra += f", exclude={params['exclude']!r}"
+        return f"onnxkit.quantize.static({model}, calibration, per_channel=True{extra})"
+    return {"dynamic": f"onnxkit.quantize.dynamic({model})",
+            "int4": f"onnxkit.quantize.weight_only({model})",
+            "fp16": f"onnxkit.to_fp16({model})",
+            "pruned-25": f"onnxkit.prune.structured({model}, {params.get('ratio', 0.25)})"
+            }.get(recipe, f"{model}  # {recipe}")
+
+
+@dataclass(frozen=True)
+class TuningResult(Result):
+    """The search's answer (``best``; None means keep the float model), ``why``, and the
+    trail of every candidate in the order tried."""
+
+    reference: Model
+    best: Model | None
+    why: str
+    candidates: tuple[Candidate, ...]
+    preflight: Preflight
+    reference_score: float | None
+    max_accuracy_drop: float | None
+    max_error: float | None
+    seconds: float
+    stopped: str  # "tried every recipe", "time budget spent", "cancelled"
+    winner: Candidate | None = field(default=None, repr=False)
+
+    @classmethod
+    def of(cls, reference: Model, trail: list[Candidate], checks: Preflight,
+           ref_score: float | None, max_drop: float | None, max_error: float | None,
+           seconds: float, stopped: str) -> TuningResult:
+        qualified = [c for c in trail if c.meets and c.verdict == "faster"]
+        if not qualified:
+            within = [c for c in trail if c.meets]
+            why = ("keep the float model: " + ("no candidate met the budget" if not within else
+                   f"{len(within)} candidate(s) met the budget, none faster beyond the noise"))
+            return cls(reference, None, why, tuple(trail), checks, ref_score, max_drop,
+                       max_error, seconds, stopped)
+        leader = max(qualified, key=lambda c: c.speedup or 0.0)
+        tied = [c for c in qualified if (c.speedup_high or 0) >= (leader.speedup_low or 0)]
+        winner = min(tied, key=lambda c: c.size_bytes)
+        why = (f"'{winner.recipe}': {winner.speedup:.2f}x [{winner.speedup_low:.2f}, "
+               f"{winner.speedup_high:.2f}] faster than float, within the budget"
+               + (f"; tied with {len(tied) - 1} other(s), and the smallest"
+                  if len(tied) > 1 else ""))
+        return cls(reference, load(winner.model), why, tuple(trail), checks, ref_score,
+                   max_drop, max_error, seconds, stopped, winner)
+
+    def table(self) -> pd.DataFrame:
+        import pandas as pd
+
+        rows = [{"recipe": c.recipe, "meets": c.meets, "speedup": c.speedup,
+                 "speedup_low": c.speedup_low, "speedup_high": c.speedup_high,
+                 "verdict": c.verdict, "p50_ms": c.p50_ms, "score": c.score,
+                 "max_abs_err": c.max_abs_err, "size_mb": c.size_bytes / 1e6,
+                 "note": c.error or ", ".join(f"{k}={v}" for k, v in c.params.items())}
+                for c in self.candidates]
+        return pd.DataFrame(rows)
+
+    def plot(self) -> go.Figure:
+        """The trail: speedup (x, with its interval) against score or error (y); the budget
+        is the dashed line, the winner circled."""
+        import plotly.graph_objects as go
+
+        done = [c for c in self.candidates if c.speedup is not None]
+        by_error = self.max_error is not None or self.reference_score is None
+        ys = [c.max_abs_err if by_error else c.score for c in done]
+        fig = go.Figure(go.Scatter(
+            x=[c.speedup for c in done], y=ys, mode="markers+text",
+            text=[c.recipe for c in done], textposition="top center",
+            marker={"color": ["#2a9d8f" if c.meets else "#e76f51" for c in done], "size": 10},
+            error_x={"type": "data", "symmetric": False,
+                     "array": [(c.speedup_high or 0) - (c.speedup or 0) for c in done],
+                     "arrayminus": [(c.speedup or 0) - (c.speedup_low or 0) for c in done]},
+            name="candidates"))
+        line = self.max_error if by_error else (self.reference_score or 0) - (
+            self.max_accuracy_drop or 0)
+        fig.add_hline(y=line, line_dash="dash", annotation_text="budget")
+        fig.add_vline(x=1.0, line_dash="dot", annotation_text="float32")
+        if self.winner is not None:
+            fig.add_trace(go.Scatter(x=[self.winner.speedup], y=[
+                self.winner.max_abs_err if by_error else self.winner.score], mode="markers",
+                marker={"size": 22, "symbol": "circle-open", "color": "black"}, name="best"))
+        fig.update_layout(title=f"tuning '{self.reference.name}': {self.why}",
+                          xaxis_title="speedup vs float32 (95% interval)",
+                          yaxis_title="max abs error" if by_error else "score")
+        return fig
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"reference": str(self.reference.path), "best": None if self.best is None
+                else str(self.best.path), "why": self.why, "stopped": self.stopped,
+                "seconds": self.seconds, "reference_score": self.reference_score,
+                "preflight": self.preflight.to_dict(),
+                "candidates": [c.to_dict() for c in self.candidates]}
+
+    def __repr__(self) -> str:
+        lines = [f"TuningResult for '{self.reference.name}': {self.why} ({len(self.candidates)}"
+                 f" candidates, {self.seconds:.0f} s, {self.stopped})"]
+        for c in self.candidates:
+            speed = "failed" if c.speedup is None else \
+                f"{c.speedup:.2f}x [{c.speedup_low:.2f}, {c.speedup_high:.2f}]"
+            score = "" if c.score is None else f", score {c.score:.4f}"
+            lines.append(f"  {'ok ' if c.meets else '-- '}{c.recipe}: {speed}{score}"
+                         f"{', ' + c.error[:80] if c.error else ''}")
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        rows = [(c.recipe, "yes" if c.meets else "no", "-" if c.speedup is None else
+                 f"{c.speedup:.2f}x [{c.speedup_low:.2f}, {c.speedup_high:.2f}]",
+                 "-" if c.score is None else f"{c.score:.4f}",
+                 "-" if c.max_abs_err is None else f"{c.max_abs_err:.3g}",
+                 f"{c.size_bytes / 1e6:.3f}", c.error[:120]) for c in self.candidates]
+        return html_table(("recipe", "in budget", "speedup [95%]", "score", "max abs err",
+                           "MB", "error"), rows, bad=[r[1] == "no" for r in rows],
+                          caption=f"tuning '{self.reference.name}': {self.why}")

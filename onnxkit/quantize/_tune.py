@@ -1,0 +1,209 @@
+"""``tune``: the fastest quantized (or otherwise compressed) model within an accuracy budget,
+found by trying recipes in the order :func:`preflight` suggests and, when a static model
+misses the budget, keeping its worst layers (by :func:`debug`'s per-layer error) in float.
+
+Every candidate is evaluated on the user's data against the float model and timed against it
+in interleaved rounds; the trail of all of them is the result, with the winner: the fastest
+that meets the budget and is faster than the float model beyond the noise, else none (keep
+the float model).
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from onnxkit.base import graph_inputs, number
+from onnxkit.errors import Cancelled, OnnxkitError, ParameterError
+from onnxkit.models import Model, ModelLike, load
+from onnxkit.prune import find_groups, structured
+from onnxkit.quantize._debug import debug
+from onnxkit.quantize._preflight import Preflight, preflight
+from onnxkit.quantize._quantize import dynamic, static
+from onnxkit.quantize._trail import Candidate, TuningResult
+from onnxkit.quantize._weight_only import weight_only
+from onnxkit.runtime import evaluate, measure_models, validate_feeds
+from onnxkit.transforms import to_fp16
+
+CALIBRATION_ROWS = 128  # rows of data used to calibrate when no calibration is given
+EXCLUDE_STEPS = (1, 2, 4, 8)  # worst layers kept in float, tried in turn
+Build = Callable[[], Model]
+
+
+@dataclass
+class _Search:
+    reference: Model
+    data: dict[str, np.ndarray]
+    labels: Any
+    metric: Any
+    calibration: Any
+    max_drop: float | None
+    max_error: float | None
+    latency_feeds: dict[str, np.ndarray]
+    deadline: float
+    on_candidate: Callable[[Candidate], None] | None
+    ref_score: float | None = None
+    trail: list[Candidate] = field(default_factory=list)
+
+
+def tune(model: ModelLike, data: Any, *, labels: Any = None, metric: Any = None,
+         max_accuracy_drop: float | None = 0.01, max_error: float | None = None,
+         calibration: Any = None, budget_s: float = 180.0, batch: int = 1,
+         progress: Callable[[int, int], None] | None = None,
+         on_candidate: Callable[[Candidate], None] | None = None) -> TuningResult:
+    """Search for the fastest model that stays within the accuracy budget.
+
+    Args:
+        data: evaluation inputs (rows are samples): accuracy and error are measured on all
+            of them, latency on the first ``batch`` rows.
+        labels, metric: the true classes of ``data`` (accuracy), or ``metric(outputs,
+            labels) -> float`` (higher is better). Needed for ``max_accuracy_drop``.
+        max_accuracy_drop: the most score a candidate may lose (0.01 = one point).
+        max_error: instead, the largest max abs error vs the float model (no labels needed).
+        calibration: inputs for static quantization (default: the first 128 rows of data).
+        budget_s: seconds for the whole search; it stops there with the best so far.
+        progress: ``progress(done, planned)`` after each candidate; raising
+            :class:`~onnxkit.errors.Cancelled` stops the search (the result says so).
+        on_candidate: called with each :class:`Candidate` as it is measured (a panel draws
+            the trail with it).
+
+    Returns:
+        A :class:`TuningResult`: ``best`` (None: keep the float model), the trail, the
+        preflight, and why.
+    """
+    reference = load(model)
+    search = _start(reference, data, labels, metric, max_accuracy_drop, max_error,
+                    calibration, budget_s, batch, on_candidate)
+    checks = preflight(reference)
+    planned, stopped, started = 0, "tried every recipe", time.perf_counter()
+    try:
+        for label, params, build in _candidates(search, checks):
+            if time.perf_counter() > search.deadline:
+                stopped = "time budget spent"
+                break
+            _try(search, label, params, build)
+            planned = max(planned, len(search.trail) + 1)
+            if progress is not None:
+                progress(len(search.trail), planned)
+    except Cancelled:
+        stopped = "cancelled"
+    return TuningResult.of(reference, search.trail, checks, search.ref_score,
+                           max_accuracy_drop if max_error is None else None, max_error,
+                           time.perf_counter() - started, stopped)
+
+
+def _start(reference: Model, data: Any, labels: Any, metric: Any, max_drop: float | None,
+           max_error: float | None, calibration: Any, budget_s: float, batch: int,
+           on_candidate: Any) -> _Search:
+    number(budget_s, "tune", "budget_s", low=0, low_open=True)
+    if max_error is not None:
+        number(max_error, "tune", "max_error", low=0)
+        max_drop = None
+    elif max_drop is None or (labels is None and metric is None):
+        raise ParameterError("quantize.tune: needs a budget it can check: max_accuracy_drop with "
+                             "labels= (or metric=), or max_error= (no labels needed).")
+    else:
+        number(max_drop, "tune", "max_accuracy_drop", low=0)
+    arrays = validate_feeds(graph_inputs(reference.proto.graph), data)
+    search = _Search(reference, arrays, labels, metric,
+                     calibration if calibration is not None else
+                     {k: v[:CALIBRATION_ROWS] for k, v in arrays.items()},
+                     max_drop, max_error, {k: v[:batch] for k, v in arrays.items()},
+                     time.perf_counter() + budget_s, on_candidate)
+    search.ref_score = evaluate(reference, arrays, labels=labels, metric=metric).score
+    return search
+
+
+def _candidates(search: _Search, checks: Preflight
+                ) -> Iterator[tuple[str, dict[str, Any], Build]]:
+    """The recipes, in the preflight's order; a static model that misses the budget is
+    followed by the same recipe with its worst layers kept in float."""
+    ref, calib = search.reference, search.calibration
+    builds: dict[str, tuple[dict[str, Any], Build]] = {
+        "static-qdq": ({"format": "qdq", "per_channel": True},
+                       lambda: static(ref, calib, per_channel=True, progress=_quiet)),
+        "static-qoperator": ({"format": "qoperator", "per_channel": True},
+                             lambda: static(ref, calib, format="qoperator", per_channel=True,
+                                            progress=_quiet)),
+        "dynamic": ({}, lambda: dynamic(ref)),
+        "int4": ({"bits": 4}, lambda: weight_only(ref)),
+    }
+    for recipe in checks.order:
+        params, build = builds[recipe]
+        yield recipe, params, build
+        last = search.trail[-1]
+        if recipe == "static-qdq" and last.meets is False and last.model:
+            yield from _fallbacks(search, last)
+    yield "fp16", {}, lambda: to_fp16(ref)
+    if find_groups(ref.to_proto())[0]:
+        yield "pruned-25", {"ratio": 0.25}, lambda: structured(ref, 0.25)
+        if search.trail[-1].meets:
+            pruned = load(search.trail[-1].model)
+            yield (f"pruned-25 + {checks.start}", {"ratio": 0.25},
+                   lambda: _start_recipe(checks.start, pruned, calib))
+
+
+def _start_recipe(recipe: str, model: Model, calibration: Any) -> Model:
+    if recipe.startswith("static"):
+        return static(model, calibration, per_channel=True, progress=_quiet,
+                      format="qoperator" if recipe.endswith("qoperator") else "qdq")
+    return weight_only(model) if recipe == "int4" else dynamic(model)
+
+
+def _fallbacks(search: _Search, missed: Candidate
+               ) -> Iterator[tuple[str, dict[str, Any], Build]]:
+    """The static QDQ recipe again with its 1, 2, 4, 8 worst layers kept in float."""
+    errors = debug(search.reference, missed.model, search.calibration)
+    ranked = [layer.node for layer in errors.layers if layer.node]
+    for count in EXCLUDE_STEPS:
+        exclude = list(dict.fromkeys(ranked))[:count]
+        if len(exclude) < count and count > 1:
+            return
+        yield (f"static-qdq, {count} in float", {"exclude": exclude},
+               functools.partial(static, search.reference, search.calibration,
+                                 per_channel=True, exclude=exclude, progress=_quiet))
+        if search.trail[-1].meets:
+            return
+
+
+def _try(search: _Search, label: str, params: dict[str, Any], build: Build) -> None:
+    try:
+        model = build()
+        found = evaluate(model, search.data, labels=search.labels, metric=search.metric,
+                         reference=search.reference)
+    except (OnnxkitError, RuntimeError, ValueError) as e:  # a recipe this model cannot take
+        _record(search, Candidate(label, params, "", 0, None, None, None, None, None, None,
+                                  None, meets=False, error=f"{type(e).__name__}: {e}"[:300]))
+        return
+    meets = _meets(search, found.score, found.max_abs_err)
+    timing, _ = measure_models({"reference": search.reference, "candidate": model},
+                               search.latency_feeds, where="tune", min_rounds=5,
+                               max_rounds=15,
+                               budget_s=max(2.0, min(10.0, search.deadline - time.perf_counter())))
+    fast = timing.speedup("candidate")
+    _record(search, Candidate(label, params, str(model.path), model.size_bytes,
+                              timing.percentile("candidate", 50), fast.median, fast.low,
+                              fast.high, found.score, found.max_abs_err, found.agreement,
+                              meets=meets, confidence=fast.confidence))
+
+
+def _meets(search: _Search, score: float | None, error: float | None) -> bool:
+    if search.max_error is not None:
+        return error is not None and error <= search.max_error
+    return (score is not None and search.ref_score is not None and search.max_drop is not None
+            and search.ref_score - score <= search.max_drop)
+
+
+def _record(search: _Search, candidate: Candidate) -> None:
+    search.trail.append(candidate)
+    if search.on_candidate is not None:
+        search.on_candidate(candidate)
+
+
+def _quiet(done: int, total: int) -> None:
+    """Calibration inside a search: no progress bar of its own."""
