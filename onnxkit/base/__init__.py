@@ -6,8 +6,9 @@ Imports nothing from onnxkit but :mod:`onnxkit.errors` and :mod:`onnxkit.results
 
 from onnxkit._publish import front_door_names, publish
 from onnxkit.base._checks import boolean, integer, invalid, message, names, number, one_of
-from onnxkit.base._deps import loopback_ray, require
+from onnxkit.base._deps import require
 from onnxkit.base._ort_errors import clean_ort_message, ort_hint
+from onnxkit.base._ray import init_ray, loopback_ray
 from onnxkit.base._types import (
     UNKNOWN_DIM,
     Dim,
@@ -23,7 +24,7 @@ from onnxkit.base._types import (
 
 __all__ = [
     "boolean", "integer", "invalid", "message", "names", "number", "one_of", "require",
-    "loopback_ray",
+    "init_ray", "loopback_ray",
     "clean_ort_message", "ort_hint", "front_door_names", "publish", "UNKNOWN_DIM", "Dim",
     "Shape", "TensorInfo", "elem_type_name", "graph_inputs", "graph_outputs", "numpy_dtype",
     "tensor_info", "type_name",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import os
 from types import ModuleType
 
 from onnxkit.errors import MissingDependencyError
@@ -36,15 +35,3 @@ def require(module: str, *, purpose: str) -> ModuleType:
             f"Install it with: {how}"
         ) from e
 
-
-def loopback_ray() -> None:
-    """Keep a Ray that onnxkit starts on this machine on 127.0.0.1.
-
-    Ray otherwise advertises, and connects through, the address of the network interface
-    (it resolves "127.0.0.1" to it), so a local cluster would listen beyond loopback. Its
-    own switch for single-machine use is read when ``ray`` is imported: set it first.
-    """
-    import sys
-
-    if "ray" not in sys.modules:
-        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")

@@ -4,12 +4,11 @@ the hardware of its nodes."""
 from __future__ import annotations
 
 import atexit
-import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from onnxkit.base import loopback_ray, require
+from onnxkit.base import init_ray, loopback_ray, require
 from onnxkit.cluster import _remote
 from onnxkit.cluster._map import map_batches
 from onnxkit.errors import ClusterError, ParameterError
@@ -156,20 +155,9 @@ def connect(address: str | None = None, *, num_cpus: int | None = None) -> Clust
     if num_cpus is not None and (not isinstance(num_cpus, int) or num_cpus < 1):
         raise ParameterError(f"connect(num_cpus=...) must be a positive integer; got "
                              f"{num_cpus!r}.")
-    if not ray.is_initialized():
-        try:
-            if address is None:
-                ray.init(include_dashboard=False, log_to_driver=False,
-                         num_cpus=num_cpus or os.cpu_count() or 1,
-                         _node_ip_address="127.0.0.1")
-                _STATE["started"] = True
-                atexit.register(_shutdown)
-            else:
-                ray.init(address=address, log_to_driver=False)
-        except Exception as e:
-            raise ClusterError(f"connect: could not {'start' if address is None else 'reach'} "
-                               f"Ray ({type(e).__name__}: {e}). For a cluster, pass its address "
-                               "('auto' on one of its nodes, or 'ray://host:10001').") from e
+    if init_ray(ray, address, where="cluster.connect", num_cpus=num_cpus):
+        _STATE["started"] = True
+        atexit.register(_shutdown)
     context = ray.get_runtime_context()
     where = address or f"local ({context.gcs_address})"
     return Cluster(where, bool(_STATE["started"]), ray)

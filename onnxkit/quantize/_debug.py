@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from onnxkit.errors import UnsupportedModelError
 from onnxkit.models import ModelLike, load
 from onnxkit.quantize._calibration import Calibration, as_reader, calibration_feeds
@@ -105,7 +107,7 @@ def debug(float_model: ModelLike, quant_model: ModelLike, calibration: Calibrati
         float_acts = qdb.collect_activations(str(float_aug), as_reader(feeds, _silent))
         quant_acts = qdb.collect_activations(str(quant_aug), as_reader(feeds, _silent))
     matched = qdb.create_activation_matching(quant_acts, float_acts)
-    errors = qdb.compute_activation_error(matched)
+    errors = qdb.compute_activation_error(matched, _sqnr_db)
     producers = {o: n for n in prepared.proto.graph.node for o in n.output}
     # ORT also reports each tensor's own Q/DQ error ("qdq_err"); it is left out because where
     # the quantizer fused an activation into the op before it (Conv+Relu), the tensor it reads
@@ -121,6 +123,21 @@ def debug(float_model: ModelLike, quant_model: ModelLike, calibration: Calibrati
 
 def _silent(done: int, total: int) -> None:
     """Progress sink: collecting activations is quick and needs no bar."""
+
+
+def _sqnr_db(x: Any, y: Any) -> float:
+    """ORT's SQNR (dB) in float64, over the elements finite in both: float32's squared norm
+    overflows on large activations (attention masks at float32's minimum)."""
+    def flat(v: Any) -> np.ndarray:
+        return np.concatenate([v] if isinstance(v, np.ndarray) else list(v)).astype(
+            np.float64).ravel()
+
+    a, b = flat(x), flat(y)
+    finite = np.isfinite(a) & np.isfinite(b)
+    a, b = a[finite], b[finite]
+    eps = float(np.finfo(np.float64).eps)
+    return 20 * math.log10(max(float(np.linalg.norm(a)), eps)
+                           / max(float(np.linalg.norm(a - b)), eps))
 
 
 def _db(value: Any) -> float:

@@ -83,12 +83,18 @@ class TuningResult(Result):
     @classmethod
     def of(cls, reference: Model, trail: list[Candidate], checks: Preflight,
            ref_score: float | None, max_drop: float | None, max_error: float | None,
-           seconds: float, stopped: str) -> TuningResult:
-        qualified = [c for c in trail if c.meets and c.verdict == "faster"]
+           seconds: float, stopped: str, min_speedup: float = 1.05) -> TuningResult:
+        """The answer, by :meth:`onnxkit.Study.best`'s rule: faster beyond the noise and by
+        ``min_speedup`` at least; among candidates tied with the leader, the smallest."""
+        within = [c for c in trail if c.meets]
+        faster = [c for c in within if c.verdict == "faster"]
+        qualified = [c for c in faster if (c.speedup or 0.0) >= min_speedup]
         if not qualified:
-            within = [c for c in trail if c.meets]
-            why = ("keep the float model: " + ("no candidate met the budget" if not within else
-                   f"{len(within)} candidate(s) met the budget, none faster beyond the noise"))
+            why = "keep the float model: " + (
+                "no candidate met the budget" if not within else
+                f"{len(within)} candidate(s) met the budget, none faster beyond the noise"
+                if not faster else
+                f"the fastest within the budget is under min_speedup={min_speedup:g}")
             return cls(reference, None, why, tuple(trail), checks, ref_score, max_drop,
                        max_error, seconds, stopped)
         leader = max(qualified, key=lambda c: c.speedup or 0.0)

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from onnxkit.base import graph_inputs, number
+from onnxkit.base import graph_inputs, integer, number
 from onnxkit.errors import Cancelled, OnnxkitError, ParameterError
 from onnxkit.models import Model, ModelLike, load
 from onnxkit.prune import find_groups, structured
@@ -46,7 +46,10 @@ class _Search:
     max_error: float | None
     latency_feeds: dict[str, np.ndarray]
     deadline: float
-    on_candidate: Callable[[Candidate], None] | None
+    on_candidate: Callable[[TuningResult], None] | None
+    checks: Preflight
+    started: float
+    min_speedup: float
     ref_score: float | None = None
     trail: list[Candidate] = field(default_factory=list)
 
@@ -54,8 +57,8 @@ class _Search:
 def tune(model: ModelLike, data: Any, *, labels: Any = None, metric: Any = None,
          max_accuracy_drop: float | None = 0.01, max_error: float | None = None,
          calibration: Any = None, budget_s: float = 180.0, batch: int = 1,
-         progress: Callable[[int, int], None] | None = None,
-         on_candidate: Callable[[Candidate], None] | None = None) -> TuningResult:
+         min_speedup: float = 1.05, progress: Callable[[int, int], None] | None = None,
+         on_candidate: Callable[[TuningResult], None] | None = None) -> TuningResult:
     """Search for the fastest model that stays within the accuracy budget.
 
     Args:
@@ -67,22 +70,25 @@ def tune(model: ModelLike, data: Any, *, labels: Any = None, metric: Any = None,
         max_error: instead, the largest max abs error vs the float model (no labels needed).
         calibration: inputs for static quantization (default: the first 128 rows of data).
         budget_s: seconds for the whole search; it stops there with the best so far.
+        batch: rows per run when timing (the first rows of ``data``).
+        min_speedup: the answer must be faster than the float model beyond the noise and by
+            this much (as :meth:`onnxkit.Study.best`: a few percent is not worth another model).
         progress: ``progress(done, planned)`` after each candidate; raising
             :class:`~onnxkit.errors.Cancelled` stops the search (the result says so).
-        on_candidate: called with each :class:`Candidate` as it is measured (a panel draws
-            the trail with it).
+        on_candidate: called after each candidate with the result so far (its trail and
+            best so far; a panel draws it).
 
     Returns:
         A :class:`TuningResult`: ``best`` (None: keep the float model), the trail, the
         preflight, and why.
     """
     reference = load(model)
+    number(min_speedup, "quantize.tune", "min_speedup", low=1.0)
     search = _start(reference, data, labels, metric, max_accuracy_drop, max_error,
-                    calibration, budget_s, batch, on_candidate)
-    checks = preflight(reference)
-    planned, stopped, started = 0, "tried every recipe", time.perf_counter()
+                    calibration, budget_s, batch, on_candidate, min_speedup)
+    planned, stopped = 0, "tried every recipe"
     try:
-        for label, params, build in _candidates(search, checks):
+        for label, params, build in _candidates(search, search.checks):
             if time.perf_counter() > search.deadline:
                 stopped = "time budget spent"
                 break
@@ -92,29 +98,35 @@ def tune(model: ModelLike, data: Any, *, labels: Any = None, metric: Any = None,
                 progress(len(search.trail), planned)
     except Cancelled:
         stopped = "cancelled"
-    return TuningResult.of(reference, search.trail, checks, search.ref_score,
-                           max_accuracy_drop if max_error is None else None, max_error,
-                           time.perf_counter() - started, stopped)
+    return _result(search, stopped)
+
+
+def _result(search: _Search, stopped: str) -> TuningResult:
+    return TuningResult.of(search.reference, search.trail, search.checks, search.ref_score,
+                           search.max_drop, search.max_error,
+                           time.perf_counter() - search.started, stopped, search.min_speedup)
 
 
 def _start(reference: Model, data: Any, labels: Any, metric: Any, max_drop: float | None,
            max_error: float | None, calibration: Any, budget_s: float, batch: int,
-           on_candidate: Any) -> _Search:
-    number(budget_s, "tune", "budget_s", low=0, low_open=True)
+           on_candidate: Any, min_speedup: float) -> _Search:
+    number(budget_s, "quantize.tune", "budget_s", low=0, low_open=True)
+    integer(batch, "quantize.tune", "batch")
     if max_error is not None:
-        number(max_error, "tune", "max_error", low=0)
+        number(max_error, "quantize.tune", "max_error", low=0)
         max_drop = None
     elif max_drop is None or (labels is None and metric is None):
         raise ParameterError("quantize.tune: needs a budget it can check: max_accuracy_drop with "
                              "labels= (or metric=), or max_error= (no labels needed).")
     else:
-        number(max_drop, "tune", "max_accuracy_drop", low=0)
+        number(max_drop, "quantize.tune", "max_accuracy_drop", low=0)
     arrays = validate_feeds(graph_inputs(reference.proto.graph), data)
     search = _Search(reference, arrays, labels, metric,
                      calibration if calibration is not None else
                      {k: v[:CALIBRATION_ROWS] for k, v in arrays.items()},
                      max_drop, max_error, {k: v[:batch] for k, v in arrays.items()},
-                     time.perf_counter() + budget_s, on_candidate)
+                     time.perf_counter() + budget_s, on_candidate, preflight(reference),
+                     time.perf_counter(), min_speedup)
     search.ref_score = evaluate(reference, arrays, labels=labels, metric=metric).score
     return search
 
@@ -202,7 +214,7 @@ def _meets(search: _Search, score: float | None, error: float | None) -> bool:
 def _record(search: _Search, candidate: Candidate) -> None:
     search.trail.append(candidate)
     if search.on_candidate is not None:
-        search.on_candidate(candidate)
+        search.on_candidate(_result(search, "searching"))
 
 
 def _quiet(done: int, total: int) -> None:

@@ -188,7 +188,8 @@ def _float_diff(name: str, ref: np.ndarray, cand: np.ndarray, rtol: float, atol:
         reasons.append(f"{nan_c} NaN / {inf_c} Inf in the candidate vs {nan_r} / {inf_r}")
     if mismatches:
         reasons.append(f"{mismatches} element(s) out of tolerance")
-    flat_r, flat_c = ref[finite], cand[finite]
+    # float64: the squared norm of large float32 activations overflows
+    flat_r, flat_c = ref[finite].astype(np.float64), cand[finite].astype(np.float64)
     norms = np.linalg.norm(flat_r) * np.linalg.norm(flat_c)
     cosine = float(flat_r @ flat_c / norms) if norms > 0 else (1.0 if err.size and not err.any()
                                                                 else None)

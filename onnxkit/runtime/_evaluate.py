@@ -120,12 +120,20 @@ def evaluate(model: ModelLike, data: Any, *, labels: Any = None, metric: Metric 
             lambda: progress(next(done), total) if progress else None)
     if not parts:
         raise InputError("evaluate: the data hold no rows.")
-    return _summary(handle.name, parts, score_name=_score_name(labels, metric),
+    return _summary(handle.name, parts, score_name=_score_name(parts, metric),
                     seconds=time.perf_counter() - started, **extra)
 
 
-def _score_name(labels: Any, metric: Metric | None) -> str | None:
-    return "metric" if metric is not None else ("accuracy" if labels is not None else None)
+def _score_name(parts: list[dict[str, Any]], metric: Metric | None) -> str | None:
+    """What the score is: the metric, accuracy when every batch came with labels (arrays
+    with ``labels=``, or ``(feeds, labels)`` pairs), else none."""
+    if metric is not None:
+        return "metric"
+    labelled = sum(p["correct"] is not None for p in parts)
+    if 0 < labelled < len(parts):
+        raise InputError(f"evaluate: {labelled} of {len(parts)} batches came with labels; give "
+                         "every batch its labels (a (feeds, labels) pair), or none.")
+    return "accuracy" if labelled else None
 
 
 # --- the data, in batches ---------------------------------------------------------------------

@@ -9,6 +9,7 @@ paths unchanged.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import tempfile
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from onnxkit.base import integer, loopback_ray, number, require
+from onnxkit.base import init_ray, integer, loopback_ray, number, require
 from onnxkit.deploy import _manifest
 from onnxkit.deploy import _predict_template as bundle_code
 from onnxkit.errors import ClusterError, ParameterError
@@ -198,18 +199,11 @@ def _read_bundle(folder: Path) -> dict[str, bytes]:
 
 
 def _connect(ray: Any, serve: Any, address: str | None, port: int | None) -> None:
-    if not ray.is_initialized():
-        try:
-            if address is None:
-                ray.init(include_dashboard=False, log_to_driver=False,
-                         num_cpus=os.cpu_count() or 1, _node_ip_address="127.0.0.1")
-                _STATE["started_ray"] = True
-            else:
-                ray.init(address=address, log_to_driver=False)
-        except Exception as e:
-            raise ClusterError(f"serve.on_ray: could not {'start' if address is None else 'join'}"
-                               f" Ray ({type(e).__name__}: {e}). For a cluster, pass its "
-                               "address ('auto' on a node, or 'ray://host:10001').") from e
+    if init_ray(ray, address, where="serve.on_ray"):
+        _STATE["started_ray"] = True
+        # Ray Serve logs each deploy and delete at INFO to this process: onnxkit's own
+        # results say the same (a RayDeployment, its status); warnings still show
+        logging.getLogger("ray.serve").setLevel(logging.WARNING)
     if _STATE["port"] is None:
         chosen = port or _free_port()
         serve.start(http_options={"host": "127.0.0.1" if address is None else "0.0.0.0",

@@ -56,7 +56,6 @@ class TunePanel(Panel):
             traitlets.link((self, name), (control, "value"))
         (self.error_control if labels is not None else self.drop_control).disabled = True
         self.trail = widgets.Output()
-        self._points: list[quantize.Candidate] = []
         self.preflight_button = self._button("Preflight", self.run_preflight, icon="plane")
         self.tune_button = self._button("Tune", self._tune, icon="search",
                                         button_style="primary")
@@ -76,7 +75,6 @@ class TunePanel(Panel):
     def _tune(self) -> quantize.TuningResult:
         if self.data is None:
             raise ParameterError("TunePanel: no data to tune on.")
-        self._points = []
         budget: dict[str, Any] = ({"max_accuracy_drop": self.max_accuracy_drop}
                                   if self.labels is not None
                                   else {"max_error": self.max_error})
@@ -97,24 +95,16 @@ class TunePanel(Panel):
         self.tuning = result
         return result
 
-    def _draw(self, candidate: quantize.Candidate) -> None:
-        """A candidate was measured: redraw the trail with it."""
-        import plotly.graph_objects as go
+    def _draw(self, so_far: quantize.TuningResult) -> None:
+        """A candidate was measured: redraw the trail (the budget line, the best so far)."""
         import plotly.io as pio
 
-        self._points.append(candidate)
-        done = [c for c in self._points if c.speedup is not None]
-        fig = go.Figure(go.Scatter(
-            x=[c.speedup for c in done], y=[c.score if c.score is not None else c.max_abs_err
-                                            for c in done],
-            mode="markers+text", text=[c.recipe for c in done], textposition="top center",
-            marker={"color": ["#2a9d8f" if c.meets else "#e76f51" for c in done],
-                    "size": 10}))
-        fig.update_layout(title=f"{len(self._points)} candidate(s) so far",
-                          xaxis_title="speedup vs float32", height=320)
+        figure = so_far.plot()
+        figure.update_layout(title=f"{len(so_far.candidates)} candidate(s) so far: "
+                                   f"{so_far.why}", height=360)
         self.trail.outputs = ({"output_type": "display_data", "metadata": {}, "data": {
-            "application/vnd.plotly.v1+json": json.loads(pio.to_json(fig)),
-            "text/plain": f"{len(self._points)} candidates"}},)
+            "application/vnd.plotly.v1+json": json.loads(pio.to_json(figure)),
+            "text/plain": f"{len(so_far.candidates)} candidates"}},)
 
     def _preamble(self) -> list[str]:
         lines = [f"model = {self._expr(self.model)}", f"data = {self._expr(self.data)}"]

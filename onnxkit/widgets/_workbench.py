@@ -24,14 +24,16 @@ from onnxkit.widgets._providers import ProviderPanel
 from onnxkit.widgets._quantize import QuantizePanel
 from onnxkit.widgets._serve import ServePanel
 from onnxkit.widgets._study import Data, StudyPanel
+from onnxkit.widgets._tune import TunePanel
 
 log = logging.getLogger("onnxkit.widgets")
 
 TABS = {"inspect": "Inspect", "convert": "Convert", "optimize": "Optimize",
-        "quantize": "Quantize", "providers": "Providers", "study": "Study", "deploy": "Deploy",
-        "serve": "Serve", "cluster": "Cluster"}
+        "quantize": "Quantize", "tune": "Tune", "providers": "Providers", "study": "Study",
+        "deploy": "Deploy", "serve": "Serve", "cluster": "Cluster"}
 # the panels whose input is the current model: rebuilt when it changes
-ON_MODEL = ("inspect", "optimize", "quantize", "providers", "deploy", "serve", "cluster")
+ON_MODEL = ("inspect", "optimize", "quantize", "tune", "providers", "deploy", "serve",
+            "cluster")
 
 
 class Workbench(widgets.VBox):
@@ -41,15 +43,16 @@ class Workbench(widgets.VBox):
         model: the first model: the current model to start with, and the study's reference.
         data: evaluation inputs (an array for single-input models, or a dict of arrays; rows
             are samples), for the study and, without ``calibration``, Quantize.
-        labels: the true class of each row of ``data``: accuracy in the study and Quantize.
+        labels: the true class of each row of ``data``: accuracy in the study, Quantize and
+            Tune (without labels, Tune's budget is a max abs error).
         calibration: calibration inputs for static quantization (Quantize and the study's
             *Auto*); Quantize then assesses on them, without labels.
         namespace: where Convert looks for models (default: the notebook's).
 
-    Tabs: Inspect, Convert, Optimize, Quantize, Providers, Study, Deploy, Serve, Cluster
-    (``panels`` by lowercase name). When Convert, Optimize or Quantize makes a model, it is added to
-    ``models`` and to the study as a variant (named from the model's name), and, with
-    ``follow``, becomes the current ``model``. The panels that take the model are then made
+    Tabs: Inspect, Convert, Optimize, Quantize, Tune, Providers, Study, Deploy, Serve, Cluster
+    (``panels`` by lowercase name). When Convert, Optimize, Quantize or Tune makes a model, it
+    is added to ``models`` and to the study as a variant (named from the model's name), and,
+    with ``follow``, becomes the current ``model``. The panels that take the model are then made
     again for it: at once, or, for the panel that made it and any busy panel, when its tab
     is next shown. The header shows the current model and can switch to any of ``models``.
     :meth:`to_code` gives the code of every action, in the order they happened.
@@ -155,6 +158,8 @@ class Workbench(widgets.VBox):
             if self._calibration is not None:
                 return QuantizePanel(model, self._calibration)
             return QuantizePanel(model, self._data, self._labels)
+        if key == "tune":
+            return TunePanel(model, self._data, self._labels)
         if key == "providers":
             return ProviderPanel(model)
         if key == "serve":
@@ -264,13 +269,16 @@ class Workbench(widgets.VBox):
 
 
 def _made_by(panel: Panel) -> Model | None:
-    """The model a panel made last (Convert: the conversion's; Optimize; Quantize)."""
+    """The model a panel made last (Convert: the conversion's; Optimize; Quantize; Tune's
+    best)."""
     if isinstance(panel, ConvertPanel):
         return panel.result.model if isinstance(panel.result, Conversion) else None
     if isinstance(panel, OptimizePanel):
         return panel.optimized
     if isinstance(panel, QuantizePanel):
         return panel.quantized
+    if isinstance(panel, TunePanel):
+        return panel.tuning.best if panel.tuning is not None else None
     return None
 
 

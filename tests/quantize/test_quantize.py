@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+import warnings
+
 import numpy as np
 import onnx
 import pytest
@@ -117,6 +120,17 @@ def test_debug_ranks_layers_and_exclusion_takes_names(digits, calib, static_qdq)
     assert q.lineage[-1].params["exclude"] == worst and "-static-qdq-excl2-" in q.name
     assert "<table" in errors._repr_html_() and errors.plot().data
     assert errors.to_dict()["layers"][0]["sqnr_db"] == sqnr[0]
+
+
+def test_debug_of_a_transformer_is_finite_and_quiet(transformer):
+    """Attention masks hold float32's minimum: the SQNR is taken in float64 over finite
+    elements, so no overflow warning and no NaN in the ranking."""
+    calib = {k: v[:16] for k, v in transformer.inputs.items()}
+    quantized = quantize.static(transformer.model, calib)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        errors = quantize.debug(transformer.model, quantized, calib)
+    assert errors.layers and not any(math.isnan(x.sqnr_db) for x in errors.layers)
 
 
 def test_assess_side_by_side(digits, static_qdq):

@@ -30,7 +30,11 @@ def tuned(digits):
 
 def test_tune_keeps_a_trail_and_answers_within_the_budget(tuned, digits):
     result, seen = tuned
-    assert list(seen) == list(result.candidates) and result.stopped == "tried every recipe"
+    # after each candidate, the result so far: the trail grows by one, the best so far inside
+    assert [so_far.candidates[-1] for so_far in seen] == list(result.candidates)
+    assert [len(so_far.candidates) for so_far in seen] == list(range(1, len(seen) + 1))
+    assert {so_far.stopped for so_far in seen} == {"searching"}
+    assert result.stopped == "tried every recipe"
     recipes = [c.recipe for c in result.candidates]
     assert recipes[0] == "static-qdq" and "fp16" in recipes and "pruned-25" in recipes
     qdq = result.candidates[0]

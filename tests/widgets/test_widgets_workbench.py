@@ -17,11 +17,12 @@ from onnxkit.widgets import (
     QuantizePanel,
     ServePanel,
     StudyPanel,
+    TunePanel,
     Workbench,
 )
 
-TITLES = ("Inspect", "Convert", "Optimize", "Quantize", "Providers", "Study", "Deploy", "Serve",
-          "Cluster")
+TITLES = ("Inspect", "Convert", "Optimize", "Quantize", "Tune", "Providers", "Study", "Deploy",
+          "Serve", "Cluster")
 
 
 def _bench(model, **kwargs):
@@ -36,8 +37,8 @@ def test_tabs_panels_and_header(tiny):
     assert isinstance(bench.tab, widgets.Tab) and bench.tab.titles == TITLES
     assert list(bench.panels) == [t.lower() for t in TITLES]
     assert list(bench.tab.children) == list(bench.panels.values())
-    kinds = [InspectPanel, None, OptimizePanel, QuantizePanel, ProviderPanel, StudyPanel,
-             DeployPanel, ServePanel, ClusterPanel]
+    kinds = [InspectPanel, None, OptimizePanel, QuantizePanel, TunePanel, ProviderPanel,
+             StudyPanel, DeployPanel, ServePanel, ClusterPanel]
     for panel, kind in zip(bench.panels.values(), kinds):
         assert kind is None or isinstance(panel, kind)
     assert bench.model == tiny and bench.models == [tiny]
@@ -56,7 +57,7 @@ def test_optimize_then_quantize_share_the_model_and_the_study(tiny):
     quantize = bench.panels["quantize"]
     assert quantize is not old_quantize and quantize.model == optimized
     assert bench.tab.children[3] is quantize
-    assert bench.panels["deploy"].model == optimized
+    assert bench.panels["deploy"].model == optimized and bench.panels["tune"].model == optimized
     # ...except the one that made it, which keeps its result until its tab is shown again
     assert bench.panels["optimize"] is optimize and optimize.comparison.value
     bench.tab.selected_index = 2
