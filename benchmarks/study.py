@@ -24,11 +24,11 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
-import warnings
 from collections import Counter
 from typing import Any
 
 import numpy as np
+from _models import bert_shaped, torch_model
 
 import onnxkit
 from onnxkit.runtime import Speedup, measure_models
@@ -36,25 +36,8 @@ from onnxkit.runtime import Speedup, measure_models
 MIN_AGREEMENT = 0.95
 
 
-def _torch_model(module: Any, inputs: dict[str, Any] | tuple[Any, ...]) -> onnxkit.Model:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return onnxkit.convert.from_torch(module, inputs, outputs=["logits"],
-                                          dynamic_batch=True).model
-
-
 def bert() -> tuple[onnxkit.Model, dict[str, np.ndarray]]:
-    import torch
-    import transformers as T
-
-    torch.manual_seed(0)
-    config = T.BertConfig(vocab_size=1000, hidden_size=256, num_hidden_layers=4,
-                          num_attention_heads=4, intermediate_size=1024,
-                          attn_implementation="eager")
-    ids = torch.randint(1, 1000, (1, 128))
-    inputs = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
-    model = _torch_model(T.BertForSequenceClassification(config).eval(), inputs)
-    return model, {k: v.numpy() for k, v in inputs.items()}
+    return bert_shaped(rows=1)
 
 
 def resnet() -> tuple[onnxkit.Model, dict[str, np.ndarray]]:
@@ -65,7 +48,7 @@ def resnet() -> tuple[onnxkit.Model, dict[str, np.ndarray]]:
     config = T.ResNetConfig(embedding_size=32, hidden_sizes=[32, 64, 128, 256],
                             depths=[1, 1, 1, 1], layer_type="basic", num_labels=10)
     image = torch.randn(1, 3, 64, 64)
-    return _torch_model(T.ResNetForImageClassification(config).eval(), (image,)), {}
+    return torch_model(T.ResNetForImageClassification(config).eval(), (image,)), {}
 
 
 def mobilenet_v2() -> tuple[onnxkit.Model, dict[str, np.ndarray]]:
@@ -75,7 +58,7 @@ def mobilenet_v2() -> tuple[onnxkit.Model, dict[str, np.ndarray]]:
     torch.manual_seed(0)
     config = T.MobileNetV2Config(image_size=224, num_labels=10)
     image = torch.randn(1, 3, 224, 224)
-    return _torch_model(T.MobileNetV2ForImageClassification(config).eval(), (image,)), {}
+    return torch_model(T.MobileNetV2ForImageClassification(config).eval(), (image,)), {}
 
 
 def digits() -> tuple[onnxkit.Model, dict[str, np.ndarray]]:

@@ -59,6 +59,7 @@ def recipe_call(recipe: str, params: dict[str, Any], model: str) -> str:
     return {"dynamic": f"onnxkit.quantize.dynamic({model})",
             "int4": f"onnxkit.quantize.weight_only({model})",
             "fp16": f"onnxkit.to_fp16({model})",
+            "fused": f"onnxkit.fuse_transformer({model})",
             "pruned-25": f"onnxkit.prune.structured({model}, {params.get('ratio', 0.25)})"
             }.get(recipe, f"{model}  # {recipe}")
 

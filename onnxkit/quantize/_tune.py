@@ -28,7 +28,7 @@ from onnxkit.quantize._quantize import dynamic, static
 from onnxkit.quantize._trail import Candidate, TuningResult
 from onnxkit.quantize._weight_only import weight_only
 from onnxkit.runtime import evaluate, measure_models, validate_feeds
-from onnxkit.transforms import to_fp16
+from onnxkit.transforms import fuse_transformer, to_fp16
 
 CALIBRATION_ROWS = 128  # rows of data used to calibrate when no calibration is given
 EXCLUDE_STEPS = (1, 2, 4, 8)  # worst layers kept in float, tried in turn
@@ -134,7 +134,9 @@ def _start(reference: Model, data: Any, labels: Any, metric: Any, max_drop: floa
 def _candidates(search: _Search, checks: Preflight
                 ) -> Iterator[tuple[str, dict[str, Any], Build]]:
     """The recipes, in the preflight's order; a static model that misses the budget is
-    followed by the same recipe with its worst layers kept in float."""
+    followed by the same recipe with its worst layers kept in float. Then, for transformers,
+    ORT's fusions (and the start recipe on the fused graph), float16, and structured pruning
+    (and the start recipe on the pruned graph)."""
     ref, calib = search.reference, search.calibration
     builds: dict[str, tuple[dict[str, Any], Build]] = {
         "static-qdq": ({"format": "qdq", "per_channel": True},
@@ -151,6 +153,12 @@ def _candidates(search: _Search, checks: Preflight
         last = search.trail[-1]
         if recipe == "static-qdq" and last.meets is False and last.model:
             yield from _fallbacks(search, last)
+    if checks.kind == "transformer":  # ORT's fusions: often the largest gain on CPU
+        yield "fused", {}, lambda: fuse_transformer(ref, timed=False)
+        if search.trail[-1].meets:
+            fused = load(search.trail[-1].model)
+            yield (f"fused + {checks.start}", {},
+                   lambda: _start_recipe(checks.start, fused, calib))
     yield "fp16", {}, lambda: to_fp16(ref)
     if find_groups(ref.to_proto())[0]:
         yield "pruned-25", {"ratio": 0.25}, lambda: structured(ref, 0.25)

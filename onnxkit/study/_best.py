@@ -84,7 +84,8 @@ def choose(study: Study, *, max_accuracy_drop: float | None, max_error: float | 
 
 def _fastest(study: Study, ok: list[Variant], min_speedup: float) -> Choice:
     """Faster than the reference beyond the spread, by at least ``min_speedup``; among the
-    variants tied with the leader (intervals overlapping), the smallest."""
+    variants tied with the leader (intervals overlapping), the smallest — if a second, head
+    to head measurement agrees (:meth:`Study.confirm`)."""
     faster = [r for r in ok if r.verdict == "faster" and r.speedup >= min_speedup]
     if not faster:
         best = max(ok, key=lambda r: r.speedup)
@@ -95,7 +96,13 @@ def _fastest(study: Study, ok: list[Variant], min_speedup: float) -> Choice:
     leader = max(faster, key=lambda r: r.speedup)
     tied = [r for r in faster if r.speedup_high >= leader.speedup_low]
     chosen = min(tied, key=lambda r: (r.size_bytes, r.name))
-    why = f"{_speed(chosen)} faster than the reference, within the limits"
+    again = study.confirm(chosen.name)
+    if again.verdict != "faster" or again.median < min_speedup:
+        return _keep(study, f"'{chosen.name}' led at {_speed(chosen)}, but timed again head "
+                            f"to head it is {again} ({again.verdict}): not faster beyond the "
+                            "noise")
+    why = (f"{_speed(chosen)} faster than the reference, within the limits (head to head "
+           f"again: {again})")
     others = [r.name for r in tied if r is not chosen]
     if others:
         why += (f"; tied with {', '.join(repr(n) for n in others)} (overlapping intervals), "

@@ -13,12 +13,7 @@ from onnxkit.base import integer
 from onnxkit.errors import NotFoundError, ParameterError
 from onnxkit.models import Model, ModelLike, load
 from onnxkit.results import Result
-from onnxkit.runtime import (
-    Feeds,
-    Providers,
-    run,
-    speed_verdict,
-)
+from onnxkit.runtime import Feeds, Providers, Speedup, run, speed_verdict
 from onnxkit.study import _measure as measure
 from onnxkit.study import _render as render
 from onnxkit.study._auto import RECIPES, build_variants, chosen_recipes, progress_bar, report
@@ -160,6 +155,7 @@ class Study(Result):
         self._ref_timings: list[tuple[float, float, float]] = []  # (p50, p90, load) each time
         self._variants: dict[str, Variant] = {}
         self._failed: dict[str, str] = {}
+        self._confirmed: dict[str, Speedup] = {}  # Study.confirm's head-to-head figures
         self._skipped: dict[str, str] = {}  # Study.auto's recipes that do not apply, and why
 
     # --- measuring -----------------------------------------------------------------------
@@ -189,9 +185,21 @@ class Study(Result):
         if name == REFERENCE:
             raise ParameterError("Study.remove: the reference row cannot be removed; start a "
                                  "new Study for another reference.")
+        self._confirmed.pop(name, None)
         if self._variants.pop(name, None) is None and self._failed.pop(name, None) is None:
             raise ParameterError(f"Study.remove(name=...): no variant {name!r}; the study has "
                                  f"{self.names}.")
+
+    def confirm(self, name: str) -> Speedup:
+        """``name`` timed against the reference again, head to head (once, then kept): the
+        second measurement :meth:`best` asks of its pick, so that a burst of noise during the
+        study's rounds cannot choose a variant."""
+        if name not in self._confirmed:
+            latency, _ = measure.timed({REFERENCE: self._ref, name: self[name].model},
+                                       self._feeds, providers=self._providers,
+                                       threads=self._threads, plan=self._plan, where=self._where)
+            self._confirmed[name] = latency.speedup(name)
+        return self._confirmed[name]
 
     def _check_name(self, name: Any) -> None:
         if not isinstance(name, str) or not name:
@@ -326,7 +334,8 @@ class Study(Result):
         reference beyond the spread (its speedup interval above 1) and by at least
         ``min_speedup`` (default 1.05: a few percent is not worth shipping another model);
         variants whose intervals overlap the leader's are tied with it, and the smallest of
-        them wins. The answer is a
+        them wins — if it is faster again when timed head to head (:meth:`confirm`). The
+        answer is a
         :class:`Choice`: the variant's figures (``.name``, ``.model``, ``.speedup``...), and
         ``why``.
 

@@ -84,3 +84,16 @@ def test_the_winners_code_rebuilds_it():
     both = quantize.Candidate("pruned-25 + dynamic", {"ratio": 0.25}, "", 0, None, None, None,
                               None, None, None, None)
     assert both.code == "onnxkit.quantize.dynamic(onnxkit.prune.structured(model, 0.25))"
+
+
+def test_a_transformer_tries_ort_fusions_and_int8_on_the_fused_graph(transformer):
+    data = {k: v[:64] for k, v in transformer.inputs.items()}
+    result = quantize.tune(transformer.model, data, labels=transformer.labels[:64],
+                           max_accuracy_drop=0.01, budget_s=60)
+    by_recipe = {c.recipe: c for c in result.candidates}
+    fused = by_recipe["fused"]
+    assert fused.meets and fused.agreement == 1.0  # fusion keeps the function
+    assert "fused + dynamic" in by_recipe
+    assert fused.code == "onnxkit.fuse_transformer(model)"
+    assert by_recipe["fused + dynamic"].code == \
+        "onnxkit.quantize.dynamic(onnxkit.fuse_transformer(model))"

@@ -10,6 +10,7 @@ import pytest
 
 import onnxkit
 from onnxkit.errors import Cancelled, InputError, ParameterError
+from onnxkit.runtime import Speedup
 from onnxkit.study import _auto
 
 FAST = {"rounds": 1, "max_rounds": 1, "runs": 3}  # figures are checked for sanity, never speed
@@ -112,8 +113,9 @@ def test_pareto_front():
     assert pareto_front(points, higher_is_better=True) == ["a"]
 
 
-def _timed_as(study, **speedups):
-    """The study with these (median, low, high) speedups: best's rule, without the noise."""
+def _timed_as(study, confirmed=None, **speedups):
+    """The study with these (median, low, high) speedups, and a head-to-head re-measurement
+    that agrees (or ``confirmed``'s figures): best's rule, without the noise."""
     from dataclasses import replace
 
     timed = copy.copy(study)
@@ -121,6 +123,8 @@ def _timed_as(study, **speedups):
                                   **dict(zip(("speedup", "speedup_low", "speedup_high"),
                                              speedups.get(n, (1.0, 0.9, 1.1)))))
                        for n, v in study._variants.items()}
+    timed._confirmed = {n: Speedup(*(confirmed or figures), 0.95, 8)
+                        for n, figures in speedups.items()}
     return timed
 
 
@@ -132,6 +136,21 @@ def test_best_must_be_faster_beyond_the_spread(digits_study):
     clear = _timed_as(digits_study, **{"int8-static": (1.8, 1.6, 2.0),
                                        "int8-dynamic": (1.3, 1.2, 1.4)})
     assert clear.best(max_accuracy_drop=0.01).name == "int8-static"
+
+
+def test_a_pick_that_does_not_hold_head_to_head_keeps_the_reference(digits_study):
+    burst = _timed_as(digits_study, confirmed=(0.98, 0.95, 1.01),
+                      **{"int8-static": (1.5, 1.15, 2.2)})
+    choice = burst.best(max_accuracy_drop=0.01)
+    assert choice.keeps_reference
+    assert "'int8-static' led at 1.50x [1.15, 2.20], but timed again head to head it is " \
+           "0.98x [0.95, 1.01]" in choice.why
+
+
+def test_confirm_times_the_variant_again_once(digits_study):
+    again = digits_study.confirm("fp16")
+    assert isinstance(again, Speedup) and again.low <= again.median <= again.high
+    assert digits_study.confirm("fp16") is again  # kept, not measured twice
 
 
 def test_a_speedup_too_small_to_matter_keeps_the_reference(digits_study):
