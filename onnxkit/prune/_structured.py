@@ -19,7 +19,7 @@ import numpy as np
 import onnx
 from onnx import helper
 
-from onnxkit.base import number, one_of
+from onnxkit.base import integer, number, one_of
 from onnxkit.errors import UnsupportedModelError
 from onnxkit.models import Model, ModelLike, load, workspace
 from onnxkit.prune import _measures as measures
@@ -47,7 +47,7 @@ class _Group:
 
 def structured(model: ModelLike, ratio: float = 0.25, *,
                criterion: Literal["l1", "l2"] = "l1",
-               exclude: Sequence[str] | None = None) -> Model:
+               exclude: Sequence[str] | None = None, multiple_of: int = 8) -> Model:
     """Remove the ``ratio`` share of output channels with the smallest weight norm from every
     prunable Conv/Gemm/MatMul, and the matching input channels of the layer they feed.
 
@@ -59,6 +59,9 @@ def structured(model: ModelLike, ratio: float = 0.25, *,
     Args:
         criterion: the channel norm, ``"l1"`` (sum of absolute weights) or ``"l2"``.
         exclude: names of producer nodes to leave whole.
+        multiple_of: the channels kept are rounded to a multiple of this (where a layer has
+            more), so ONNX Runtime's blocked CPU kernels (8 or 16 channels a block) stay
+            aligned: 29 channels of 32 ran slower than all 32. 1 keeps the exact ratio.
 
     Raises:
         UnsupportedModelError: no group can be pruned (the message lists why for each).
@@ -73,6 +76,7 @@ def structured(model: ModelLike, ratio: float = 0.25, *,
     """
     number(ratio, "prune.structured", "ratio", low=0, high=1, low_open=True)
     one_of(criterion, ("l1", "l2"), "prune.structured", "criterion")
+    integer(multiple_of, "prune.structured", "multiple_of", high=1024)
     parent = load(model)
     proto = parent.to_proto()
     groups, refused = find_groups(proto, set(exclude or ()))
@@ -82,10 +86,19 @@ def structured(model: ModelLike, ratio: float = 0.25, *,
             f"channel alignment: " + "; ".join(f"{k}: {v}" for k, v in refused.items())[:800])
     pruned = {}
     for group in groups:
-        kept = _keep(proto, group.producer, ratio, criterion)
+        kept = _keep(proto, group.producer, ratio, criterion, multiple_of)
         channels = _out_channels(proto, group.producer)
+        if len(kept) == channels:
+            refused[group.producer.name or group.producer.output[0]] = (
+                f"{channels} channels: none to remove at ratio {ratio:g} in multiples of "
+                f"{multiple_of}")
+            continue
         _apply(proto, group, kept)
         pruned[group.producer.name or group.producer.output[0]] = [channels, len(kept)]
+    if not pruned:
+        raise UnsupportedModelError(
+            f"prune.structured: at ratio {ratio:g} no layer of '{parent.name}' loses a whole "
+            f"block of {multiple_of} channels. Raise the ratio, or pass multiple_of=1.")
     del proto.graph.value_info[:]  # shapes changed: inferred again by whoever needs them
     before = parent.to_proto()
     details = {"pruned": pruned, "left_whole": refused, "criterion": criterion,
@@ -94,7 +107,8 @@ def structured(model: ModelLike, ratio: float = 0.25, *,
                "note": "no fine-tuning: accuracy drops with the ratio"}
     child = derive(parent, proto, op="prune.structured", tag=f"pruned{round(ratio * 100)}",
                    params={"ratio": ratio, "criterion": criterion,
-                           "exclude": list(exclude or [])}, details=details)
+                           "exclude": list(exclude or []), "multiple_of": multiple_of},
+                   details=details)
     child = loadable(child, "prune.structured", "Exclude the group that fails.")
     return workspace().annotate(child, **measures.drift(parent, child))
 
@@ -255,13 +269,15 @@ def _out_channels(proto: onnx.ModelProto, node: onnx.NodeProto) -> int:
     return int(measures.weight_array(proto, node.input[1]).shape[_out_axis(node)])
 
 
-def _keep(proto: onnx.ModelProto, node: onnx.NodeProto, ratio: float, criterion: str
-          ) -> np.ndarray:
+def _keep(proto: onnx.ModelProto, node: onnx.NodeProto, ratio: float, criterion: str,
+          multiple_of: int) -> np.ndarray:
     w = measures.weight_array(proto, node.input[1]).astype(np.float64)
     axis = _out_axis(node)
     rows = np.moveaxis(w, axis, 0).reshape(w.shape[axis], -1)
     norms = np.abs(rows).sum(1) if criterion == "l1" else np.sqrt((rows ** 2).sum(1))
     keep = max(1, round(len(norms) * (1 - ratio)))
+    if len(norms) > multiple_of:  # whole blocks of channels, at least one
+        keep = max(multiple_of, round(keep / multiple_of) * multiple_of)
     return np.sort(np.argsort(-norms, kind="stable")[:keep])
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -98,7 +98,24 @@ def tune(model: ModelLike, data: Any, *, labels: Any = None, metric: Any = None,
                 progress(len(search.trail), planned)
     except Cancelled:
         stopped = "cancelled"
-    return _result(search, stopped)
+    return _confirmed(search, _result(search, stopped))
+
+
+def _confirmed(search: _Search, result: TuningResult) -> TuningResult:
+    """The winner timed against the float model once more, head to head (as Study.best
+    does): a burst of noise during its own rounds must not pick it."""
+    winner = result.winner
+    if winner is None:
+        return result
+    timing, _ = measure_models({"reference": search.reference, "candidate": winner.model},
+                               search.latency_feeds, where="tune", min_rounds=5, max_rounds=15,
+                               budget_s=10.0)
+    again = timing.speedup("candidate")
+    if again.verdict == "faster" and again.median >= search.min_speedup:
+        return replace(result, why=f"{result.why} (head to head again: {again})")
+    return replace(result, best=None, winner=None, why=(
+        f"keep the float model: '{winner.recipe}' led at {winner.speedup:.2f}x, but timed "
+        f"again head to head it is {again} ({again.verdict})"))
 
 
 def _result(search: _Search, stopped: str) -> TuningResult:

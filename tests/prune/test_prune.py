@@ -74,13 +74,19 @@ def test_structured_removes_channels_through_batchnorm_and_flatten(tmp_path):
 
 
 def test_structured_on_the_digits_cnn_and_a_transformer(digits, transformer):
-    pruned = onnxkit.prune.structured(digits.model, 0.25)
-    d = pruned.lineage[-1].details
+    exact = onnxkit.prune.structured(digits.model, 0.25, multiple_of=1)
+    d = exact.lineage[-1].details
     assert d["pruned"] == {"/0/Conv": [16, 12], "/3/Conv": [32, 24], "/8/Gemm": [64, 48]}
-    assert d["flops"][1] < 0.7 * d["flops"][0] and pruned.size_bytes < digits.model.size_bytes
+    assert d["flops"][1] < 0.7 * d["flops"][0] and exact.size_bytes < digits.model.size_bytes
     # no fine-tuning: measured 86% (from 99%) at 25% of the channels
-    acc = onnxkit.evaluate(pruned, digits.inputs["image"], labels=digits.labels).score
+    acc = onnxkit.evaluate(exact, digits.inputs["image"], labels=digits.labels).score
     assert acc > 0.7
+    # by default whole blocks of 8 channels: 16 * 0.75 = 12 rounds back to 16
+    aligned = onnxkit.prune.structured(digits.model, 0.25).lineage[-1].details
+    assert aligned["pruned"] == {"/3/Conv": [32, 24], "/8/Gemm": [64, 48]}
+    assert "none to remove" in aligned["left_whole"]["/0/Conv"]
+    with pytest.raises(UnsupportedModelError, match="multiple_of=1"):
+        onnxkit.prune.structured(digits.model, 0.01)
     text = onnxkit.prune.structured(transformer.model, 0.25)
     pruned_names = text.lineage[-1].details["pruned"]
     assert any("intermediate" in n for n in pruned_names)  # GELU written out with Erf
