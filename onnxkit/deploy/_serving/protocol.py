@@ -186,19 +186,8 @@ def encode_response(model: str, version: str, request_id: Any,
                     outputs: dict[str, np.ndarray], wanted: list[tuple[str, bool]]
                     ) -> tuple[bytes, dict[str, str]]:
     """The infer response body and its extra headers (the binary extension's length)."""
-    tensors, blobs = [], []
-    for name, binary in wanted:
-        value = np.asarray(outputs[name])
-        entry: dict[str, Any] = {"name": name, "datatype": datatype_of(value.dtype)
-                                 if value.dtype.kind not in "OUS" else "BYTES",
-                                 "shape": list(value.shape)}
-        if binary:
-            raw = _to_bytes(value)
-            entry["parameters"] = {"binary_data_size": len(raw)}
-            blobs.append(raw)
-        else:
-            entry["data"] = _jsonable(value)
-        tensors.append(entry)
+    blobs: list[bytes] = []
+    tensors = [_tensor(name, np.asarray(outputs[name]), binary, blobs) for name, binary in wanted]
     message: dict[str, Any] = {"model_name": model, "model_version": version, "outputs": tensors}
     if request_id is not None:
         message["id"] = request_id
@@ -206,6 +195,21 @@ def encode_response(model: str, version: str, request_id: Any,
     if not blobs:
         return head, {}
     return head + b"".join(blobs), {"Inference-Header-Content-Length": str(len(head))}
+
+
+def _tensor(name: str, value: np.ndarray, binary: bool, blobs: list[bytes]) -> dict[str, Any]:
+    """One tensor of a request or response: its data inline (JSON), or appended to ``blobs``
+    (the binary extension) with its size in ``parameters``."""
+    entry: dict[str, Any] = {"name": name, "shape": list(value.shape),
+                             "datatype": "BYTES" if value.dtype.kind in "OUS"
+                             else datatype_of(value.dtype)}
+    if binary:
+        raw = _to_bytes(value)
+        entry["parameters"] = {"binary_data_size": len(raw)}
+        blobs.append(raw)
+    else:
+        entry["data"] = _jsonable(value)
+    return entry
 
 
 def _to_bytes(value: np.ndarray) -> bytes:
@@ -229,19 +233,8 @@ def _jsonable(value: np.ndarray) -> list[Any]:
 def encode_request(feeds: dict[str, np.ndarray], *, binary: bool = True
                    ) -> tuple[bytes, dict[str, str]]:
     """An infer request for ``feeds`` (binary tensors by default), and its headers."""
-    tensors, blobs = [], []
-    for name, value in feeds.items():
-        value = np.asarray(value)
-        entry: dict[str, Any] = {"name": name, "shape": list(value.shape),
-                                 "datatype": "BYTES" if value.dtype.kind in "OUS"
-                                 else datatype_of(value.dtype)}
-        if binary:
-            raw = _to_bytes(value)
-            entry["parameters"] = {"binary_data_size": len(raw)}
-            blobs.append(raw)
-        else:
-            entry["data"] = _jsonable(value)
-        tensors.append(entry)
+    blobs: list[bytes] = []
+    tensors = [_tensor(name, np.asarray(value), binary, blobs) for name, value in feeds.items()]
     message = {"inputs": tensors, "parameters": {"binary_data_output": binary}}
     head = json.dumps(message).encode()
     headers = {"Content-Type": "application/octet-stream" if binary else "application/json"}
