@@ -94,15 +94,15 @@ def _serve(args: argparse.Namespace) -> int:
     import signal
     import threading
 
+    done = threading.Event()  # before the server starts: a stop may come at any time
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: done.set())
     server = onnxkit.serve.start(args.target, host=args.host, port=args.port,
                                  max_batch=args.max_batch, max_delay_ms=args.max_delay_ms,
                                  workers=args.workers, threads=args.threads,
                                  providers=providers(args))
     print(f"serving '{server.model}' at {server.url} (infer: POST {server.infer_url}); "
           "Ctrl-C to stop", flush=True)
-    done = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: done.set())
     done.wait()
     server.stop()  # answers the requests in flight first
     print("stopped", flush=True)
