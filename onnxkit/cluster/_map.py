@@ -11,6 +11,7 @@ from typing import Any
 from onnxkit.errors import Cancelled, ClusterError
 
 RETRIES = 3  # runs of a batch whose worker died, before giving up
+KEPT = 4  # evaluations whose model and sessions a worker keeps (workers outlive a call)
 _SESSIONS: dict[str, Any] = {}  # in each worker process: its ONNX Runtime sessions, by model
 
 
@@ -22,6 +23,8 @@ def _run_batch(task: Callable[..., dict[str, Any]], shared_ref: list[Any], batch
 
     key = shared_ref[0].hex()
     if key not in _SESSIONS:
+        while len(_SESSIONS) >= KEPT:  # the oldest evaluation's model and sessions go
+            del _SESSIONS[next(iter(_SESSIONS))]
         _SESSIONS[key] = {"shared": ray.get(shared_ref[0]), "sessions": {}}
     entry = _SESSIONS[key]
     return task(entry["shared"], entry["sessions"], batch)

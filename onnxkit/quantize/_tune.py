@@ -107,6 +107,8 @@ def _confirmed(search: _Search, result: TuningResult) -> TuningResult:
     winner = result.winner
     if winner is None:
         return result
+    if result.stopped == "cancelled":  # the user asked to stop: the best so far, as it is
+        return replace(result, why=f"{result.why} (not timed again: cancelled)")
     timing, _ = measure_models({"reference": search.reference, "candidate": winner.model},
                                search.latency_feeds, where="tune", min_rounds=5, max_rounds=15,
                                budget_s=10.0)

@@ -148,3 +148,16 @@ def test_sweep_on_a_node(cluster, digits):
                            cluster=cluster, on="accel")
     assert [r.batch_size for r in result.results] == [1, 8]
     assert np.all(result.table()["runs"] == 10)
+
+
+def test_a_worker_keeps_the_sessions_of_the_last_few_evaluations_only(cluster):
+    from onnxkit.cluster import _map
+
+    def kept(shared, sessions, batch):  # runs on a worker: what it holds now
+        import onnxkit.cluster._map as worker_map
+        return {"kept": len(worker_map._SESSIONS)}
+
+    seen = [part["kept"] for i in range(_map.KEPT + 3)
+            for part in cluster.map_batches(kept, {"evaluation": i}, range(4), lambda: None)[0]]
+    # workers are reused across evaluations (so they keep some), never past the bound
+    assert 1 < max(seen) <= _map.KEPT
