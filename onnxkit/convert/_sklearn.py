@@ -39,7 +39,9 @@ def from_sklearn(estimator: Any, sample: Any, *, options: dict[str, Any] | None 
         opset: the ai.onnx opset (default 17, with ai.onnx.ml 3).
 
     The converted model's outputs are checked against ``predict`` (labels or values) and, for
-    classifiers, ``predict_proba``.
+    classifiers, ``predict_proba``, which are given the rows ONNX Runtime is given (floats
+    rounded to float32) in the float type the estimator was fitted on (float64 unless its
+    fitted arrays are float32).
     """
     require("skl2onnx", purpose="Converting scikit-learn models")
     _check_fitted(estimator)
@@ -51,7 +53,8 @@ def from_sklearn(estimator: Any, sample: Any, *, options: dict[str, Any] | None 
                              step=Step("convert.from_sklearn", params,
                                        details={"estimator": _describe(estimator)}))
     try:
-        expected = _expected(estimator, sample, model)
+        expected = _expected(estimator, _reference_rows(sample, feeds, _fitted_dtype(estimator)),
+                             model)
         verification = compare(expected, model, _feeds_for(model, feeds), rtol=rtol, atol=atol)
     except Exception:
         workspace().discard(model)  # nothing is left behind by a conversion that failed
@@ -80,7 +83,7 @@ def _inputs(sample: Any) -> tuple[dict[str, np.ndarray], list[tuple[str, Any]]]:
     """The feeds the sample gives, by input name, and their skl2onnx types."""
     from skl2onnx.common.data_types import FloatTensorType, Int64TensorType, StringTensorType
 
-    if hasattr(sample, "columns") and hasattr(sample, "dtypes"):  # a pandas DataFrame
+    if _is_frame(sample):
         if not len(sample):
             raise InputError("from_sklearn(sample=...) is an empty DataFrame; give a few rows.")
         feeds = {str(c): _column(sample[c]) for c in sample.columns}
@@ -90,6 +93,10 @@ def _inputs(sample: Any) -> tuple[dict[str, np.ndarray], list[tuple[str, Any]]]:
     types = [(k, kinds[v.dtype.kind if v.dtype.kind in "fi" else "O"]([None, v.shape[1]]))
              for k, v in feeds.items()]
     return feeds, types
+
+
+def _is_frame(sample: Any) -> bool:
+    return hasattr(sample, "columns") and hasattr(sample, "dtypes")  # a pandas DataFrame
 
 
 def _column(values: Any) -> np.ndarray:
@@ -175,9 +182,50 @@ def _feeds_for(model: Model, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarr
     return {k: v for k, v in feeds.items() if k in names}
 
 
+def _fitted_dtype(estimator: Any) -> np.dtype:
+    """The float type an estimator was fitted on: float32 when any fitted array in it (or in
+    its steps) is float32, else scikit-learn's default float64.
+
+    Estimators that keep float32 (KMeans, PCA, KNeighbors, linear models, ...) show it in
+    their fitted arrays, and those with typed kernels (KMeans) refuse the other type at
+    ``predict``; the rest compute in float64 (or their own type, as trees do) whatever
+    they are fed, so float64 is safe for them even when they were fitted on float32.
+    """
+    return np.dtype(np.float32 if _holds_float32(estimator, set()) else np.float64)
+
+
+def _holds_float32(obj: Any, seen: set[int]) -> bool:
+    if id(obj) in seen:
+        return False
+    seen.add(id(obj))
+    if isinstance(obj, np.ndarray):
+        return obj.dtype == np.float32 or (obj.dtype == object and _holds_any(obj.flat, seen))
+    if isinstance(obj, (list, tuple)):
+        return _holds_any(obj, seen)
+    if isinstance(obj, dict):
+        return _holds_any(obj.values(), seen)
+    if hasattr(obj, "get_params"):  # an estimator: its steps, fitted arrays, sub-estimators
+        return _holds_any(vars(obj).values(), seen)
+    return False
+
+
+def _holds_any(items: Any, seen: set[int]) -> bool:
+    return any(_holds_float32(item, seen) for item in items)
+
+
+def _reference_rows(sample: Any, feeds: dict[str, np.ndarray], dtype: np.dtype) -> Any:
+    """The rows the ONNX model is fed (floats rounded to float32), in the float type the
+    estimator was fitted on: both sides then see the same values, and scikit-learn gets
+    the type its fitted arrays need."""
+    if not _is_frame(sample):
+        rows = feeds["X"]
+        return rows.astype(dtype) if rows.dtype.kind == "f" else np.asarray(sample)
+    floats = [c for c in sample.columns if sample[c].dtype.kind == "f"]
+    return sample.astype({c: np.float32 for c in floats}).astype({c: dtype for c in floats})
+
+
 def _expected(estimator: Any, sample: Any, model: Model) -> dict[str, np.ndarray]:
-    """What scikit-learn itself says on the sample, as it was given (a float32 copy can fail
-    in estimators with typed kernels, KMeans among them), shaped like the ONNX outputs."""
+    """What scikit-learn itself says on the sample, shaped like the ONNX outputs."""
     from sklearn.base import is_classifier
 
     names = [o.name for o in model.proto.graph.output]

@@ -1,4 +1,5 @@
-"""``from_keras`` and ``from_tensorflow`` through tf2onnx's ``from_function`` (Keras 3 safe)."""
+"""``from_keras`` and ``from_tensorflow``: a ``tf.function`` frozen and converted by tf2onnx
+(Keras 3 safe); the model's inputs are the function's input signature, nothing else."""
 
 from __future__ import annotations
 
@@ -34,9 +35,9 @@ def from_keras(model: Any, example_inputs: Any = None, *, opset: int | None = No
     ``tf2onnx.convert.from_keras`` converts Keras 3 functional models but fails on Sequential
     ones (KeyError 'keras_tensor_N' with tf2onnx 1.17 and Keras 3.15), so the model is wrapped
     in a ``tf.function`` whose input signature comes from ``model.inputs`` (batch dims stay
-    dynamic) and converted with ``from_function``, which works for both. The result is checked
-    against ``model(x, training=False)`` on ``example_inputs`` (an array, a list of arrays in
-    input order, or a dict by input name; default: random inputs).
+    dynamic) and converted the way ``from_function`` does, which works for both. The result is
+    checked against ``model(x, training=False)`` on ``example_inputs`` (an array, a list of
+    arrays in input order, or a dict by input name; default: random inputs).
     """
     tf, _ = tensorflow_modules()
     import keras
@@ -122,13 +123,12 @@ def _saved_model_function(tf: Any, path: Any) -> tuple[Any, list[Any], str]:
 def _convert(fn: Any, specs: list[Any], opset: int | None, output_names: list[str],
              out: Any, stem: str, op: str, rtol: float, atol: float,
              reference: Any, example_inputs: Any) -> Conversion:
-    _, tf2onnx = tensorflow_modules()
     with captured() as log:
         try:
-            proto, _ = tf2onnx.convert.from_function(fn, input_signature=specs,
-                                                     opset=opset or DEFAULT_OPSET)
+            proto = _frozen_onnx(fn, specs, opset or DEFAULT_OPSET)
         except Exception as e:
             raise ConversionError(f"tf2onnx could not convert '{stem}': {root_cause(e)}") from e
+    _check_inputs(proto, specs, stem, op.split(".")[-1])
     _rename_outputs(proto, output_names)
     params = {"opset": opset, "output_names": output_names or None}
     model = workspace().save(proto, stem=stem, out=out, step=Step(op, params))
@@ -141,6 +141,40 @@ def _convert(fn: Any, specs: list[Any], opset: int | None, output_names: list[st
                                          else []), **{k: v for k, v in params.items() if v})
     return Conversion(model, verification, "tf2onnx", log.seconds, code, None, None,
                       log.unique())
+
+
+def _frozen_onnx(fn: Any, specs: list[Any], opset: int) -> onnx.ModelProto:
+    """tf2onnx's ``from_function``, with only the signature's tensors as inputs.
+
+    ``from_function`` lists every input of the concrete function, and that includes the
+    tensors it captures (a ``tf.constant`` built outside becomes ``MatMul/b:0``): they come
+    out as graph inputs nobody can feed. Freezing already turns captured constants and
+    variables into constants, so the graph is frozen the same way and converted with the
+    signature's tensors (the concrete function's first inputs, captures come after) only.
+    """
+    tf, tf2onnx = tensorflow_modules()
+    concrete = fn.get_concrete_function(*specs)
+    inputs = [t.name for t in concrete.inputs[:len(specs)]]
+    outputs = [t.name for t in concrete.outputs if t.dtype != tf.dtypes.resource]
+    renames = tf2onnx.convert.tensor_names_from_structed(concrete, inputs, outputs)
+    with tf.device("/cpu:0"):  # as from_function does
+        graph_def = tf2onnx.tf_loader.from_function(concrete, inputs, outputs)
+        proto, _ = tf2onnx.convert.from_graph_def(graph_def, name=concrete.name,
+                                                  input_names=inputs, output_names=outputs,
+                                                  opset=opset, tensors_to_rename=renames)
+    return proto
+
+
+def _check_inputs(proto: onnx.ModelProto, specs: list[Any], stem: str, caller: str) -> None:
+    """A model whose inputs are not the function's cannot be run as the function is."""
+    expected = [s.name for s in specs]
+    found = [i.name for i in graph_inputs(proto.graph)]
+    if found != expected:
+        raise ConversionError(
+            f"{caller}: tf2onnx converted '{stem}' to a model with inputs {found}, but "
+            f"the function's input signature is {expected}, so it could not be run as the "
+            "function is. Capture only tf.constant or tf.Variable values (they are frozen into "
+            "the model), and pass any other tensor as an input of the signature.")
 
 
 def _clean(name: str, index: int) -> str:

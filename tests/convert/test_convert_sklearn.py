@@ -113,9 +113,54 @@ def test_kmeans_converts_exactly():
     from sklearn.cluster import KMeans
 
     frame, _ = _wine_frame()
-    x = frame.iloc[:, :5].to_numpy()  # float64: KMeans' own predict refuses a float32 copy
+    x = frame.iloc[:, :5].to_numpy()  # float64, as the float32-fitted case is tested below
     conversion = onnxkit.convert.from_sklearn(KMeans(3, n_init=2, random_state=0).fit(x), x[:10])
     assert conversion and {o.name for o in conversion.verification.outputs} == {"label", "scores"}
+
+
+def _float_estimators():
+    """Estimators whose fitted arrays keep the type they were fitted on (KMeans' kernels then
+    refuse the other type at predict), and some that compute in their own type whatever
+    they are fed: the reference prediction must work for all of them."""
+    from sklearn.cluster import KMeans, MiniBatchKMeans
+    from sklearn.decomposition import PCA
+    from sklearn.neighbors import KNeighborsClassifier
+
+    return {"kmeans": lambda: KMeans(3, n_init=2, random_state=0),
+            "minibatch-kmeans": lambda: MiniBatchKMeans(3, n_init=2, random_state=0),
+            "scaler-kmeans": lambda: make_pipeline(StandardScaler(),
+                                                   KMeans(3, n_init=2, random_state=0)),
+            "scaler-logistic": lambda: make_pipeline(StandardScaler(),
+                                                     LogisticRegression(max_iter=500)),
+            "random-forest": lambda: RandomForestClassifier(n_estimators=5, random_state=0),
+            "kneighbors": lambda: KNeighborsClassifier(3),
+            "pca-logistic": lambda: make_pipeline(PCA(2), LogisticRegression(max_iter=500))}
+
+
+@pytest.mark.parametrize("fitted_on", ["float64", "float32"])
+@pytest.mark.parametrize("kind", list(_float_estimators()))
+def test_the_reference_is_fed_the_type_the_estimator_was_fitted_on(iris, kind, fitted_on):
+    """KMeans fitted on float64 (scikit-learn's default) refused the float32 sample with
+    'Buffer dtype mismatch'; one fitted on float32 refuses float64 the same way."""
+    x, y = iris
+    estimator = _float_estimators()[kind]().fit(x.astype(fitted_on), y)
+    for sample in (x[::10].astype(np.float32), x[::10]):  # either type of sample
+        conversion = from_sklearn(estimator, sample)
+        assert conversion, repr(conversion)
+        assert (conversion.verification.rtol, conversion.verification.atol) == (1e-3, 1e-4)
+        assert conversion.model.proto.graph.input[0].type.tensor_type.elem_type == 1  # float
+
+
+def test_a_float32_dataframe_for_a_float64_fitted_pipeline():
+    from sklearn.cluster import KMeans
+    from sklearn.compose import ColumnTransformer
+
+    frame, _ = _wine_frame()
+    numbers = frame[["alcohol", "malic_acid", "ash"]]
+    columns = ColumnTransformer([("num", StandardScaler(), list(numbers.columns))])
+    pipe = make_pipeline(columns, KMeans(3, n_init=2, random_state=0)).fit(numbers)
+    conversion = from_sklearn(pipe, numbers[:8].astype(np.float32))
+    assert conversion, repr(conversion)
 
 
 def test_a_failure_inside_skl2onnx_is_named_as_such_and_leaves_no_file(tmp_path):

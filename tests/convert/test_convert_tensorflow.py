@@ -82,3 +82,50 @@ def test_a_tf_function_with_unnamed_tensor_specs():
 
     conversion = from_tensorflow(double_relu)
     assert conversion and [i.name for i in conversion.model.proto.graph.input] == ["input_0"]
+
+
+def _graph_input_names(conversion):
+    return [i.name for i in onnxkit.summarize(conversion.model).inputs]
+
+
+@pytest.mark.parametrize("captures", ["constant", "variable", "both"])
+def test_captured_constants_and_variables_are_frozen_into_the_model(captures):
+    """tf2onnx's from_function made a captured tf.constant an input ('MatMul/b:0') that
+    onnxkit.run then asked for; the model's inputs are the signature's, nothing else."""
+    rng = np.random.default_rng(0)
+    w = tf.constant(rng.random((4, 3), np.float32))
+    v = tf.Variable(rng.random((4, 3), np.float32))
+    body = {"constant": lambda x: tf.nn.relu(tf.matmul(x, w)),
+            "variable": lambda x: tf.nn.relu(tf.matmul(x, v)),
+            "both": lambda x: tf.matmul(x, v) + w[0]}[captures]
+    f = tf.function(body, input_signature=[tf.TensorSpec([None, 4], tf.float32, name="x")])
+    x = rng.standard_normal((5, 4)).astype(np.float32)
+    conversion = from_tensorflow(f, x)
+    assert conversion, repr(conversion)
+    assert _graph_input_names(conversion) == ["x"]
+    (out,) = onnxkit.run(conversion.model, {"x": x}).values()
+    np.testing.assert_allclose(out, f(x).numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_keras_model_inputs_are_its_signature(cnn):
+    conversion = from_keras(cnn)
+    assert conversion and _graph_input_names(conversion) == ["image"]
+
+
+def test_a_model_with_inputs_beyond_the_signature_is_refused(monkeypatch, tmp_path):
+    """Whatever tf2onnx makes, a model that needs more than the signature's inputs is never
+    handed back: here tf2onnx's own from_function, which keeps the capture as an input."""
+    import tf2onnx
+
+    from onnxkit.convert import _tensorflow
+
+    def raw(fn, specs, opset):
+        return tf2onnx.convert.from_function(fn, input_signature=specs, opset=opset)[0]
+
+    monkeypatch.setattr(_tensorflow, "_frozen_onnx", raw)
+    w = tf.constant(np.ones((4, 3), np.float32))
+    f = tf.function(lambda x: tf.matmul(x, w),
+                    input_signature=[tf.TensorSpec([None, 4], tf.float32, name="x")])
+    with pytest.raises(ConversionError, match=r"from_tensorflow: .*inputs \['x', 'MatMul/b:0'\]"):
+        from_tensorflow(f, out=tmp_path / "f.onnx")
+    assert not list(tmp_path.iterdir())
