@@ -31,7 +31,7 @@ import numpy as np
 from _models import bert_shaped, torch_model
 
 import onnxkit
-from onnxkit.runtime import Speedup, measure_models
+from onnxkit.runtime import measure_models
 
 MIN_AGREEMENT = 0.95
 
@@ -96,9 +96,7 @@ def run_model(name: str, args: argparse.Namespace) -> dict[str, Any]:
         study = onnxkit.Study(model, data=data)
         study.add_all(variants)
         choice = study.best(min_agreement=MIN_AGREEMENT)
-        picks.append((choice.name, Speedup(choice.speedup, choice.speedup_low,
-                                           choice.speedup_high, choice.speedup_confidence,
-                                           study.settings["rounds"]), choice.why))
+        picks.append((choice.name, choice.speedup, choice.why))
     long, _ = measure_models({"reference": model, **variants}, {k: v[:1] for k, v in
                                                                data.items()},
                              min_rounds=args.long_rounds, max_rounds=args.long_rounds,

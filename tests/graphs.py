@@ -47,3 +47,20 @@ def external_model(folder: Path, location: str = "weights.bin") -> Path:
     path = folder / "ext.onnx"
     onnx.save_model(model, str(path))  # writes the data file next to the model
     return path
+
+
+def two_output_model() -> onnx.ModelProto:
+    """A detector's shape: ``x[n, 16]`` -> class ``scores[n, 3]`` and ``boxes[n, 4]``; the box
+    head's weights are 100x larger, so quantizing it moves the boxes far more than the
+    scores (an error only a look at every output sees)."""
+    F = TensorProto.FLOAT
+    rng = np.random.default_rng(0)
+    weights = [numpy_helper.from_array(a.astype(np.float32), n) for a, n in (
+        (rng.standard_normal((16, 32)), "w"), (rng.standard_normal((32, 3)), "ws"),
+        (100 * rng.standard_normal((32, 4)), "wb"))]
+    nodes = [helper.make_node("MatMul", ["x", "w"], ["h0"]),
+             helper.make_node("Relu", ["h0"], ["h"]),
+             helper.make_node("MatMul", ["h", "ws"], ["scores"]),
+             helper.make_node("MatMul", ["h", "wb"], ["boxes"])]
+    return make_model(nodes, [("x", F, ["n", 16])], [("scores", F, ["n", 3]),
+                                                    ("boxes", F, ["n", 4])], weights)

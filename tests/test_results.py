@@ -65,7 +65,7 @@ def results(tiny, pipeline, tmp_path_factory) -> dict[str, object]:
     int8 = onnxkit.quantize.static(tiny, calibration, progress=lambda done, total: None)
     errors = onnxkit.quantize.debug(tiny, int8, calibration)
     assessment = onnxkit.quantize.assess(tiny, [int8], calibration, rounds=2, max_rounds=2, runs=5)
-    tuning = onnxkit.quantize.tune(tiny, calibration, max_error=1.0, budget_s=5)
+    tuning = onnxkit.quantize.tune(tiny, calibration, max_error=1.0, budget_s=300)
     made |= {"TuningResult": tuning, "Candidate": tuning.candidates[0],
              "Preflight": tuning.preflight}
     made |= {"LayerErrors": errors, "LayerError": errors.layers[0],

@@ -182,7 +182,7 @@ def page(report: DemoReport) -> str:
     lead = (f"A PyTorch model taken to a verified deployment bundle in "
             f"{report.seconds:.1f} s{quick}: {verdict}. Deployed variant: "
             f"<b>{html.escape(report.best)}</b>"
-            + (f", {best.speedup:.2f}x the exported model's speed at "
+            + (f", {best.speedup.median:.2f}x the exported model's speed at "
                f"{best.size_bytes / report.study['reference'].size_bytes:.2f}x its size."
                if best is not None else ", as no variant stayed within the accuracy limit."))
     sections = [

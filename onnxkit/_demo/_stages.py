@@ -132,13 +132,11 @@ class Run:
         pick, b = self.best.name, self.best
         change = (b.score or 0.0) - (ref.score or 0.0)
         figures = {"best": pick, "variants": len(study) - 1, "p50_ms": b.p50_ms,
-                   "speedup": b.speedup, "accuracy": b.score,
+                   **b.speedup.columns(), "accuracy": b.score,
                    "accuracy_drop": (ref.score or 0.0) - (b.score or 0.0),
                    "size_ratio": b.size_bytes / ref.size_bytes}
-        figures |= {"speedup_low": b.speedup_low, "speedup_high": b.speedup_high,
-                    "why": self.choice.why}
-        return (f"best {pick}  p50 {b.p50_ms:.3f} ms ({b.speedup:.2f}x [{b.speedup_low:.2f}, "
-                f"{b.speedup_high:.2f}])  acc {b.score:.1%} "
+        figures |= {"why": self.choice.why}
+        return (f"best {pick}  p50 {b.p50_ms:.3f} ms ({b.speedup})  acc {b.score:.1%} "
                 f"({change * 100:+.1f} pt)  size {figures['size_ratio']:.2f}x  of "
                 f"{len(study) - 1} variants"), figures
 

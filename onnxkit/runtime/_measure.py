@@ -57,6 +57,11 @@ class Speedup(Result):
         time)."""
         return speed_verdict(self.low, self.high, self.confidence)
 
+    def columns(self) -> dict[str, float]:
+        """The figures as a table's flat columns: ``speedup``, ``speedup_low``,
+        ``speedup_high``."""
+        return {"speedup": self.median, "speedup_low": self.low, "speedup_high": self.high}
+
     def __str__(self) -> str:
         return f"{self.median:.2f}x [{self.low:.2f}, {self.high:.2f}]"
 

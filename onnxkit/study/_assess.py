@@ -12,15 +12,8 @@ from onnxkit.base import graph_inputs, integer
 from onnxkit.errors import InputError
 from onnxkit.models import ModelLike, load
 from onnxkit.results import Result, fmt_bytes, html_table
-from onnxkit.runtime import (
-    accuracy,
-    compare,
-    evaluate,
-    measure_models,
-    run,
-    speed_verdict,
-    validate_feeds,
-)
+from onnxkit.runtime import Speedup, measure_models, validate_feeds
+from onnxkit.study._measure import quality
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -31,28 +24,25 @@ LATENCY_BATCH = 1  # rows of the data each timed run takes, unless batch= says o
 
 @dataclass(frozen=True)
 class AssessedModel(Result):
-    """One row of :class:`QuantAssessment`; errors are of the first output, vs the float model;
-    ``speedup`` is the float model's time over this one's (median of interleaved rounds) and
-    ``speedup_low``/``speedup_high`` its 95% interval."""
+    """One row of :class:`QuantAssessment`: errors over every output vs the float model's,
+    the score (accuracy with labels), and ``speedup``: the float model's time over this one's,
+    paired within interleaved rounds, with its 95% interval."""
 
     name: str
     path: str
     size_bytes: int
     p50_ms: float
-    max_abs: float
+    speedup: Speedup
+    max_abs_err: float | None
     cosine: float | None
-    top1_agreement: float | None
-    accuracy: float | None
-    speedup: float = 1.0
-    speedup_low: float = 1.0
-    speedup_high: float = 1.0
-    speedup_confidence: float = 0.95  # what the interval covers (less with under 6 rounds)
+    agreement: float | None
+    score: float | None
 
     @property
     def verdict(self) -> str:
         """``"faster"``/``"slower"`` than the float model beyond the spread, else
         ``"indistinguishable"`` (see :func:`onnxkit.runtime.speed_verdict`)."""
-        return speed_verdict(self.speedup_low, self.speedup_high, self.speedup_confidence)
+        return self.speedup.verdict
 
 
 @dataclass(frozen=True)
@@ -65,7 +55,8 @@ class QuantAssessment(Result):
         """One row per model (the float model first), with size and p50 ratios to it."""
         import pandas as pd
 
-        frame = pd.DataFrame([r.to_dict() for r in self.rows]).set_index("name")
+        frame = pd.DataFrame([{**r.to_dict(), **r.speedup.columns()}
+                              for r in self.rows]).set_index("name")
         base = self.rows[0]
         frame["size_ratio"] = frame["size_bytes"] / base.size_bytes
         frame["p50_ratio"] = frame["p50_ms"] / base.p50_ms
@@ -76,12 +67,11 @@ class QuantAssessment(Result):
         base = self.rows[0]
         lines = ["QuantAssessment (ratios vs the float model)"]
         for r in self.rows:
-            acc = f", accuracy {r.accuracy:.2%}" if r.accuracy is not None else ""
-            top1 = f", top-1 agreement {r.top1_agreement:.2%}" if r.top1_agreement is not None \
-                else ""
+            acc = f", accuracy {r.score:.2%}" if r.score is not None else ""
+            top1 = f", top-1 agreement {r.agreement:.2%}" if r.agreement is not None else ""
             lines.append(f"  {r.name}: size {r.size_bytes / base.size_bytes:.2f}x, p50 "
-                         f"{r.p50_ms:.3f} ms, speedup {_speed(r)}, max abs err "
-                         f"{r.max_abs:.3g}{top1}{acc}")
+                         f"{r.p50_ms:.3f} ms, speedup {r.speedup}, max abs err "
+                         f"{_pct(r.max_abs_err, 3)}{top1}{acc}")
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
@@ -90,8 +80,8 @@ class QuantAssessment(Result):
             ("model", "size", "size ratio", "p50 ms", "speedup [95%]", "max abs err", "cosine",
              "top-1 agreement", "accuracy"),
             ((r.name, fmt_bytes(r.size_bytes), f"{r.size_bytes / base.size_bytes:.2f}",
-              f"{r.p50_ms:.3f}", _speed(r), f"{r.max_abs:.3g}",
-              _pct(r.cosine, 6), _pct(r.top1_agreement), _pct(r.accuracy)) for r in self.rows),
+              f"{r.p50_ms:.3f}", str(r.speedup), _pct(r.max_abs_err, 3),
+              _pct(r.cosine, 6), _pct(r.agreement), _pct(r.score)) for r in self.rows),
             caption="quantized vs float (speedup: median of interleaved rounds, 95% interval)")
 
     def plot(self) -> go.Figure:
@@ -105,17 +95,13 @@ class QuantAssessment(Result):
                                                   for r in self.rows]),
             go.Bar(name="p50 latency ratio", x=names, y=[r.p50_ms / base.p50_ms
                                                          for r in self.rows])])
-        if all(r.accuracy is not None for r in self.rows):
+        if all(r.score is not None for r in self.rows):
             for r in self.rows:
-                fig.add_annotation(x=r.name, y=0, text=f"acc {r.accuracy:.1%}", showarrow=False,
+                fig.add_annotation(x=r.name, y=0, text=f"acc {r.score:.1%}", showarrow=False,
                                    yshift=-10)
         fig.update_layout(barmode="group", title="quantized vs float (lower is better)",
                           yaxis_title="ratio to the float model")
         return fig
-
-
-def _speed(r: AssessedModel) -> str:
-    return f"{r.speedup:.2f}x [{r.speedup_low:.2f}, {r.speedup_high:.2f}]"
 
 
 def _pct(value: float | None, digits: int = 4) -> str:
@@ -140,8 +126,8 @@ def assess(float_model: ModelLike, quantized: ModelLike | Sequence[ModelLike],
         rounds, max_rounds, runs, budget_s: the timing: at least ``rounds`` rounds, more until
             the fastest separates from the float model, ``max_rounds`` or ``budget_s``.
         cluster: an :func:`onnxkit.cluster.connect` cluster: the error and accuracy are then
-            computed on its workers (:func:`onnxkit.evaluate`; the error is over every float
-            output, not only the first). Latency is measured here.
+            computed on its workers, with the same figures as here (:func:`onnxkit.evaluate`
+            over every output). Latency is measured here.
     """
 
     reference = load(float_model)
@@ -158,34 +144,9 @@ def assess(float_model: ModelLike, quantized: ModelLike | Sequence[ModelLike],
         threads=threads, where="assess", min_rounds=rounds, max_rounds=max_rounds, runs=runs,
         budget_s=budget_s)
     rows = []
-    for i, (model, quality) in enumerate(zip(models, _qualities(reference, models, feeds,
-                                                                  labels, cluster))):
-        fast = timing.speedup(str(i))
-        rows.append(AssessedModel(
-            name=model.name, path=str(model.path), size_bytes=model.size_bytes,
-            p50_ms=timing.percentile(str(i), 50), **quality,
-            speedup=fast.median, speedup_low=fast.low, speedup_high=fast.high,
-            speedup_confidence=fast.confidence))
+    for i, model in enumerate(models):
+        q = quality(model, reference, feeds, labels=labels, cluster=cluster)
+        rows.append(AssessedModel(model.name, str(model.path), model.size_bytes,
+                                  timing.percentile(str(i), 50), timing.speedup(str(i)),
+                                  q.max_abs_err, q.cosine, q.agreement, q.score))
     return QuantAssessment(tuple(rows))
-
-
-def _qualities(reference: Any, models: list[Any], feeds: dict[str, np.ndarray], labels: Any,
-               cluster: Any) -> list[dict[str, Any]]:
-    """Error of each model's outputs vs the float model's, and accuracy: here (the first
-    output), or on the cluster."""
-    if cluster is not None:
-        found = [evaluate(m, feeds, labels=labels, reference=reference, cluster=cluster)
-                 for m in models]
-        return [{"max_abs": e.max_abs_err or 0.0, "cosine": e.cosine,
-                 "top1_agreement": e.agreement, "accuracy": e.score} for e in found]
-    expected = run(reference, feeds)
-    out = []
-    for model in models:
-        outputs = run(model, feeds)
-        diff = compare(expected, outputs, rtol=0, atol=0).outputs[0]
-        first = next(iter(outputs.values()))
-        out.append({"max_abs": diff.max_abs or 0.0, "cosine": diff.cosine,
-                    "top1_agreement": diff.argmax_agreement,
-                    "accuracy": None if labels is None else accuracy(first, labels)})
-    return out
-

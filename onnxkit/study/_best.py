@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from onnxkit.base import number, one_of
 from onnxkit.errors import ParameterError
 from onnxkit.results import Result, html_table
+from onnxkit.study._pick import pick
 from onnxkit.study._render import value
 
 if TYPE_CHECKING:
@@ -83,39 +84,13 @@ def choose(study: Study, *, max_accuracy_drop: float | None, max_error: float | 
 
 
 def _fastest(study: Study, ok: list[Variant], min_speedup: float) -> Choice:
-    """Faster than the reference beyond the spread, by at least ``min_speedup``; among the
-    variants tied with the leader (intervals overlapping), the smallest — if a second, head
-    to head measurement agrees (:meth:`Study.confirm`)."""
-    faster = [r for r in ok if r.verdict == "faster" and r.speedup >= min_speedup]
-    if not faster:
-        best = max(ok, key=lambda r: r.speedup)
-        worth = "" if best.verdict != "faster" else f", under min_speedup={min_speedup:g}"
-        return _keep(study, f"no variant within the limits is faster than the reference "
-                            f"beyond the noise (the fastest, '{best.name}', is {_speed(best)}: "
-                            f"{best.verdict}{worth})")
-    leader = max(faster, key=lambda r: r.speedup)
-    tied = [r for r in faster if r.speedup_high >= leader.speedup_low]
-    chosen = min(tied, key=lambda r: (r.size_bytes, r.name))
-    again = study.confirm(chosen.name)
-    if again.verdict != "faster" or again.median < min_speedup:
-        return _keep(study, f"'{chosen.name}' led at {_speed(chosen)}, but timed again head "
-                            f"to head it is {again} ({again.verdict}): not faster beyond the "
-                            "noise")
-    why = (f"{_speed(chosen)} faster than the reference, within the limits (head to head "
-           f"again: {again})")
-    others = [r.name for r in tied if r is not chosen]
-    if others:
-        why += (f"; tied with {', '.join(repr(n) for n in others)} (overlapping intervals), "
-                "and the smallest")
-    return Choice(chosen, why)
+    """By :func:`~onnxkit.study._pick.pick`'s rule, confirmed with :meth:`Study.confirm`."""
+    found = pick(ok, min_speedup=min_speedup, confirm=lambda r: study.confirm(r.name))
+    return _keep(study, found.why) if found.winner is None else Choice(found.winner, found.why)
 
 
 def _keep(study: Study, why: str) -> Choice:
     return Choice(study[REFERENCE], f"keep the reference: {why}")
-
-
-def _speed(row: Variant) -> str:
-    return f"{row.speedup:.2f}x [{row.speedup_low:.2f}, {row.speedup_high:.2f}]"
 
 
 def _figure(study: Study, row: Variant, by: str) -> str:

@@ -15,8 +15,6 @@ from onnxkit.errors import InputError, ParameterError
 from onnxkit.models import Model
 from onnxkit.runtime import (
     Measurement,
-    accuracy,
-    compare,
     evaluate,
     measure_models,
     measure_serialized,
@@ -131,6 +129,9 @@ def _fmt_shape(shape: tuple[Any, ...] | None) -> str:
 
 # --- quality --------------------------------------------------------------------------------
 
+EVAL_BATCH = 256  # rows per batch of the quality figures, here and on a cluster alike
+
+
 @dataclass(frozen=True)
 class Quality:
     """Error of a variant's outputs vs the reference's, on the evaluation data."""
@@ -138,43 +139,19 @@ class Quality:
     max_abs_err: float | None  # over every float output
     cosine: float | None  # the lowest over the float outputs
     agreement: float | None  # top-1 (class scores) or equal labels (integer outputs), lowest
-    score: float | None  # accuracy or the user's metric
+    score: float | None  # accuracy (argmax of the first output) or the user's metric
 
 
-def quality(expected: Mapping[str, np.ndarray], outputs: dict[str, np.ndarray],
-            labels: Any, metric: Metric | None) -> Quality:
-    diffs = compare(expected, outputs, rtol=0, atol=0).outputs
-    errors = [d.max_abs for d in diffs if d.max_abs is not None]
-    cosines = [d.cosine for d in diffs if d.cosine is not None]
-    agreements = [a for a in map(_agreement, diffs) if a is not None]
-    return Quality(max(errors) if errors else None, min(cosines) if cosines else None,
-                   min(agreements) if agreements else None, score(outputs, labels, metric))
-
-
-def _agreement(diff: Any) -> float | None:
-    if diff.argmax_agreement is not None:
-        return diff.argmax_agreement
-    if diff.max_abs is None and diff.shape is not None and len(diff.shape) == 1:
-        return 1.0 - diff.mismatches / max(diff.shape[0], 1)  # class labels: share equal
-    return None
-
-
-def quality_on(cluster: Any, model: Model, reference: Model, data: dict[str, np.ndarray],
-               labels: Any, metric: Metric | None) -> Quality:
-    """:func:`quality`, computed on the cluster's workers (:func:`onnxkit.evaluate`)."""
+def quality(model: Model, reference: Model, data: Any, *, labels: Any = None,
+            metric: Metric | None = None, cluster: Any = None, providers: Any = None
+            ) -> Quality:
+    """Every output of ``model`` against ``reference``'s on ``data``, and the score: the one
+    path Study, assess and tune take (:func:`onnxkit.evaluate`'s reductions, in batches of
+    :data:`EVAL_BATCH` rows), so the figures are the same here and on a cluster."""
     e = evaluate(model, data, labels=labels, metric=metric, reference=reference,
-                 cluster=cluster)
+                 batch=EVAL_BATCH, cluster=cluster,
+                 providers=providers if cluster is None else None)
     return Quality(e.max_abs_err, e.cosine, e.agreement, e.score)
-
-
-def score(outputs: dict[str, np.ndarray], labels: Any, metric: Metric | None) -> float | None:
-    """The user's metric, else accuracy (argmax of the first output) when there are labels."""
-
-    if metric is not None:
-        return float(metric(outputs, labels))
-    if labels is None:
-        return None
-    return accuracy(next(iter(outputs.values())), labels)
 
 
 # --- latency --------------------------------------------------------------------------------

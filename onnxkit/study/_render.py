@@ -41,6 +41,9 @@ def value(study: Study, row: Variant, column: str) -> float | None:
                "size_ratio": lambda: row.size_bytes / ref.size_bytes,
                "peak_mem_mb": lambda: None if row.peak_mem_bytes is None
                else row.peak_mem_bytes / MB}
+    speed = row.speedup.columns()
+    if column in speed:
+        return speed[column]
     return derived[column]() if column in derived else getattr(row, column)
 
 
@@ -68,7 +71,7 @@ def dataframe(study: Study) -> pd.DataFrame:
 
 def _cell(study: Study, row: Variant, column: str) -> str:
     if column == "speedup" and row.name != "reference":  # with its interval
-        return f"{row.speedup:.2f}x [{row.speedup_low:.2f}, {row.speedup_high:.2f}]"
+        return str(row.speedup)
     v = value(study, row, column)
     return "-" if v is None or (isinstance(v, float) and math.isnan(v)) \
         else _FORMATS[column][1].format(v)
@@ -121,8 +124,7 @@ def html(study: Study) -> str:
 
 def describe(row: Variant) -> str:
     parts = [f"size {fmt_bytes(row.size_bytes)}", f"p50 {row.p50_ms:.3f} ms",
-             f"speedup {row.speedup:.2f}x [{row.speedup_low:.2f}, {row.speedup_high:.2f}] "
-             f"({row.verdict})"]
+             f"speedup {row.speedup} ({row.verdict})"]
     if row.max_abs_err is not None:
         parts.append(f"max abs err {row.max_abs_err:.3g}")
     if row.agreement is not None:
@@ -164,8 +166,8 @@ def pareto_figure(study: Study) -> go.Figure:
         x=[p[1] for p in points], y=[p[2] for p in points], mode="markers+text",
         # the speedup interval, as latencies: the reference's p50 over the interval's ends
         error_x={"type": "data", "symmetric": False,
-                 "array": [max(ref_ms / r.speedup_low - r.p50_ms, 0) for r in rows],
-                 "arrayminus": [max(r.p50_ms - ref_ms / r.speedup_high, 0) for r in rows]},
+                 "array": [max(ref_ms / r.speedup.low - r.p50_ms, 0) for r in rows],
+                 "arrayminus": [max(r.p50_ms - ref_ms / r.speedup.high, 0) for r in rows]},
         text=[p[0] for p in points], textposition="top center", name="variants",
         marker={"size": sizes, "sizemode": "area", "sizemin": 6,
                 "sizeref": 2 * max(sizes, default=1) / 40 ** 2,

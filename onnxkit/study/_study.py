@@ -13,7 +13,7 @@ from onnxkit.base import integer
 from onnxkit.errors import NotFoundError, ParameterError
 from onnxkit.models import Model, ModelLike, load
 from onnxkit.results import Result
-from onnxkit.runtime import Feeds, Providers, Speedup, run, speed_verdict
+from onnxkit.runtime import Feeds, Providers, Speedup
 from onnxkit.study import _measure as measure
 from onnxkit.study import _render as render
 from onnxkit.study._auto import RECIPES, build_variants, chosen_recipes, progress_bar, report
@@ -34,8 +34,8 @@ LATENCY_BATCH = 1  # rows of the data each timed run takes, unless batch= says o
 class Variant(Result):
     """One row of a :class:`Study`: a model and what was measured on it.
 
-    ``speedup`` is the median over interleaved rounds of the reference's time over this
-    model's in the same round, ``speedup_low``/``speedup_high`` its 95% interval (see
+    ``speedup`` is the reference's time over this model's, paired within interleaved rounds:
+    its median and 95% interval (a :class:`onnxkit.runtime.Speedup`, see
     :func:`onnxkit.runtime.measure`); ``score`` is the accuracy, or the user's metric (higher
     is better); ``note`` says why a variant is larger than the reference, when it is.
     """
@@ -46,22 +46,19 @@ class Variant(Result):
     p50_ms: float
     p90_ms: float
     load_ms: float
-    speedup: float
+    speedup: Speedup
     peak_mem_bytes: int | None
     max_abs_err: float | None
     cosine: float | None
     agreement: float | None
     score: float | None
-    speedup_low: float = 1.0
-    speedup_high: float = 1.0
-    speedup_confidence: float = 0.95  # what the interval covers (less with under 6 rounds)
     note: str = ""
 
     @property
     def verdict(self) -> str:
         """``"faster"``/``"slower"`` than the reference beyond the spread, else
-        ``"indistinguishable"`` (see :func:`onnxkit.runtime.speed_verdict`)."""
-        return speed_verdict(self.speedup_low, self.speedup_high, self.speedup_confidence)
+        ``"indistinguishable"`` (the speedup's, see :func:`onnxkit.runtime.speed_verdict`)."""
+        return self.speedup.verdict
 
     def __repr__(self) -> str:
         return f"Variant('{self.name}', {render.describe(self)})"
@@ -95,8 +92,9 @@ class Study(Result):
             are samples (default: 16 rows of ``random_inputs``).
         labels: the true class of each row of ``data``: adds ``accuracy`` (argmax of the first
             output).
-        metric: ``metric(outputs: dict, labels) -> float``, higher is better (negate a loss);
-            shown as the ``metric`` column instead of accuracy.
+        metric: ``metric(outputs: dict, labels) -> float``, higher is better (negate a loss),
+            a mean over rows: it is taken per batch of 256 rows and averaged by rows (as
+            :func:`onnxkit.evaluate`); shown as the ``metric`` column instead of accuracy.
         providers, threads: the ONNX Runtime configuration every model is timed on.
         batch: rows of ``data`` per timed run (default 1: one request at a time).
         rounds, max_rounds, budget_s: at least ``rounds`` interleaved rounds (default 5), then
@@ -114,7 +112,7 @@ class Study(Result):
         >>> tiny = onnxkit.samples.tiny_model()
         >>> study = onnxkit.Study(tiny, rounds=2, max_rounds=2, runs=10)
         >>> study.add("int8", onnxkit.quantize.dynamic(tiny))
-        >>> study.names, study["reference"].speedup, study["int8"].agreement > 0.5
+        >>> study.names, study["reference"].speedup.median, study["int8"].agreement > 0.5
         (['reference', 'int8'], 1.0, True)
     """
 
@@ -151,7 +149,6 @@ class Study(Result):
             where
         self._budget_s = plan.budget_s  # as asked (auto's timing gets what the recipes left)
         self.progress: Callable[[int, int], None] | None = None  # each round of timing
-        self._expected = self._run(self._ref)
         self._ref_timings: list[tuple[float, float, float]] = []  # (p50, p90, load) each time
         self._variants: dict[str, Variant] = {}
         self._failed: dict[str, str] = {}
@@ -209,15 +206,10 @@ class Study(Result):
             raise ParameterError(f"Study.add(name={name!r}): that name is already in the study "
                                  f"({self.names}). Pick another, or remove({name!r}) first.")
 
-    def _run(self, model: Model) -> dict[str, np.ndarray]:
-        return run(model, self._data, providers=self._providers)
-
     def _quality(self, model: Model) -> measure.Quality:
-        if self._where.cluster is None:
-            return measure.quality(self._expected, self._run(model), self._labels,
-                                   self._metric)
-        return measure.quality_on(self._where.cluster, model, self._ref, self._data,
-                                  self._labels, self._metric)
+        return measure.quality(model, self._ref, self._data, labels=self._labels,
+                               metric=self._metric, cluster=self._where.cluster,
+                               providers=self._providers)
 
     def _measure(self, models: dict[str, Model], *, tolerate: bool) -> None:
         """Quality of each model, then memory and latency of those that ran (interleaved with
@@ -244,9 +236,9 @@ class Study(Result):
             fast, model = latency.speedup(name), models[name]
             self._variants[name] = Variant(
                 name, model, model.size_bytes, latency.percentile(name, 50),
-                latency.percentile(name, 90), load_ms[name], fast.median, memory[name],
-                q.max_abs_err, q.cosine, q.agreement, q.score, fast.low, fast.high,
-                fast.confidence, measure.size_note(model, self._ref))
+                latency.percentile(name, 90), load_ms[name], fast, memory[name],
+                q.max_abs_err, q.cosine, q.agreement, q.score,
+                measure.size_note(model, self._ref))
         self._rounds_done, self._stopped = latency.rounds, latency.stopped
         if REFERENCE not in models:  # its row: the median over every batch of rounds
             p50, p90, load = (float(np.median(c)) for c in zip(*self._ref_timings))

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from onnxkit.models import Model, load
-from onnxkit.quantize._preflight import Preflight
+from onnxkit.quantize import Preflight
 from onnxkit.results import Result, html_table
-from onnxkit.runtime import speed_verdict
+from onnxkit.runtime import Speedup
+from onnxkit.study._pick import pick
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -17,29 +19,30 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Candidate(Result):
-    """One model :func:`tune` tried: its recipe, speed against the float model (median of
-    interleaved rounds, 95% interval), and its score and error on the data."""
+    """One model :func:`tune` tried: its recipe, its speedup over the float model (paired
+    within interleaved rounds, with its 95% interval), and its error and score on the data
+    (the same figures as :class:`~onnxkit.Study`'s, from :func:`onnxkit.evaluate`)."""
 
     recipe: str
     params: dict[str, Any]
     model: str  # the file ('' when the recipe failed)
     size_bytes: int
-    p50_ms: float | None
-    speedup: float | None
-    speedup_low: float | None
-    speedup_high: float | None
-    score: float | None
-    max_abs_err: float | None
-    agreement: float | None
+    p50_ms: float | None = None
+    speedup: Speedup | None = None  # None when the recipe failed
+    max_abs_err: float | None = None
+    cosine: float | None = None
+    agreement: float | None = None
+    score: float | None = None
     meets: bool = False  # within the accuracy (or error) budget
     error: str = ""  # why the recipe failed
-    confidence: float = 0.95
+
+    @property
+    def name(self) -> str:
+        return self.recipe
 
     @property
     def verdict(self) -> str:
-        if self.speedup_low is None or self.speedup_high is None:
-            return "failed"
-        return speed_verdict(self.speedup_low, self.speedup_high, self.confidence)
+        return "failed" if self.speedup is None else self.speedup.verdict
 
     @property
     def code(self) -> str:
@@ -84,35 +87,29 @@ class TuningResult(Result):
     @classmethod
     def of(cls, reference: Model, trail: list[Candidate], checks: Preflight,
            ref_score: float | None, max_drop: float | None, max_error: float | None,
-           seconds: float, stopped: str, min_speedup: float = 1.05) -> TuningResult:
-        """The answer, by :meth:`onnxkit.Study.best`'s rule: faster beyond the noise and by
-        ``min_speedup`` at least; among candidates tied with the leader, the smallest."""
+           seconds: float, stopped: str, min_speedup: float = 1.05,
+           confirm: Callable[[Candidate], Speedup] | None = None) -> TuningResult:
+        """The answer, by :meth:`onnxkit.Study.best`'s rule (:func:`onnxkit.study._pick.pick`),
+        among the candidates within the budget; ``confirm`` times the pick again."""
         within = [c for c in trail if c.meets]
-        faster = [c for c in within if c.verdict == "faster"]
-        qualified = [c for c in faster if (c.speedup or 0.0) >= min_speedup]
-        if not qualified:
+        found = pick(within, min_speedup=min_speedup, confirm=confirm,
+                     reference="the float model")
+        if found.winner is None:
             why = "keep the float model: " + (
-                "no candidate met the budget" if not within else
-                f"{len(within)} candidate(s) met the budget, none faster beyond the noise"
-                if not faster else
-                f"the fastest within the budget is under min_speedup={min_speedup:g}")
+                "no candidate met the budget" if not within else found.why)
             return cls(reference, None, why, tuple(trail), checks, ref_score, max_drop,
                        max_error, seconds, stopped)
-        leader = max(qualified, key=lambda c: c.speedup or 0.0)
-        tied = [c for c in qualified if (c.speedup_high or 0) >= (leader.speedup_low or 0)]
-        winner = min(tied, key=lambda c: c.size_bytes)
-        why = (f"'{winner.recipe}': {winner.speedup:.2f}x [{winner.speedup_low:.2f}, "
-               f"{winner.speedup_high:.2f}] faster than float, within the budget"
-               + (f"; tied with {len(tied) - 1} other(s), and the smallest"
-                  if len(tied) > 1 else ""))
-        return cls(reference, load(winner.model), why, tuple(trail), checks, ref_score,
-                   max_drop, max_error, seconds, stopped, winner)
+        winner = found.winner
+        return cls(reference, load(winner.model), f"'{winner.recipe}': {found.why}",
+                   tuple(trail), checks, ref_score, max_drop, max_error, seconds, stopped,
+                   winner)
 
     def table(self) -> pd.DataFrame:
         import pandas as pd
 
-        rows = [{"recipe": c.recipe, "meets": c.meets, "speedup": c.speedup,
-                 "speedup_low": c.speedup_low, "speedup_high": c.speedup_high,
+        none = dict.fromkeys(("speedup", "speedup_low", "speedup_high"))
+        rows = [{"recipe": c.recipe, "meets": c.meets,
+                 **(none if c.speedup is None else c.speedup.columns()),
                  "verdict": c.verdict, "p50_ms": c.p50_ms, "score": c.score,
                  "max_abs_err": c.max_abs_err, "size_mb": c.size_bytes / 1e6,
                  "note": c.error or ", ".join(f"{k}={v}" for k, v in c.params.items())}
@@ -124,23 +121,24 @@ class TuningResult(Result):
         is the dashed line, the winner circled."""
         import plotly.graph_objects as go
 
-        done = [c for c in self.candidates if c.speedup is not None]
+        done = [(c, c.speedup) for c in self.candidates if c.speedup is not None]
         by_error = self.max_error is not None or self.reference_score is None
-        ys = [c.max_abs_err if by_error else c.score for c in done]
+        ys = [c.max_abs_err if by_error else c.score for c, _ in done]
         fig = go.Figure(go.Scatter(
-            x=[c.speedup for c in done], y=ys, mode="markers+text",
-            text=[c.recipe for c in done], textposition="top center",
-            marker={"color": ["#2a9d8f" if c.meets else "#e76f51" for c in done], "size": 10},
+            x=[s.median for _, s in done], y=ys, mode="markers+text",
+            text=[c.recipe for c, _ in done], textposition="top center",
+            marker={"color": ["#2a9d8f" if c.meets else "#e76f51" for c, _ in done],
+                    "size": 10},
             error_x={"type": "data", "symmetric": False,
-                     "array": [(c.speedup_high or 0) - (c.speedup or 0) for c in done],
-                     "arrayminus": [(c.speedup or 0) - (c.speedup_low or 0) for c in done]},
+                     "array": [s.high - s.median for _, s in done],
+                     "arrayminus": [s.median - s.low for _, s in done]},
             name="candidates"))
         line = self.max_error if by_error else (self.reference_score or 0) - (
             self.max_accuracy_drop or 0)
         fig.add_hline(y=line, line_dash="dash", annotation_text="budget")
         fig.add_vline(x=1.0, line_dash="dot", annotation_text="float32")
-        if self.winner is not None:
-            fig.add_trace(go.Scatter(x=[self.winner.speedup], y=[
+        if self.winner is not None and self.winner.speedup is not None:
+            fig.add_trace(go.Scatter(x=[self.winner.speedup.median], y=[
                 self.winner.max_abs_err if by_error else self.winner.score], mode="markers",
                 marker={"size": 22, "symbol": "circle-open", "color": "black"}, name="best"))
         fig.update_layout(title=f"tuning '{self.reference.name}': {self.why}",
@@ -159,8 +157,7 @@ class TuningResult(Result):
         lines = [f"TuningResult for '{self.reference.name}': {self.why} ({len(self.candidates)}"
                  f" candidates, {self.seconds:.0f} s, {self.stopped})"]
         for c in self.candidates:
-            speed = "failed" if c.speedup is None else \
-                f"{c.speedup:.2f}x [{c.speedup_low:.2f}, {c.speedup_high:.2f}]"
+            speed = "failed" if c.speedup is None else str(c.speedup)
             score = "" if c.score is None else f", score {c.score:.4f}"
             lines.append(f"  {'ok ' if c.meets else '-- '}{c.recipe}: {speed}{score}"
                          f"{', ' + c.error[:80] if c.error else ''}")
@@ -168,7 +165,7 @@ class TuningResult(Result):
 
     def _repr_html_(self) -> str:
         rows = [(c.recipe, "yes" if c.meets else "no", "-" if c.speedup is None else
-                 f"{c.speedup:.2f}x [{c.speedup_low:.2f}, {c.speedup_high:.2f}]",
+                 str(c.speedup),
                  "-" if c.score is None else f"{c.score:.4f}",
                  "-" if c.max_abs_err is None else f"{c.max_abs_err:.3g}",
                  f"{c.size_bytes / 1e6:.3f}", c.error[:120]) for c in self.candidates]

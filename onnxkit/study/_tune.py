@@ -22,17 +22,30 @@ from onnxkit.base import graph_inputs, integer, number
 from onnxkit.errors import Cancelled, OnnxkitError, ParameterError
 from onnxkit.models import Model, ModelLike, load
 from onnxkit.prune import find_groups, structured
-from onnxkit.quantize._debug import debug
-from onnxkit.quantize._preflight import Preflight, preflight
-from onnxkit.quantize._quantize import dynamic, static
-from onnxkit.quantize._trail import Candidate, TuningResult
-from onnxkit.quantize._weight_only import weight_only
-from onnxkit.runtime import evaluate, measure_models, validate_feeds
+from onnxkit.quantize import Preflight, debug, dynamic, preflight, static, weight_only
+from onnxkit.runtime import Speedup, evaluate, measure_models, validate_feeds
+from onnxkit.study._measure import EVAL_BATCH, quality
+from onnxkit.study._trail import Candidate, TuningResult
 from onnxkit.transforms import fuse_transformer, to_fp16
 
 CALIBRATION_ROWS = 128  # rows of data used to calibrate when no calibration is given
 EXCLUDE_STEPS = (1, 2, 4, 8)  # worst layers kept in float, tried in turn
+CONFIRM_BUDGET_S = 10.0  # the winner's second, head-to-head timing
 Build = Callable[[], Model]
+
+
+def _now() -> float:
+    """The search's clock (tests inject one: the budget bounds a search, never its rules)."""
+    return time.perf_counter()
+
+
+def head_to_head(reference: Model, candidate: Model, feeds: dict[str, np.ndarray],
+                 budget_s: float) -> tuple[float, Speedup]:
+    """``candidate``'s p50 (ms) and its speedup over ``reference``, timed in interleaved
+    rounds (tests inject figures here, as Study's tests do for its rows)."""
+    timing, _ = measure_models({"reference": reference, "candidate": candidate}, feeds,
+                               where="tune", min_rounds=5, max_rounds=15, budget_s=budget_s)
+    return timing.percentile("candidate", 50), timing.speedup("candidate")
 
 
 @dataclass
@@ -50,6 +63,7 @@ class _Search:
     checks: Preflight
     started: float
     min_speedup: float
+    cluster: Any = None
     ref_score: float | None = None
     trail: list[Candidate] = field(default_factory=list)
 
@@ -58,7 +72,8 @@ def tune(model: ModelLike, data: Any, *, labels: Any = None, metric: Any = None,
          max_accuracy_drop: float | None = 0.01, max_error: float | None = None,
          calibration: Any = None, budget_s: float = 180.0, batch: int = 1,
          min_speedup: float = 1.05, progress: Callable[[int, int], None] | None = None,
-         on_candidate: Callable[[TuningResult], None] | None = None) -> TuningResult:
+         on_candidate: Callable[[TuningResult], None] | None = None,
+         cluster: Any = None) -> TuningResult:
     """Search for the fastest model that stays within the accuracy budget.
 
     Args:
@@ -69,7 +84,8 @@ def tune(model: ModelLike, data: Any, *, labels: Any = None, metric: Any = None,
         max_accuracy_drop: the most score a candidate may lose (0.01 = one point).
         max_error: instead, the largest max abs error vs the float model (no labels needed).
         calibration: inputs for static quantization (default: the first 128 rows of data).
-        budget_s: seconds for the whole search; it stops there with the best so far.
+        budget_s: seconds for the whole search: no candidate starts after it (the first one
+            always does); the answer is the best so far.
         batch: rows per run when timing (the first rows of ``data``).
         min_speedup: the answer must be faster than the float model beyond the noise and by
             this much (as :meth:`onnxkit.Study.best`: a few percent is not worth another model).
@@ -77,6 +93,9 @@ def tune(model: ModelLike, data: Any, *, labels: Any = None, metric: Any = None,
             :class:`~onnxkit.errors.Cancelled` stops the search (the result says so).
         on_candidate: called after each candidate with the result so far (its trail and
             best so far; a panel draws it).
+        cluster: an :func:`onnxkit.cluster.connect` cluster: the error and score of every
+            candidate are computed on its workers (the same figures as here); latency is
+            measured here.
 
     Returns:
         A :class:`TuningResult`: ``best`` (None: keep the float model), the trail, the
@@ -85,11 +104,11 @@ def tune(model: ModelLike, data: Any, *, labels: Any = None, metric: Any = None,
     reference = load(model)
     number(min_speedup, "quantize.tune", "min_speedup", low=1.0)
     search = _start(reference, data, labels, metric, max_accuracy_drop, max_error,
-                    calibration, budget_s, batch, on_candidate, min_speedup)
+                    calibration, budget_s, batch, on_candidate, min_speedup, cluster)
     planned, stopped = 0, "tried every recipe"
     try:
         for label, params, build in _candidates(search, search.checks):
-            if time.perf_counter() > search.deadline:
+            if search.trail and _now() > search.deadline:
                 stopped = "time budget spent"
                 break
             _try(search, label, params, build)
@@ -98,37 +117,24 @@ def tune(model: ModelLike, data: Any, *, labels: Any = None, metric: Any = None,
                 progress(len(search.trail), planned)
     except Cancelled:
         stopped = "cancelled"
-    return _confirmed(search, _result(search, stopped))
+    if stopped == "cancelled":  # the user asked to stop: the best so far, as it is
+        result = _result(search, stopped)
+        return result if result.winner is None else \
+            replace(result, why=f"{result.why} (not timed again: cancelled)")
+    return _result(search, stopped, confirm=lambda c: head_to_head(
+        search.reference, load(c.model), search.latency_feeds, CONFIRM_BUDGET_S)[1])
 
 
-def _confirmed(search: _Search, result: TuningResult) -> TuningResult:
-    """The winner timed against the float model once more, head to head (as Study.best
-    does): a burst of noise during its own rounds must not pick it."""
-    winner = result.winner
-    if winner is None:
-        return result
-    if result.stopped == "cancelled":  # the user asked to stop: the best so far, as it is
-        return replace(result, why=f"{result.why} (not timed again: cancelled)")
-    timing, _ = measure_models({"reference": search.reference, "candidate": winner.model},
-                               search.latency_feeds, where="tune", min_rounds=5, max_rounds=15,
-                               budget_s=10.0)
-    again = timing.speedup("candidate")
-    if again.verdict == "faster" and again.median >= search.min_speedup:
-        return replace(result, why=f"{result.why} (head to head again: {again})")
-    return replace(result, best=None, winner=None, why=(
-        f"keep the float model: '{winner.recipe}' led at {winner.speedup:.2f}x, but timed "
-        f"again head to head it is {again} ({again.verdict})"))
-
-
-def _result(search: _Search, stopped: str) -> TuningResult:
+def _result(search: _Search, stopped: str,
+            confirm: Callable[[Candidate], Speedup] | None = None) -> TuningResult:
     return TuningResult.of(search.reference, search.trail, search.checks, search.ref_score,
-                           search.max_drop, search.max_error,
-                           time.perf_counter() - search.started, stopped, search.min_speedup)
+                           search.max_drop, search.max_error, _now() - search.started,
+                           stopped, search.min_speedup, confirm)
 
 
 def _start(reference: Model, data: Any, labels: Any, metric: Any, max_drop: float | None,
            max_error: float | None, calibration: Any, budget_s: float, batch: int,
-           on_candidate: Any, min_speedup: float) -> _Search:
+           on_candidate: Any, min_speedup: float, cluster: Any) -> _Search:
     number(budget_s, "quantize.tune", "budget_s", low=0, low_open=True)
     integer(batch, "quantize.tune", "batch")
     if max_error is not None:
@@ -144,9 +150,10 @@ def _start(reference: Model, data: Any, labels: Any, metric: Any, max_drop: floa
                      calibration if calibration is not None else
                      {k: v[:CALIBRATION_ROWS] for k, v in arrays.items()},
                      max_drop, max_error, {k: v[:batch] for k, v in arrays.items()},
-                     time.perf_counter() + budget_s, on_candidate, preflight(reference),
-                     time.perf_counter(), min_speedup)
-    search.ref_score = evaluate(reference, arrays, labels=labels, metric=metric).score
+                     _now() + budget_s, on_candidate, preflight(reference), _now(),
+                     min_speedup, cluster)
+    search.ref_score = evaluate(reference, arrays, labels=labels, metric=metric,
+                                batch=EVAL_BATCH, cluster=cluster).score
     return search
 
 
@@ -213,22 +220,17 @@ def _fallbacks(search: _Search, missed: Candidate
 def _try(search: _Search, label: str, params: dict[str, Any], build: Build) -> None:
     try:
         model = build()
-        found = evaluate(model, search.data, labels=search.labels, metric=search.metric,
-                         reference=search.reference)
+        q = quality(model, search.reference, search.data, labels=search.labels,
+                    metric=search.metric, cluster=search.cluster)
     except (OnnxkitError, RuntimeError, ValueError) as e:  # a recipe this model cannot take
-        _record(search, Candidate(label, params, "", 0, None, None, None, None, None, None,
-                                  None, meets=False, error=f"{type(e).__name__}: {e}"[:300]))
+        _record(search, Candidate(label, params, "", 0,
+                                  error=f"{type(e).__name__}: {e}"[:300]))
         return
-    meets = _meets(search, found.score, found.max_abs_err)
-    timing, _ = measure_models({"reference": search.reference, "candidate": model},
-                               search.latency_feeds, where="tune", min_rounds=5,
-                               max_rounds=15,
-                               budget_s=max(2.0, min(10.0, search.deadline - time.perf_counter())))
-    fast = timing.speedup("candidate")
-    _record(search, Candidate(label, params, str(model.path), model.size_bytes,
-                              timing.percentile("candidate", 50), fast.median, fast.low,
-                              fast.high, found.score, found.max_abs_err, found.agreement,
-                              meets=meets, confidence=fast.confidence))
+    p50, fast = head_to_head(search.reference, model, search.latency_feeds,
+                             max(2.0, min(10.0, search.deadline - _now())))
+    _record(search, Candidate(label, params, str(model.path), model.size_bytes, p50, fast,
+                              q.max_abs_err, q.cosine, q.agreement, q.score,
+                              meets=_meets(search, q.score, q.max_abs_err)))
 
 
 def _meets(search: _Search, score: float | None, error: float | None) -> bool:

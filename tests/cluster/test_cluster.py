@@ -161,3 +161,43 @@ def test_a_worker_keeps_the_sessions_of_the_last_few_evaluations_only(cluster):
             for part in cluster.map_batches(kept, {"evaluation": i}, range(4), lambda: None)[0]]
     # workers are reused across evaluations (so they keep some), never past the bound
     assert 1 < max(seen) <= _map.KEPT
+
+
+def test_assess_study_and_tune_give_the_same_quality_here_and_on_the_cluster(
+        cluster, tmp_path, monkeypatch):
+    """One quality path: a two-output model's error, cosine and agreement columns are
+    identical whether they were computed here or on the cluster's workers."""
+    import graphs
+
+    from onnxkit.runtime import Speedup
+    from onnxkit.study import _tune
+
+    model = onnxkit.load(graphs.save(graphs.two_output_model(), tmp_path / "two.onnx"))
+    data = np.random.default_rng(1).standard_normal((600, 16)).astype(np.float32)
+    labels = np.random.default_rng(2).integers(0, 3, 600)
+    int8 = onnxkit.quantize.dynamic(model)
+    fast = {"rounds": 1, "max_rounds": 1, "runs": 1}
+
+    def columns(row):
+        return (row.max_abs_err, row.cosine, row.agreement, row.score)
+
+    def assessed(where):
+        return columns(onnxkit.quantize.assess(model, [int8], data, labels=labels,
+                                               cluster=where, **fast).rows[1])
+
+    def studied(where):
+        study = onnxkit.Study(model, data=data, labels=labels, cluster=where, **fast)
+        study.add("int8", int8)
+        return columns(study["int8"])
+
+    def tuned(where):
+        found = onnxkit.quantize.tune(model, data, labels=labels, max_accuracy_drop=1.0,
+                                      budget_s=10_000, cluster=where)
+        return columns(next(c for c in found.candidates if c.recipe == "dynamic"))
+
+    # tune's timings injected: only the quality columns matter here
+    monkeypatch.setattr(_tune, "head_to_head", lambda *a: (1.0, Speedup(1, 0.9, 1.1, 0.95, 8)))
+    here = [assessed(None), studied(None), tuned(None)]
+    there = [assessed(cluster), studied(cluster), tuned(cluster)]
+    assert here == there
+    assert here[0] == here[1] == here[2] and here[0][0] > 0

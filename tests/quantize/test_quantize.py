@@ -136,8 +136,8 @@ def test_debug_of_a_transformer_is_finite_and_quiet(transformer):
 def test_assess_side_by_side(digits, static_qdq):
     report = quantize.assess(digits.model, [static_qdq], digits.inputs, labels=digits.labels)
     base, q = report.rows
-    assert base.max_abs == 0 and base.top1_agreement == 1.0
-    assert q.size_bytes < base.size_bytes and q.accuracy > 0.95
+    assert base.max_abs_err == 0 and base.agreement == 1.0
+    assert q.size_bytes < base.size_bytes and q.score > 0.95
     frame = report.table()
     assert list(frame.index) == [digits.model.name, static_qdq.name]
     assert frame.loc[static_qdq.name, "size_ratio"] < 0.4

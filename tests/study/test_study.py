@@ -119,9 +119,8 @@ def _timed_as(study, confirmed=None, **speedups):
     from dataclasses import replace
 
     timed = copy.copy(study)
-    timed._variants = {n: replace(v, speedup_confidence=0.95,
-                                  **dict(zip(("speedup", "speedup_low", "speedup_high"),
-                                             speedups.get(n, (1.0, 0.9, 1.1)))))
+    timed._variants = {n: replace(v, speedup=Speedup(*speedups.get(n, (1.0, 0.9, 1.1)), 0.95,
+                                                      8))
                        for n, v in study._variants.items()}
     timed._confirmed = {n: Speedup(*(confirmed or figures), 0.95, 8)
                         for n, figures in speedups.items()}
@@ -164,7 +163,7 @@ def test_a_speedup_too_small_to_matter_keeps_the_reference(digits_study):
 
 def test_too_few_rounds_never_call_a_variant_faster(tiny_study):
     row = tiny_study["fp16"]  # timed in one round: an interval that covers nothing
-    assert row.speedup_confidence == 0.0 and row.verdict == "indistinguishable"
+    assert row.speedup.confidence == 0.0 and row.verdict == "indistinguishable"
 
 
 def test_ties_go_to_the_smaller_model(digits_study):

@@ -42,7 +42,7 @@ def test_static_run_assesses_against_float(digits_panel):
     result = digits_panel.run()
     assert isinstance(result, quantize.QuantAssessment) and digits_panel.result is result
     assert len(result.rows) == 2 and result.rows[1].name.startswith("digits_cnn.uint8-static-qdq")
-    assert all(r.accuracy is not None and r.accuracy > 0.9 for r in result.rows)
+    assert all(r.score is not None and r.score > 0.9 for r in result.rows)
     assert digits_panel.error == ""
     step = digits_panel.quantized.lineage[-1]
     assert step.op == "quantize.static" and step.params["method"] == "minmax"
@@ -58,7 +58,7 @@ def test_dynamic_without_calibration_uses_random_inputs(transformer):
     assert panel.mode == "dynamic"
     result = panel.run()
     assert [r.name for r in result.rows] == ["text_transformer", "text_transformer.int8-dynamic"]
-    assert all(r.accuracy is None for r in result.rows)
+    assert all(r.score is None for r in result.rows)
     assert panel.quantized.lineage[-1].params["per_channel"] is False  # dynamic default
     assert panel.debug_button.disabled  # not a static QDQ model
     assert "data = onnxkit.random_inputs(model, batch=8)" in panel.to_code()
@@ -77,7 +77,7 @@ def test_static_with_dict_calibration(transformer):
     panel = QuantizePanel(transformer.model, feeds, transformer.labels[:16])
     panel.per_channel = False
     result = panel.run()
-    assert len(result.rows) == 2 and result.rows[1].accuracy is not None
+    assert len(result.rows) == 2 and result.rows[1].score is not None
     assert panel.quantized.lineage[-1].details["calibration_feeds"] == 1
     namespace: dict = {}
     exec(panel.to_code(), namespace)
