@@ -22,7 +22,10 @@ def markdown() -> str:
     rows = [f"| {model} | " + " | ".join(stages.get(s, "-").replace("|", "/") for s in STAGES)
             + " |" for model, stages in _outcomes.items()]
     note = ("`dynamo`/`torchscript`: the exporter that `convert` (auto) did not use, run too. "
-            "`warn`: ran, outputs outside the step's tolerance (random weights, fp16).")
+            "Measured on the case's feeds, against the float model (predict.py: the bundled "
+            "model run in-process): `err` max abs error / the output's range, `cosine` of the "
+            "outputs; bounds in test_zoo.TOLERANCES. `expected:` beyond the bound, for the "
+            "reason given.")
     return "\n".join(["# Model zoo: each model through every stage", "", note, "", header,
                       rule, *rows, ""])
 
