@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import onnx
 from onnx import TensorProto, helper
 
-from onnxkit.base import require
+from onnxkit.base import cache_key, cached_bytes, require, user_cache
 from onnxkit.errors import ParameterError
 from onnxkit.models import Model, Step, Workspace, workspace
 from onnxkit.results import Result, html_table
@@ -72,15 +74,26 @@ def _described(sample: Sample | TorchSample, **model: str) -> dict[str, Any]:
             "labels": None if sample.labels is None else list(sample.labels.shape)}
 
 
+# What a sample's bytes depend on: the builders' code and the libraries that train and export.
+BUILT_WITH = ("numpy", "onnx", "torch", "scikit-learn", "transformers")
+
+
 def _cached(name: str, recipe: int, build: Callable[[], onnx.ModelProto]) -> Model:
-    """The sample's file in ``<workspace>/samples``, rebuilt only when missing or outdated."""
+    """The sample's file in ``<workspace>/samples``, rebuilt only when missing or outdated;
+    a new workspace copies it from the user's cache (:func:`onnxkit.base.user_cache`), keyed
+    by the builders' code and library versions, so it is trained once per machine."""
     store = Workspace(workspace().root / "samples")
     path = next(store.candidates(name))
     if path.exists():
         model = Model(path)
         if model.lineage and model.lineage[-1].params == {"sample": name, "recipe": recipe}:
             return model
-    return store.save(build(), stem=name, step=Step("sample", {"sample": name, "recipe": recipe}),
+    key = cache_key(sources=Path(__file__).parent.glob("*.py"), libraries=BUILT_WITH,
+                    extra=f"{name}/{recipe}")
+    data = cached_bytes(user_cache("samples") / f"{name}-{key}.onnx",
+                        lambda: build().SerializeToString())
+    return store.save(onnx.load_model_from_string(data), stem=name,
+                      step=Step("sample", {"sample": name, "recipe": recipe}),
                       replace=True)  # an outdated cache: its old handles refuse to be used
 
 
@@ -155,10 +168,10 @@ def _build_digits_cnn() -> onnx.ModelProto:
 
 
 def _trained_digits_net() -> Any:
+    """The digits CNN, trained once per machine: its weights come from the user's cache."""
     torch = require("torch", purpose="Building the digits sample")
     from torch import nn
 
-    x_train, _, y_train, _ = _digits_split()
     torch.manual_seed(0)
     net = nn.Sequential(
         nn.Conv2d(1, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(),
@@ -166,8 +179,23 @@ def _trained_digits_net() -> Any:
         nn.MaxPool2d(2), nn.Flatten(),
         nn.Linear(32 * 4 * 4, 64), nn.ReLU(), nn.Dropout(0.2), nn.Linear(64, 10),
     )
-    _train(net, (torch.from_numpy(x_train),), torch.from_numpy(y_train), epochs=12, lr=3e-3)
+    key = cache_key(sources=Path(__file__).parent.glob("*.py"), libraries=BUILT_WITH,
+                    extra="digits_torch")
+    weights = cached_bytes(user_cache("samples") / f"digits_torch-{key}.pt",
+                           lambda: _digits_weights(net))
+    net.load_state_dict(torch.load(io.BytesIO(weights)))
+    net.eval()
     return net
+
+
+def _digits_weights(net: Any) -> bytes:
+    import torch
+
+    x_train, _, y_train, _ = _digits_split()
+    _train(net, (torch.from_numpy(x_train),), torch.from_numpy(y_train), epochs=12, lr=3e-3)
+    buffer = io.BytesIO()
+    torch.save(net.state_dict(), buffer)
+    return buffer.getvalue()
 
 
 def _train(net: Any, inputs: tuple[Any, ...], labels: Any, *, epochs: int, lr: float,
@@ -203,7 +231,6 @@ def _train_loop(net: Any, inputs: tuple[Any, ...], labels: Any, *, epochs: int, 
 def _export(net: Any, args: tuple[Any, ...], input_names: list[str], output_names: list[str],
             dynamic_axes: dict[str, dict[int, str]]) -> onnx.ModelProto:
     """Export with torch.onnx's TorchScript path: quick, and stable names and shapes."""
-    import io
     import warnings
 
     import torch
