@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from onnxkit.errors import ClusterError
@@ -20,9 +21,22 @@ def loopback_ray() -> None:
         os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 
 
+# Ray ties the life of the processes it starts (GCS, raylet) to the thread that starts them:
+# on Linux their parent-death signal follows that thread. Started from a panel action's
+# short-lived thread, they would die with it and take the kernel down a minute later. So Ray
+# is always started from this one thread, which lives as long as the process.
+_OWNER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="onnxkit-ray-owner")
+
+
 def init_ray(ray: Any, address: str | None, *, where: str, num_cpus: int | None = None) -> bool:
     """``ray.init`` unless Ray is up: a local Ray (no dashboard, loopback) when ``address`` is
-    None, else join the cluster there. Returns whether this call started a local Ray."""
+    None, else join the cluster there. Returns whether this call started a local Ray.
+
+    Whatever thread calls it, Ray is started from a thread that outlives it."""
+    return _OWNER.submit(_init, ray, address, where, num_cpus).result()
+
+
+def _init(ray: Any, address: str | None, where: str, num_cpus: int | None) -> bool:
     if ray.is_initialized():
         return False
     try:

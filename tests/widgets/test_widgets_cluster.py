@@ -37,3 +37,28 @@ def test_connect_nodes_and_evaluate(digits):
 def test_labels_need_data(tiny):
     with pytest.raises(ParameterError, match="data=None"):
         ClusterPanel(tiny, labels=[0, 1])
+
+
+CONNECT_BY_CLICKS = """
+import threading, time, onnxkit
+from onnxkit.widgets import ClusterPanel
+panel = ClusterPanel(onnxkit.samples.tiny_model())
+panel.start(panel._connect); panel.wait()
+assert panel.error == "", panel.error
+time.sleep(2)  # the action's thread is gone: Ray's processes must not have followed it
+panel.start(panel._nodes); panel.wait()
+assert panel.error == "" and len(panel.result.nodes) == 1, panel.error
+import ray; ray.shutdown()
+print("alive")
+"""
+
+
+def test_ray_started_by_a_click_outlives_the_action_thread():
+    """Connect clicked (a short-lived thread starts Ray), then Nodes: the process lives on.
+    In a child process: a regression ends the process Ray-style, a minute later."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", CONNECT_BY_CLICKS], capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0 and "alive" in done.stdout, done.stderr[-2000:]
