@@ -135,8 +135,14 @@ class Cluster(Result):
         return {"address": self.address, "started_here": self.started_here}
 
     def __repr__(self) -> str:
-        how = "a local Ray started here" if self.started_here else "joined"
-        return f"Cluster at {self.address} ({how})"
+        return f"Cluster at {self.address} ({self._how()})"
+
+    def _how(self) -> str:
+        return ("a local Ray started here, stopped when this process ends" if self.started_here
+                else "an existing Ray, joined")
+
+    def _repr_html_(self) -> str:
+        return html_table(("cluster", self.address), [("Ray", self._how())])
 
 
 def connect(address: str | None = None, *, num_cpus: int | None = None) -> Cluster:

@@ -88,8 +88,10 @@ def _caption(study: Study) -> str:
     runs = f"{s['runs']} runs" if s["runs"] else "~100 ms of runs (3 at least)"
     why = {"separated": "the fastest separated from the reference",
            "budget": "time budget spent", "rounds": "round limit"}.get(s["stopped"], "")
+    rows = ("rows of random inputs: errors only, no accuracy" if s["random_data"]
+            else "data rows")
     return (f"Study of '{study.reference.name}': {len(study) - 1} variant(s) vs the reference "
-            f"({s['data_rows']} data rows{labelled}; latency: batch {s['latency_batch']}, "
+            f"({s['data_rows']} {rows}{labelled}; latency: batch {s['latency_batch']}, "
             f"{s['rounds']} interleaved rounds x {runs} ({why}), threads "
             f"{s['threads'] or 'default'}, {s['providers']}; speedup: median of per-round "
             "ratios [95% interval])")

@@ -117,6 +117,7 @@ class Study(Result):
     """
 
     REFERENCE = REFERENCE  # the reference's row name
+    EVAL_ROWS = EVAL_ROWS  # rows of random inputs the errors are measured on without data
     RECIPES: tuple[str, ...] = tuple(RECIPES)  # what Study.auto can build, in table order
     BEST_BY: tuple[str, ...] = BEST_BY  # the columns best(by=...) ranks by
 
@@ -142,6 +143,7 @@ class Study(Result):
         self._ref = load(reference)
         self._labels, self._metric = labels, metric
         self._data = measure.evaluation_data(self._ref, data, labels, EVAL_ROWS)
+        self._random_data = data is None  # the errors then compare outputs on random inputs
         batch = LATENCY_BATCH if batch is None else integer(batch, "Study", "batch")
         self._feeds = measure.latency_feeds(self._ref, self._data, feeds, data is not None,
                                             batch)
@@ -277,6 +279,7 @@ class Study(Result):
     def settings(self) -> dict[str, Any]:
         """How the figures were taken."""
         return {"data_rows": len(next(iter(self._data.values()))),
+                "random_data": self._random_data,
                 "latency_batch": len(next(iter(self._feeds.values()))),
                 "rounds": self._rounds_done, "stopped": self._stopped,
                 "min_rounds": self._plan.rounds,

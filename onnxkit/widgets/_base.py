@@ -1,34 +1,35 @@
-"""``Panel``: the state, threading, progress, error display and code recording all panels share.
+"""``Panel``: the state, threading, progress, error display and code view all panels share.
 
 A subclass builds its controls (linked to traitlets), makes its buttons with :meth:`Panel._button`
 (each bound to an action: a method that calls the kernel and returns a result), implements
 :meth:`Panel._main` (what :meth:`Panel.run` does), records the code of each successful action
-with :meth:`Panel._record`, and gives the code that defines its inputs in :meth:`Panel._preamble`.
+with :meth:`Panel._record`, gives the code that defines its inputs in :meth:`Panel._preamble`,
+and, when an action produces a model, sets ``made`` (the one trait the Workbench reads).
 """
 
 from __future__ import annotations
 
-import hashlib
+import html
 import json
 import logging
-import os
-import tempfile
 import threading
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any
 
 import ipywidgets as widgets
 import numpy as np
 import traitlets
 
-from onnxkit import Model, workspace
+from onnxkit import Model
 from onnxkit.errors import Cancelled
+from onnxkit.results import html_table
+from onnxkit.widgets._recorder import Recorder, call, path_code
+
+__all__ = ["Panel", "call", "path_code"]
 
 log = logging.getLogger("onnxkit.widgets")
 
 Action = Callable[[], Any]
-_WRAP = 88  # emitted calls longer than this get one argument per line
 
 
 class Panel(widgets.VBox):
@@ -47,6 +48,8 @@ class Panel(widgets.VBox):
     busy = traitlets.Bool(False, help="True while an action runs.")
     actions = traitlets.Int(0, help="How many actions have succeeded (observe it to follow the "
                                     "panel, e.g. to collect its code).")
+    made = traitlets.Instance(Model, allow_none=True, help="The model the panel's last action "
+                              "produced (None until one does; panels that make none keep None).")
 
     def __init__(self, **kwargs: Any):
         super().__init__(**kwargs)
@@ -54,15 +57,20 @@ class Panel(widgets.VBox):
         self._thread: threading.Thread | None = None
         self._buttons: list[widgets.Button] = []
         self._code: list[str] = []
-        self._arrays: dict[int, tuple[np.ndarray, Path]] = {}
+        self._recorder = Recorder()
         self.progress = widgets.IntProgress(value=0, min=0, max=1, description="",
                                             layout=widgets.Layout(width="200px"))
         self.status = widgets.Label("")
+        self.needs = widgets.HTML("")  # what a disabled button needs, in words
         self.cancel_button = widgets.Button(description="Cancel", icon="stop", disabled=True,
                                             tooltip="Stop the running action")
         self.cancel_button.on_click(lambda _: self.cancel())
         self.output = widgets.Output()
+        self.code_view = widgets.HTML("<i>no action yet</i>")
+        self.code = widgets.Accordion(children=[self.code_view], titles=("Code",),
+                                      selected_index=None)
         self.observe(lambda _: self._sync_buttons(), "busy")
+        self.observe(lambda _: self._show_code(), "actions")
 
     # --- what a subclass implements ---------------------------------------------------------
 
@@ -78,14 +86,29 @@ class Panel(widgets.VBox):
         """Whether ``button`` can be used now (when not busy); default: always."""
         return True
 
+    def _hint(self) -> str:
+        """What the person can do about a disabled button or missing input ('' when
+        nothing)."""
+        return ""
+
     # --- helpers for subclasses ---------------------------------------------------------------
 
     def _layout(self, *controls: widgets.Widget) -> None:
-        """Lay out ``controls``, then the buttons, the progress row and the output area."""
-        self.children = [*controls, widgets.HBox(self._buttons),
+        """Lay out ``controls``, then the buttons, the progress row and the output area;
+        every description shows whole (ipywidgets cuts them at a fixed width otherwise)."""
+        for control in _walk(controls):
+            if getattr(control, "description", "") and \
+                    hasattr(getattr(control, "style", None), "description_width"):
+                control.style.description_width = "initial"
+        self.children = [*controls, widgets.HBox([*self._buttons, self.needs]),
                          widgets.HBox([self.progress, self.status, self.cancel_button]),
-                         self.output]
+                         self.output, self.code]
         self._sync_buttons()
+
+    def _show_code(self) -> None:
+        """The Code view: what the panel did, as the cell that does it again."""
+        self.code_view.value = (f"<pre style='white-space: pre-wrap'>"
+                                f"{html.escape(self.to_code())}</pre>")
 
     def _button(self, description: str, action: Action, **kwargs: Any) -> widgets.Button:
         """A button that runs ``action`` in the background."""
@@ -115,6 +138,8 @@ class Panel(widgets.VBox):
         for button in self._buttons:
             button.disabled = self.busy or not self._enabled(button)
         self.cancel_button.disabled = not self.busy
+        hint = self._hint()
+        self.needs.value = f"<i>{html.escape(hint)}</i>" if hint else ""
 
     # --- running ------------------------------------------------------------------------------
 
@@ -185,52 +210,8 @@ class Panel(widgets.VBox):
         return "\n".join([*imports, "import onnxkit", "", *body]).rstrip() + "\n"
 
     def _expr(self, value: Any) -> str:
-        """Python source that evaluates to ``value``: arrays are saved to the workspace once."""
-        if isinstance(value, Model):
-            return f"onnxkit.load({path_code(value.path)})"
-        if isinstance(value, np.ndarray):
-            return f"np.load({path_code(self._saved(value))})"
-        if isinstance(value, Mapping):
-            items = ", ".join(f"{k!r}: {self._expr(v)}" for k, v in value.items())
-            return "{" + items + "}"
-        if isinstance(value, (list, tuple)):
-            inner = ", ".join(self._expr(v) for v in value)
-            if isinstance(value, list):
-                return f"[{inner}]"
-            return f"({inner},)" if len(value) == 1 else f"({inner})"
-        return repr(value)
-
-    def _saved(self, array: np.ndarray) -> Path:
-        """``array`` as ``<workspace>/arrays/<content hash>.npy``, written once."""
-        if id(array) in self._arrays:
-            return self._arrays[id(array)][1]
-        digest = hashlib.sha1(f"{array.dtype.str}{array.shape}".encode())
-        digest.update(np.ascontiguousarray(array).tobytes())
-        folder = workspace().root / "arrays"
-        path = folder / f"{digest.hexdigest()[:20]}.npy"
-        if not path.exists():
-            folder.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(suffix=".npy", dir=folder)
-            with os.fdopen(fd, "wb") as f:
-                np.save(f, array, allow_pickle=False)
-            os.replace(tmp, path)
-        self._arrays[id(array)] = (array, path)  # the reference keeps the id valid
-        return path
-
-
-def call(target: str, function: str, *args: str, **kwargs: str) -> str:
-    """``target = function(args, key=value)``, one argument per line when long."""
-    parts = [*args, *(f"{k}={v}" for k, v in kwargs.items())]
-    line = f"{target} = {function}({', '.join(parts)})"
-    if len(line) <= _WRAP:
-        return line
-    return f"{target} = {function}(\n" + "".join(f"    {p},\n" for p in parts) + ")"
-
-
-def path_code(path: Path) -> str:
-    """A path as Python source (a raw string where that reads best)."""
-    text = str(path)
-    return f'r"{text}"' if '"' not in text and not text.endswith("\\") else repr(text)
+        """Python source that evaluates to ``value`` (see :meth:`Recorder.expr`)."""
+        return self._recorder.expr(value)
 
 
 def _name(action: Action) -> str:
@@ -238,7 +219,12 @@ def _name(action: Action) -> str:
 
 
 def _display(result: Any) -> tuple[dict[str, Any], ...]:
-    """Output-area entries for a result: its table, then its plot when it has one."""
+    """Output-area entries for a result: its table, then its plot when it has one; a plain
+    mapping (a server's outputs or stats) as a table in words, not a repr."""
+    if isinstance(result, Mapping):
+        rows = [(str(k), _in_words(v)) for k, v in result.items()]
+        return (_entry({"text/plain": "\n".join(f"{k}: {v}" for k, v in rows),
+                        "text/html": html_table(("", ""), rows)}),)
     outputs = [_entry({"text/plain": repr(result),
                        **({"text/html": result._repr_html_()}
                           if callable(getattr(result, "_repr_html_", None)) else {})})]
@@ -249,6 +235,24 @@ def _display(result: Any) -> tuple[dict[str, Any], ...]:
         outputs.append(_entry({"application/vnd.plotly.v1+json": json.loads(pio.to_json(fig)),
                                "text/plain": f"<figure: {fig.layout.title.text}>"}))
     return tuple(outputs)
+
+
+def _walk(controls: Any) -> Any:
+    for control in controls:
+        yield control
+        yield from _walk(getattr(control, "children", ()))
+
+
+def _in_words(value: Any) -> str:
+    """An array as its dtype, shape, first values (and top class); anything else as text."""
+    if isinstance(value, np.ndarray):
+        head = np.array2string(value.ravel()[:6], precision=3, separator=", ")
+        more = " …" if value.size > 6 else ""
+        top = f"; top class {int(value[0].argmax())}" if value.ndim == 2 and value.size else ""
+        return f"{value.dtype}{list(value.shape)}: {head}{more}{top}"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return "-" if value is None else str(value)
 
 
 def _entry(data: dict[str, Any]) -> dict[str, Any]:

@@ -74,6 +74,13 @@ class ClusterPanel(Panel):
             return self.connection is not None and self.data is not None
         return self.connection is not None
 
+    def _hint(self) -> str:
+        if self.connection is None:
+            return "Connect first (empty address: a local Ray on this machine)."
+        if self.data is None:
+            return "Evaluate needs data: ClusterPanel(model, data=..., labels=...)."
+        return ""
+
     def _main(self) -> cluster.Cluster:
         return self._connect()
 

@@ -59,7 +59,7 @@ class ConvertPanel(Panel):
         self.inputs_control = widgets.Text(description="inputs",
                                            placeholder="variable, or shapes 2,3,32,32")
         self.exporter_control = widgets.Dropdown(options=_EXPORTERS, description="exporter")
-        self.opset_control = widgets.BoundedIntText(min=0, max=30, description="opset")
+        self.opset_control = widgets.BoundedIntText(min=0, max=30, description="opset (0: auto)")
         self.batch_control = widgets.Checkbox(description="dynamic batch")
         self.axes_control = widgets.Text(description="dynamic axes",
                                          placeholder="input_ids:1=sequence")
@@ -113,6 +113,7 @@ class ConvertPanel(Panel):
         args = [source_code] + ([inputs_code] if inputs_code else [])
         self._record(call("conversion", f"onnxkit.convert.{fn.__name__}", *args,
                           **{k: repr(v) for k, v in options.items()}), "", fresh=True)
+        self.made = result.model
         return result
 
     def _source(self) -> tuple[Any, str]:

@@ -148,6 +148,7 @@ class OptimizePanel(Panel):
         self._record(*code, "", fresh=True)
         self.optimized = current
         self.summaries = summaries
+        self.made = current
         return current
 
     # --- display ------------------------------------------------------------------------------

@@ -86,7 +86,8 @@ class QuantizePanel(Panel):
         self.method_control = widgets.Dropdown(options=quantize.METHODS, description="method")
         self.format_control = widgets.Dropdown(options=quantize.FORMATS, description="format")
         self.per_channel_control = widgets.Checkbox(description="per channel")
-        self.samples_control = widgets.BoundedIntText(min=0, max=10**9, description="samples",
+        self.samples_control = widgets.BoundedIntText(min=0, max=10**9,
+                                                      description="samples (0: all)",
                                                       tooltip="calibration rows (0: all)")
         self.exclusions = widgets.SelectMultiple(options=[], description="exclude", rows=6)
         for name, control, attr in [("mode", self.mode_control, "value"),
@@ -191,6 +192,7 @@ class QuantizePanel(Panel):
                 ""]
         self._record(*code, fresh=not exclude)
         self.quantized = q
+        self.made = q
         return assessment
 
     def _debug(self) -> quantize.LayerErrors:

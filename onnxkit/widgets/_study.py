@@ -102,7 +102,7 @@ class StudyPanel(Panel):
         self.max_rounds_control = widgets.BoundedIntText(min=1, max=10_000,
                                                          description="max rounds")
         self.budget_control = widgets.BoundedFloatText(min=1, max=86_400, description="budget s")
-        self.runs_control = widgets.BoundedIntText(min=0, max=100_000, description="runs")
+        self.runs_control = widgets.BoundedIntText(min=0, max=100_000, description="runs (0: auto)")
         self.source_control = widgets.Combobox(description="model", ensure_option=False,
                                                placeholder="a model file to add")
         self.name_control = widgets.Text(description="name", placeholder="(from the model)")
@@ -120,8 +120,11 @@ class StudyPanel(Panel):
                               ("by", self.by_control)]:
             traitlets.link((self, name), (control, "value"))
         self.drop_control.disabled = self.labels is None
-        self.hint = widgets.Label("" if self.labels is not None else
-                                  "no labels: Best ranks without an accuracy limit")
+        self.hint = widgets.Label(
+            "" if self.labels is not None else
+            "no labels: Best ranks without an accuracy limit" if self.data is not None else
+            f"no data: the errors compare outputs on {Study.EVAL_ROWS} rows of random inputs, and "
+            "there is no accuracy; pass data=... and labels=... to measure on real inputs")
         self.auto_button = self._button("Auto", self._auto, icon="magic",
                                         button_style="primary",
                                         tooltip="Build and measure the usual variants")

@@ -65,6 +65,16 @@ class TunePanel(Panel):
     def _main(self) -> quantize.TuningResult:
         return self._tune()
 
+    def _enabled(self, button: widgets.Button) -> bool:
+        return button is not self.tune_button or self.data is not None
+
+    def _hint(self) -> str:
+        if self.data is None:
+            return ("Tune needs data to measure accuracy or error on: "
+                    "Workbench(model, data=..., labels=...) or TunePanel(model, data, labels).")
+        return "" if self.labels is not None else \
+            "No labels: the budget is a max abs error vs the float model."
+
     def run_preflight(self) -> quantize.Preflight:
         """Whether int8 can be fast here, and the recipe the search starts from."""
         self._step("checking the CPU and the model")
@@ -74,7 +84,8 @@ class TunePanel(Panel):
 
     def _tune(self) -> quantize.TuningResult:
         if self.data is None:
-            raise ParameterError("TunePanel: no data to tune on.")
+            raise ParameterError("TunePanel: no data to tune on; pass data=... (rows are "
+                                 "samples) and labels=... for an accuracy budget.")
         budget: dict[str, Any] = ({"max_accuracy_drop": self.max_accuracy_drop}
                                   if self.labels is not None
                                   else {"max_error": self.max_error})
@@ -93,6 +104,7 @@ class TunePanel(Panel):
             lines.append(f"best = {result.winner.code}")
         self._record(*lines, "")
         self.tuning = result
+        self.made = result.best
         return result
 
     def _draw(self, so_far: quantize.TuningResult) -> None:

@@ -5,14 +5,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import ipywidgets as widgets
 import traitlets
 
 from onnxkit import Model, ModelLike, load
-from onnxkit.convert import Conversion
 from onnxkit.results import fmt_bytes
 from onnxkit.widgets._base import Panel
 from onnxkit.widgets._cluster import ClusterPanel
@@ -28,12 +28,38 @@ from onnxkit.widgets._tune import TunePanel
 
 log = logging.getLogger("onnxkit.widgets")
 
-TABS = {"inspect": "Inspect", "convert": "Convert", "optimize": "Optimize",
-        "quantize": "Quantize", "tune": "Tune", "providers": "Providers", "study": "Study",
-        "deploy": "Deploy", "serve": "Serve", "cluster": "Cluster"}
-# the panels whose input is the current model: rebuilt when it changes
-ON_MODEL = ("inspect", "optimize", "quantize", "tune", "providers", "deploy", "serve",
-            "cluster")
+
+
+@dataclass(frozen=True)
+class Tab:
+    """One tab of the Workbench: its title, and how its panel is made for a model (with the
+    bench's data); ``on_model``: made again when the current model changes."""
+
+    title: str
+    make: Callable[[Workbench, Model], Panel]
+    on_model: bool = True
+
+
+def _quantize(bench: Workbench, model: Model) -> Panel:
+    if bench._calibration is not None:
+        return QuantizePanel(model, bench._calibration)
+    return QuantizePanel(model, bench._data, bench._labels)
+
+
+# The tabs in order; a new panel is one row here.
+TABS: dict[str, Tab] = {
+    "inspect": Tab("Inspect", lambda b, m: InspectPanel(m)),
+    "convert": Tab("Convert", lambda b, m: ConvertPanel(b._namespace), on_model=False),
+    "optimize": Tab("Optimize", lambda b, m: OptimizePanel(m)),
+    "quantize": Tab("Quantize", _quantize),
+    "tune": Tab("Tune", lambda b, m: TunePanel(m, b._data, b._labels)),
+    "providers": Tab("Providers", lambda b, m: ProviderPanel(m)),
+    "study": Tab("Study", lambda b, m: StudyPanel(m, data=b._data, labels=b._labels,
+                                                  calibration=b._calibration), on_model=False),
+    "deploy": Tab("Deploy", lambda b, m: DeployPanel(m)),
+    "serve": Tab("Serve", lambda b, m: ServePanel(m)),
+    "cluster": Tab("Cluster", lambda b, m: ClusterPanel(m, data=b._data, labels=b._labels)),
+}
 
 
 class Workbench(widgets.VBox):
@@ -50,20 +76,23 @@ class Workbench(widgets.VBox):
         namespace: where Convert looks for models (default: the notebook's).
 
     Tabs: Inspect, Convert, Optimize, Quantize, Tune, Providers, Study, Deploy, Serve, Cluster
-    (``panels`` by lowercase name). When Convert, Optimize, Quantize or Tune makes a model, it
-    is added to ``models`` and to the study as a variant (named from the model's name), and,
-    with ``follow``, becomes the current ``model``. The panels that take the model are then made
-    again for it: at once, or, for the panel that made it and any busy panel, when its tab
-    is next shown. The header shows the current model and can switch to any of ``models``.
+    (``panels`` by lowercase name; :data:`TABS`). When a panel makes a model (its ``made``),
+    the model is added to ``models`` and to the study as a variant (named from the model's
+    name); it becomes the current ``model`` only when the person says so (*Use as current*
+    in the header), or with ``follow`` on. The panels that take the model are then made again
+    for it: at once, or, for the panel that made it and any busy panel, when its tab is next
+    shown: a result stays on its tab until that tab's next action. The header says which
+    model the shown tab works on, and the study's verdict on each model it offers.
     :meth:`to_code` gives the code of every action, in the order they happened.
 
     Examples:
         >>> import onnxkit
         >>> from onnxkit.widgets import Workbench
         >>> bench = Workbench(onnxkit.samples.tiny_model())
-        >>> bench.panels["optimize"].run().name
-        'tiny.opt-basic'
-        >>> bench.model.name, bench.panels["quantize"].model.name
+        >>> optimized = bench.panels["optimize"].run()
+        >>> bench.model.name, [m.name for m in bench.models]  # offered, not yet current
+        ('tiny', ['tiny', 'tiny.opt-basic'])
+        >>> bench.use(optimized).name, bench.panels["quantize"].model.name
         ('tiny.opt-basic', 'tiny.opt-basic')
         >>> bench.wait(), bench.study.names  # the study measured it in the background
         (True, ['reference', 'opt-basic'])
@@ -73,15 +102,18 @@ class Workbench(widgets.VBox):
                                            "Optimize, Quantize, Providers and Deploy.")
     models = traitlets.List(traitlets.Instance(Model), help="Every model so far: the first, "
                             "then those the panels made (or that were made current).")
-    follow = traitlets.Bool(True, help="Make each model a panel makes the current model "
-                                       "(else it is only offered in the header).")
+    follow = traitlets.Bool(False, help="Make each model a panel makes the current model at "
+                                        "once (default: it is offered in the header).")
 
     def __init__(self, model: ModelLike, *, data: Data | None = None, labels: Any = None,
                  calibration: Data | None = None, namespace: Mapping[str, Any] | None = None,
                  **kwargs: Any):
         super().__init__(**kwargs)
         first = load(model)
-        self._data, self._labels, self._calibration = data, labels, calibration
+        self._data: Data | None = data
+        self._labels: Any = labels
+        self._calibration: Data | None = calibration
+        self._namespace: Mapping[str, Any] | None = namespace
         self._lock = threading.RLock()
         self._blocks: list[tuple[Panel, str, str]] = []  # (panel, tab title, its code)
         self._made: dict[int, Model | None] = {}  # id(panel) -> the last model it made
@@ -92,16 +124,10 @@ class Workbench(widgets.VBox):
         self.set_trait("model", first)
         self.models = [first]
         self.message = widgets.Label("")
-        study = StudyPanel(first, data=data, labels=labels, calibration=calibration)
         for key in TABS:
-            if key == "convert":
-                self._watch(key, ConvertPanel(namespace))
-            elif key == "study":
-                self._watch(key, study)
-            else:
-                self._watch(key, self._build(key, first))
+            self._watch(key, self._build(key, first))
         self.tab = widgets.Tab(children=[self.panels[k] for k in TABS],
-                               titles=tuple(TABS.values()))
+                               titles=tuple(t.title for t in TABS.values()))
         self.tab.observe(self._shown, "selected_index")
         self.current = widgets.HTML()
         self.choice = widgets.Dropdown(description="models",
@@ -109,11 +135,17 @@ class Workbench(widgets.VBox):
         self.use_button = widgets.Button(description="Use as current", icon="check",
                                          tooltip="Make the chosen model the current one")
         self.use_button.on_click(lambda _: self.use(self.models[self.choice.value]))
+        self.follow_box = widgets.Checkbox(description="use each new model at once",
+                                           indent=False, layout=widgets.Layout(width="220px"))
+        traitlets.link((self, "follow"), (self.follow_box, "value"))
         self.observe(self._on_model, "model")
         self.observe(lambda _: self._show_header(), "models")
         self._show_header()
-        self.children = [widgets.HBox([self.current, self.choice, self.use_button]),
-                         self.message, self.tab]
+        self.code_view = widgets.HTML()
+        self.code = widgets.Accordion(children=[self.code_view], titles=("Code (session)",),
+                                      selected_index=None)
+        self.children = [widgets.HBox([self.current, self.choice, self.use_button,
+                                       self.follow_box]), self.message, self.tab, self.code]
 
     # --- reading ------------------------------------------------------------------------------
 
@@ -150,27 +182,11 @@ class Workbench(widgets.VBox):
 
     def _build(self, key: str, model: Model) -> Panel:
         self._built[key] = model
-        if key == "inspect":
-            return InspectPanel(model)
-        if key == "optimize":
-            return OptimizePanel(model)
-        if key == "quantize":
-            if self._calibration is not None:
-                return QuantizePanel(model, self._calibration)
-            return QuantizePanel(model, self._data, self._labels)
-        if key == "tune":
-            return TunePanel(model, self._data, self._labels)
-        if key == "providers":
-            return ProviderPanel(model)
-        if key == "serve":
-            return ServePanel(model)
-        if key == "cluster":
-            return ClusterPanel(model, data=self._data, labels=self._labels)
-        return DeployPanel(model)
+        return TABS[key].make(self, model)
 
     def _watch(self, key: str, panel: Panel) -> None:
         self.panels[key] = panel
-        self._made[id(panel)] = _made_by(panel)
+        self._made[id(panel)] = panel.made
         panel.observe(lambda _: self._acted(key, panel), "actions")
 
     def _rebuild(self, key: str) -> None:
@@ -178,7 +194,9 @@ class Workbench(widgets.VBox):
         self._watch(key, self._build(key, self.model))
         children = list(self.tab.children)
         children[list(TABS).index(key)] = self.panels[key]
+        shown = self.tab.selected_index
         self.tab.children = tuple(children)
+        self.tab.selected_index = shown  # new children reset it: the person stays where they are
         self._stale.discard(key)
         self._made.pop(id(old), None)
         old.close()
@@ -187,6 +205,7 @@ class Workbench(widgets.VBox):
         key = list(TABS)[change["new"]] if change["new"] is not None else None
         if key in self._stale and not self.panels[key].busy:
             self._rebuild(key)
+        self._show_header()
 
     # --- events -------------------------------------------------------------------------------
 
@@ -196,8 +215,11 @@ class Workbench(widgets.VBox):
             with self._lock:
                 if self._blocks and self._blocks[-1][0] is panel:
                     self._blocks.pop()
-                self._blocks.append((panel, TABS[key], panel.to_code()))
-                made = _made_by(panel)
+                self._blocks.append((panel, TABS[key].title, panel.to_code()))
+                self.code_view.value = (f"<pre style='white-space: pre-wrap'>"
+                                        f"{_escape(self.to_code())}</pre>")
+                made = panel.made
+                self._show_header()  # a study row may carry a new verdict
                 if made is None or made is self._made.get(id(panel)):
                     return
                 self._made[id(panel)] = made
@@ -224,7 +246,7 @@ class Workbench(widgets.VBox):
                 self.models = [*self.models, model]
                 self.panels["study"].offer(model)
             self.panels["study"].source = str(model.path)
-            for key in ON_MODEL:
+            for key in [k for k, t in TABS.items() if t.on_model]:
                 panel = self.panels[key]
                 if self._built.get(key) == model:
                     self._stale.discard(key)
@@ -236,15 +258,33 @@ class Workbench(widgets.VBox):
 
     def _show_header(self) -> None:
         m = self.model
-        self.current.value = (f"current model: <b>{_escape(m.name)}</b> "
-                              f"({fmt_bytes(m.size_bytes)})")
-        options = [(f"{x.name} ({fmt_bytes(x.size_bytes)})", i)
+        tab = getattr(self, "tab", None)
+        key = list(TABS)[tab.selected_index] if tab is not None and \
+            tab.selected_index is not None else None
+        works_on = self._built.get(key, m) if key and TABS[key].on_model else None
+        here = "" if works_on is None else \
+            f"; {TABS[key].title} works on <b>{_escape(works_on.name)}</b>"  # type: ignore[index]
+        self.current.value = (f"<span style='white-space: nowrap'>current model: <b>"
+                              f"{_escape(m.name)}</b> ({fmt_bytes(m.size_bytes)}){here}"
+                              f"{_escape(self._verdict(m))}</span>")
+        options = [(f"{x.name} ({fmt_bytes(x.size_bytes)}){self._verdict(x)}", i)
                    for i, x in enumerate(self.models)]
         self.choice.options = options
         study = self.panels.get("study")
         if isinstance(study, StudyPanel):  # Add offers the models so far
             study.source_control.options = [str(x.path) for x in self.models[1:]]
         self.choice.value = self.models.index(m) if m in self.models else None
+
+    def _verdict(self, model: Model) -> str:
+        """What the study measured of ``model`` against the first one, when it did: a slower
+        variant carries its verdict wherever it is offered."""
+        study = self.panels.get("study")
+        found = getattr(study, "study", None)
+        row = next((r for r in found.rows() if r.model.path == model.path), None) \
+            if found is not None else None
+        if row is None or row.name == "reference":
+            return ""
+        return f" — {row.speedup} vs the reference: {row.verdict}"
 
     # --- code ---------------------------------------------------------------------------------
 
@@ -266,20 +306,6 @@ class Workbench(widgets.VBox):
                 lines.pop(0)
             body += ["", f"# --- {title} ---", *lines]
         return "\n".join([*imports, *body]).rstrip() + "\n"
-
-
-def _made_by(panel: Panel) -> Model | None:
-    """The model a panel made last (Convert: the conversion's; Optimize; Quantize; Tune's
-    best)."""
-    if isinstance(panel, ConvertPanel):
-        return panel.result.model if isinstance(panel.result, Conversion) else None
-    if isinstance(panel, OptimizePanel):
-        return panel.optimized
-    if isinstance(panel, QuantizePanel):
-        return panel.quantized
-    if isinstance(panel, TunePanel):
-        return panel.tuning.best if panel.tuning is not None else None
-    return None
 
 
 def _escape(text: str) -> str:

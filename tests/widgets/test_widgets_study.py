@@ -101,7 +101,7 @@ def test_best_keeping_the_reference_is_shown_and_panel_stays_usable(tiny, labell
 
 def test_offer_adds_in_the_background_once(tiny):
     panel = _panel(tiny)
-    assert panel.drop_control.disabled and "no labels" in panel.hint.value
+    assert panel.drop_control.disabled and "random inputs" in panel.hint.value
     fast = onnxkit.optimize(tiny, level="basic")
     panel.offer(fast)
     panel.offer(onnxkit.load(fast.path))  # the same file: not added twice

@@ -47,8 +47,31 @@ def test_tabs_panels_and_header(tiny):
     assert bench.to_code() == "import onnxkit\n"
 
 
-def test_optimize_then_quantize_share_the_model_and_the_study(tiny):
+def test_a_result_stays_on_its_tab_and_becomes_current_when_asked(tiny):
     bench = _bench(tiny)
+    bench.tab.selected_index = 2
+    optimize = bench.panels["optimize"]
+    optimize.level = "basic"
+    optimize.optimize_button.click()
+    assert bench.wait(timeout=120) and optimize.error == ""
+    optimized = optimize.made
+    # offered in the header, measured by the study; nothing else moved
+    assert bench.model == tiny and bench.models == [tiny, optimized]
+    assert bench.panels["optimize"] is optimize and optimize.comparison.value
+    assert bench.tab.selected_index == 2 and bench.panels["quantize"].model == tiny
+    assert "Optimize works on <b>tiny</b>" in bench.current.value
+    labels = [label for label, _ in bench.choice.options]
+    assert " vs the reference: " in labels[1]  # the study's verdict where it is offered
+    # the Code views: the panel's and the session's, runnable as pasted
+    assert "onnxkit.optimize(model" in optimize.code_view.value
+    assert "# --- Optimize ---" in bench.code_view.value
+    assert run_code(optimize.to_code())["optimized"].path == optimized.path
+    bench.use(optimized)
+    assert bench.tab.selected_index == 2 and bench.panels["quantize"].model == optimized
+
+
+def test_optimize_then_quantize_share_the_model_and_the_study(tiny):
+    bench = _bench(tiny, follow=True)
     optimize, old_quantize = bench.panels["optimize"], bench.panels["quantize"]
     optimize.level = "basic"
     optimized = optimize.run()
@@ -87,7 +110,6 @@ def test_optimize_then_quantize_share_the_model_and_the_study(tiny):
 
 def test_use_as_current_goes_back(tiny):
     bench = _bench(tiny)
-    bench.follow = False
     bench.panels["optimize"].level = "basic"
     optimized = bench.panels["optimize"].run()
     assert bench.model == tiny and bench.models == [tiny, optimized]  # offered, not taken
@@ -133,7 +155,7 @@ def test_buttons_in_the_background_and_a_conversion(tiny):
     x, y = load_iris(return_X_y=True)
     namespace = {"clf": LogisticRegression(max_iter=500).fit(x, y),
                  "rows": x[:10].astype("float32")}
-    bench = Workbench(tiny, namespace=namespace)
+    bench = Workbench(tiny, namespace=namespace, follow=True)
     bench.panels["study"].rounds, bench.panels["study"].runs = 1, 5
     optimize = bench.panels["optimize"]
     optimize.level = "basic"
