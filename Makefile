@@ -94,7 +94,8 @@ test-e2e: setup setup-browser
 NOTEBOOKS ?= [0-9]*.ipynb
 notebooks: setup
 	cd notebooks && for nb in $(NOTEBOOKS); do \
-		../$(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace "$$nb" || exit 1; done
+		../$(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace "$$nb" || exit 1; \
+		../$(PY) ../.ci/strip_notebook_paths.py "$$nb"; done
 
 # The README's test command in a fresh clone of HEAD, with a new HOME (no pip cache, no
 # Jupyter or onnxkit state): what a new user's machine and CI see. Commit first.
