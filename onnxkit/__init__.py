@@ -16,8 +16,9 @@ import typing as _typing
 from onnxkit import errors
 from onnxkit._version import __version__
 
-# Public name -> the stage package that defines it, grouped by topic (the contract in
-# DESIGN.md). Each object's __module__ reads "onnxkit": this is its public home.
+# Public name -> the stage package that defines it, grouped by topic. These names are a
+# contract, kept both ways by tests/test_public_api.py (a name may only leave through a
+# deprecation alias). Each object's __module__ reads "onnxkit": this is its public home.
 _EXPORTS: dict[str, str] = {
     # models
     "load": "models", "Model": "models", "ModelLike": "models", "Step": "models",

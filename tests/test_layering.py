@@ -159,3 +159,29 @@ def test_panels_and_cli_use_the_public_api(module):
 def test_modules_stay_small(module):
     lines = len(MODULES[module].read_text().splitlines())
     assert lines <= MAX_LINES, f"{module} has {lines} lines: split it by concern"
+
+
+# Cross-stage imports of private modules that remain, each to be removed (not added to): the
+# bundle runtime still lives in deploy's private modules (see the notes on the house).
+PRIVATE_DEBT: set[tuple[str, str]] = {
+    ("onnxkit._demo._run", "onnxkit.deploy._bundle"),
+    ("onnxkit.serve._client", "onnxkit.deploy._serving.protocol"),
+    ("onnxkit.serve._local", "onnxkit.deploy._manifest"),
+    ("onnxkit.serve._local", "onnxkit.deploy._predict_template"),
+    ("onnxkit.serve._local", "onnxkit.deploy._serving.app"),
+    ("onnxkit.serve._ray", "onnxkit.deploy._manifest"),
+    ("onnxkit.serve._ray", "onnxkit.deploy._predict_template"),
+    ("onnxkit.serve._ray", "onnxkit.deploy._serving.app"),
+}
+
+
+def _private(target: str) -> bool:
+    return any(part.startswith("_") and part != "__init__" for part in target.split(".")[2:])
+
+
+def test_no_stage_imports_another_stages_private_modules():
+    found = {(module, target) for module in MODULES for target, _, _ in _imports(module)
+             if _stage(target) not in (None, _stage(module)) and _private(target)
+             and target in MODULES}
+    assert found <= PRIVATE_DEBT, sorted(found - PRIVATE_DEBT)
+    assert not PRIVATE_DEBT - found, f"paid off, remove from PRIVATE_DEBT: {PRIVATE_DEBT - found}"
