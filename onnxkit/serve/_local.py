@@ -27,7 +27,7 @@ from onnxkit.serve._client import LoadTest
 if TYPE_CHECKING:  # the serving code needs starlette, an optional extra: imported on use
     from onnxkit.deploy._serving.app import Engine
 
-START_TIMEOUT_S = 30.0
+START_TIMEOUT_S = 120.0  # the longest start waits for the server (a loaded machine is slow)
 _RUNNING: list[Server] = []  # stopped at exit, so no thread outlives the kernel's shutdown
 
 
@@ -136,7 +136,8 @@ def start(target: ModelLike | os.PathLike[str] | str, *, host: str = "127.0.0.1"
         allow_nonfinite: pass NaN/inf inputs to the model (refused with 400 by default).
 
     Raises:
-        ServeError: the server could not start (e.g. the port is taken).
+        ServeError: the server could not start (e.g. the port is taken), or did not within
+            two minutes.
         MissingDependencyError: starlette/uvicorn are missing (``pip install onnxkit[serve]``).
 
     Examples:
@@ -243,12 +244,16 @@ def _run_in_thread(server: Any) -> tuple[Any, threading.Thread]:
     while not server.started and thread.is_alive() and time.monotonic() < deadline:
         time.sleep(0.01)
     if not server.started:
+        waited = thread.is_alive()  # still starting when the time was up
         server.should_exit = True
         thread.join(5)
+        where = f"serve.start: the server did not start on {server.config.host}:" \
+                f"{server.config.port}"
+        if waited and not errors:
+            raise ServeError(f"{where} within {START_TIMEOUT_S:g} s; the machine may be too "
+                             "busy. Try again when it is less loaded.")
         why = f" ({type(errors[0]).__name__}: {errors[0]})" if errors else ""
-        raise ServeError(f"serve.start: the server did not start on {server.config.host}:"
-                         f"{server.config.port}{why}. Is the port taken? Use port=0 for a "
-                         "free one.")
+        raise ServeError(f"{where}{why}. Is the port taken? Use port=0 for a free one.")
     return server, thread
 
 

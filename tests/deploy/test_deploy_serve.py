@@ -21,6 +21,7 @@ import onnxkit
 from onnxkit import deploy
 
 http = pytest.importorskip("tritonclient.http")
+SERVER_S = 180  # a server's start or stop on two busy cores (as lab_server's SERVER_START_S)
 
 
 def _free_port() -> int:
@@ -29,7 +30,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _wait_ready(url: str, process: subprocess.Popen, timeout: float = 60) -> None:
+def _wait_ready(url: str, process: subprocess.Popen, timeout: float = SERVER_S) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -39,7 +40,7 @@ def _wait_ready(url: str, process: subprocess.Popen, timeout: float = 60) -> Non
                 return
         except OSError:
             time.sleep(0.1)
-    raise AssertionError("the server did not become ready")
+    raise AssertionError(f"the server did not become ready within {timeout} s")
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +75,7 @@ def test_serve_py_runs_with_only_the_bundles_requirements(digits, digits_bundle,
                                    rtol=1e-5, atol=1e-6)
     finally:
         server.send_signal(signal.SIGTERM)
-        out, err = server.communicate(timeout=60)
+        out, err = server.communicate(timeout=SERVER_S)
     # uvicorn shuts down gracefully, then re-raises the signal: the conventional exit status
     assert server.returncode in (0, -signal.SIGTERM), err
     assert "Traceback" not in err
@@ -86,7 +87,8 @@ def test_serve_py_refuses_an_altered_bundle(digits_bundle, bundle_python, tmp_pa
     with open(copy / "serving" / "app.py", "a") as f:
         f.write("\n# changed\n")
     out = subprocess.run([str(bundle_python), "-I", str(copy / "serve.py"), "--port", "0"],
-                         env=bare_env(), capture_output=True, text=True, timeout=60)
+                         env=bare_env(), capture_output=True, text=True,
+                         timeout=SERVER_S)
     assert out.returncode == 1
     assert out.stderr.startswith("serve.py: error: 'serving/app.py' was altered")
 
@@ -117,6 +119,6 @@ def test_onnxkit_serve_on_the_command_line(digits_bundle, digits):
         assert len(predictions) == 2
     finally:
         server.send_signal(signal.SIGINT)
-        out, err = server.communicate(timeout=60)
+        out, err = server.communicate(timeout=SERVER_S)
     assert server.returncode == 0, err
     assert f"serving 'digits_cnn' at {url}" in out and "stopped" in out

@@ -9,7 +9,7 @@ import pytest
 
 import onnxkit
 from onnxkit.errors import Cancelled, ParameterError
-from onnxkit.runtime import Measurement, measure, measure_models, speedup_interval
+from onnxkit.runtime import Measurement, _measure, measure, measure_models, speedup_interval
 
 
 def _sleep(ms):
@@ -57,10 +57,33 @@ def test_without_a_difference_it_runs_to_the_round_limit_or_the_budget():
     assert (m.stopped, m.rounds) == ("budget", 3)  # the budget is checked after min_rounds
 
 
-def test_pairs_name_each_models_reference():
-    m = measure([("a1", _sleep(2)), ("b1", _sleep(2)), ("a2", _noop), ("b2", _noop)],
-                min_rounds=5, max_rounds=5, runs=1, pairs=[("b1", "a1"), ("b2", "a2")])
+@pytest.fixture
+def timed_as_returned(monkeypatch):
+    """Inject the timings: each run of a runner takes the milliseconds it returns."""
+    monkeypatch.setattr(_measure, "_timed",
+                        lambda run, count: tuple(float(run()) for _ in range(count)))
+
+
+def _ms(value):
+    return lambda: value
+
+
+def test_pairs_name_each_models_reference(timed_as_returned):
+    m = measure([("a1", _ms(2.0)), ("b1", _ms(2.0)), ("a2", _ms(0.5)), ("b2", _ms(0.5))],
+                min_rounds=5, max_rounds=5, runs=3, pairs=[("b1", "a1"), ("b2", "a2")])
     assert m.speedup("b1", "a1").rounds == 5 and m.speedup("a2").verdict == "faster"
+    assert m.speedup("b2", "a2").verdict == "indistinguishable"
+
+
+def test_every_reference_must_see_its_leader_separate(timed_as_returned):
+    faster_twice = [("a1", _ms(2.0)), ("b1", _ms(1.0)), ("a2", _ms(4.0)), ("b2", _ms(1.0))]
+    m = measure(faster_twice, min_rounds=3, max_rounds=30, budget_s=None, runs=3,
+                pairs=[("b1", "a1"), ("b2", "a2")])
+    assert (m.stopped, m.rounds) == ("separated", 8)  # the 99% stop level needs 8 rounds
+    one_tie = [*faster_twice[:3], ("b2", _ms(4.0))]  # b2 ties a2: a2's leader never separates
+    m = measure(one_tie, min_rounds=3, max_rounds=12, budget_s=None, runs=3,
+                pairs=[("b1", "a1"), ("b2", "a2")])
+    assert (m.stopped, m.rounds) == ("rounds", 12)
 
 
 def test_the_order_rotates_every_round():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import onnxruntime as ort
 import pytest
@@ -11,6 +12,7 @@ from onnx import TensorProto, helper
 
 import onnxkit
 from onnxkit.errors import Cancelled, InputError, ParameterError, ProviderError, SessionError
+from onnxkit.runtime import _measure, bench_result
 
 
 def test_every_combination_in_order_with_speedups(digits):
@@ -26,8 +28,28 @@ def test_every_combination_in_order_with_speedups(digits):
     for r in s.results:
         assert r.min_ms <= r.p50_ms <= r.p90_ms <= r.p99_ms <= r.max_ms
         assert r.providers == ("CPUExecutionProvider",)
-    assert s.best("throughput").batch_size == 8  # batching amortizes the per-run overhead
     assert json.loads(json.dumps(s.to_dict()))["results"][3]["threads"] == 2
+
+
+def _timed_as(s, *samples):
+    """The sweep with these run times (ms, one list per result): best's rule, not the clock."""
+    return replace(s, results=tuple(
+        bench_result(r.model, r.providers, r.threads, r.batch_size, list(ms), r.session_ms,
+                     r.first_run_ms, r.warmup, r.io_binding, r.device)
+        for r, ms in zip(s.results, samples, strict=True)))
+
+
+def test_best_picks_by_the_figure_asked(tiny):
+    s = onnxkit.sweep(tiny, threads=[1, 2], batch=[1, 8], runs=3, rounds=1)
+    timed = _timed_as(s, [1.0] * 10,                # threads 1, batch 1: 1000 items/s
+                      [2.0] * 10,                   # threads 1, batch 8: 4000 items/s
+                      [0.8] * 9 + [5.0],            # threads 2, batch 1: fastest p50, a tail
+                      [3.0] * 10)                   # threads 2, batch 8
+    assert timed.best("p50_ms") is timed.results[2] and timed.best() is timed.results[2]
+    assert timed.best("p90_ms") is timed.results[0]  # the tail moves its p90 past 1 ms
+    assert timed.best("throughput") is timed.results[1]  # batching amortizes the overhead
+    with pytest.raises(ParameterError, match="by"):
+        timed.best("p99")
 
 
 def test_feeds_are_repeated_or_cut_to_each_batch(digits):
@@ -38,7 +60,16 @@ def test_feeds_are_repeated_or_cut_to_each_batch(digits):
 
 def test_runs_are_shared_across_rounds_and_duration_works(tiny):
     assert onnxkit.sweep(tiny, runs=21, rounds=3).results[0].runs == 21  # 7 a round
-    assert onnxkit.sweep(tiny, duration=0.05, rounds=2).results[0].runs >= 20  # 10 a round
+    # runs a round are sized from one run, so a busy machine may give as few as MIN_RUNS
+    assert onnxkit.sweep(tiny, duration=0.05, rounds=2).results[0].runs >= 2 * _measure.MIN_RUNS
+
+
+def test_a_duration_is_shared_across_rounds(tiny, monkeypatch):
+    asked = []  # each combination's seconds a round, sized as if each run took 2.5 ms
+    monkeypatch.setattr(_measure, "_runs_per_round",
+                        lambda run, round_s: asked.append(round_s) or round(round_s / 2.5e-3))
+    s = onnxkit.sweep(tiny, batch=[1, 4], duration=0.05, rounds=2)
+    assert asked == [0.025, 0.025] and [r.runs for r in s.results] == [20, 20]  # 10 a round
 
 
 def test_render_only_what_was_measured(tiny):

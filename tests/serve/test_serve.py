@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -19,6 +20,7 @@ from onnxkit.errors import ParameterError, ServeError
 
 http = pytest.importorskip("tritonclient.http")
 DIGITS = [str(d) for d in range(10)]
+WAIT_S = 180  # bounds how long a test waits on a busy machine; decides nothing
 
 
 @pytest.fixture(scope="module")
@@ -209,18 +211,39 @@ def test_a_fixed_batch_model_is_served_one_request_at_a_time(digits):
         assert _post(server.infer_url, _v2("image", digits.inputs["image"][:1]))[0] == 200
 
 
-def test_stop_answers_the_requests_in_flight(digits):
-    server = onnxkit.serve.start(digits.model, max_delay_ms=200)  # requests wait to batch
+def test_stop_answers_the_requests_in_flight(digits, monkeypatch):
+    # No batch runs before stop is called, and stop is called once all 8 requests are inside
+    # the server: what is in flight is set by the test, not by the machine's speed.
+    arrived, stopping = threading.Semaphore(0), threading.Event()
     images = digits.inputs["image"][:8]
-    with concurrent.futures.ThreadPoolExecutor(8) as pool:
-        futures = [pool.submit(_post, server.infer_url, _v2("image", images[i:i + 1]))
-                   for i in range(8)]
+    with onnxkit.serve.start(digits.model) as server, \
+            concurrent.futures.ThreadPoolExecutor(9) as pool:
         batcher = server._engine.batcher
-        deadline = time.monotonic() + 30
-        while batcher._collector is None and time.monotonic() < deadline:  # none arrived yet
-            time.sleep(0.005)
-        server.stop()  # the first batch is still waiting its 200 ms for company
+        submit, run = batcher.submit, batcher._run
+
+        async def counted(feeds, rows):
+            arrived.release()
+            return await submit(feeds, rows)
+
+        def held(feeds):
+            stopping.wait(WAIT_S)
+            return run(feeds)
+
+        monkeypatch.setattr(batcher, "submit", counted)
+        monkeypatch.setattr(batcher, "_run", held)
+        try:
+            futures = [pool.submit(_post, server.infer_url, _v2("image", images[i:i + 1]))
+                       for i in range(8)]
+            for i in range(8):
+                assert arrived.acquire(timeout=WAIT_S), \
+                    f"only {i} of 8 requests reached the server in {WAIT_S} s"
+            stopped = pool.submit(server.stop, WAIT_S)
+            while not server._uvicorn.should_exit and not stopped.done():  # stop's first step
+                time.sleep(0.005)
+        finally:
+            stopping.set()  # the model runs only now, once stop was asked
         statuses = [f.result()[0] for f in futures]
+        stopped.result()
     assert statuses == [200] * 8 and not server.running
 
 

@@ -110,11 +110,18 @@ def test_placement_shows_where_nodes_run(panel):
 
 
 def test_cancel_stops_a_long_sweep(panel):
-    panel.duration, panel.threads = 30.0, [1, 2]
+    # The first progress report (round 1 of 5) presses Cancel: deterministic, and it goes
+    # through the kernel's progress callback like the button does; the wait bounds the length.
+    def press_cancel(change):
+        if change["new"] == 1:
+            panel.cancel()
+
+    panel.duration, panel.threads = 0.5, [1, 2]
+    panel.progress.observe(press_cancel, "value")
     panel.start(panel._benchmark)
-    panel.cancel()
-    assert panel.wait(timeout=60)
-    assert panel.status.value == "cancelled" and "Cancelled" in panel.error
+    assert panel.wait(timeout=300)
+    assert panel.status.value == "cancelled" and "cancelled at 1/5" in panel.error
+    assert panel.result is None and not panel.busy
 
 
 def test_feeds_are_given_by_name_in_the_code(digits):
