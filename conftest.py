@@ -15,7 +15,7 @@ os.environ.setdefault("PYTHONHASHSEED", "0")
 
 # Running `python -m onnxkit` on import would parse pytest's own argv.
 collect_ignore = ["onnxkit/__main__.py",
-                  "onnxkit/deploy/_serve_template.py"]  # imports its bundle's predict.py
+                  "onnxkit/bundled/serve.py"]  # imports its bundle's predict.py
 
 
 def _defined_here(original):

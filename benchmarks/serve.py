@@ -37,7 +37,7 @@ import numpy as np
 from _models import bert_shaped
 
 import onnxkit
-from onnxkit.deploy._serving.protocol import decode_response, encode_request
+from onnxkit.bundled.serving.protocol import decode_response, encode_request
 from onnxkit.runtime import speedup_interval
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from onnxkit.deploy._manifest import requirements
+from onnxkit.bundled.manifest import requirements
 
 ROOT = Path(__file__).resolve().parents[1]
 VENV = ROOT / ".venv-bundle"

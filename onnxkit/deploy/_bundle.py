@@ -9,15 +9,15 @@ import tempfile
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from onnxkit.deploy import _manifest
-from onnxkit.deploy._container import SERVE_FILES, write_serving
-from onnxkit.deploy._manifest import MANIFEST, SMOKE_INPUTS, Labels
+from onnxkit.bundled import RUNTIME_FILES, write_runtime
+from onnxkit.bundled import manifest as _manifest
+from onnxkit.bundled.manifest import MANIFEST, SMOKE_INPUTS, Labels
+from onnxkit.deploy._container import CONTAINER_FILES, write_dockerfile
 from onnxkit.deploy._readme import readme
 from onnxkit.errors import ParameterError, WorkspaceError
 from onnxkit.models import Model, ModelLike, load
@@ -31,7 +31,7 @@ from onnxkit.runtime import (
     run_session,
 )
 
-_SUPPORT_FILES = ("predict.py", "requirements.txt", "README.md", *SERVE_FILES)
+_SUPPORT_FILES = ("requirements.txt", "README.md", *RUNTIME_FILES, *CONTAINER_FILES)
 
 
 @dataclass(frozen=True)
@@ -170,9 +170,8 @@ def _write(handle: Model, folder: Path, providers: tuple[list[str], list[dict[st
     if feeds is not None:  # given inputs (a domain random ones miss): verify reuses them
         np.savez(folder / SMOKE_INPUTS, **prepare_feeds(bundled, feeds))  # type: ignore[arg-type]
         extra.append(SMOKE_INPUTS)
-    template = resources.files("onnxkit.deploy").joinpath("_predict_template.py")
-    (folder / "predict.py").write_text(template.read_text(encoding="utf-8"), encoding="utf-8")
-    write_serving(folder)
+    write_runtime(folder)
+    write_dockerfile(folder)
     (folder / "requirements.txt").write_text(_manifest.requirements())
     names = [model_file, *(f.location for f in bundled.external_data)]
     draft = _manifest.build(bundled, handle, {}, providers=providers, postprocess=post,

@@ -1,26 +1,15 @@
-"""What a bundle needs to serve and ship: its serving files and a Dockerfile."""
+"""What a bundle needs to ship as a container: a Dockerfile that runs its ``serve.py``."""
 
 from __future__ import annotations
 
 import sys
-from importlib import resources
 from pathlib import Path
 
-SERVING_MODULES = ("__init__.py", "app.py", "batching.py", "metrics.py", "protocol.py")
-SERVE_FILES = ("serve.py", *(f"serving/{m}" for m in SERVING_MODULES), "Dockerfile")
+CONTAINER_FILES = ("Dockerfile",)
 PORT = 8000
 
 
-def write_serving(folder: Path) -> None:
-    """``serve.py``, the ``serving`` package (the very modules ``onnxkit.serve`` runs) and a
-    ``Dockerfile`` into the bundle folder."""
-    package = resources.files("onnxkit.deploy")
-    (folder / "serve.py").write_text(
-        package.joinpath("_serve_template.py").read_text(encoding="utf-8"), encoding="utf-8")
-    (folder / "serving").mkdir(exist_ok=True)
-    for module in SERVING_MODULES:
-        text = package.joinpath("_serving").joinpath(module).read_text(encoding="utf-8")
-        (folder / "serving" / module).write_text(text, encoding="utf-8")
+def write_dockerfile(folder: Path) -> None:
     (folder / "Dockerfile").write_text(dockerfile(), encoding="utf-8")
 
 

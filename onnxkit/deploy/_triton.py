@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from onnxkit.base import graph_inputs, graph_outputs, integer, number
-from onnxkit.deploy._manifest import Labels, _label_list
+from onnxkit.bundled.manifest import Labels, label_list
 from onnxkit.errors import ParameterError, UnsupportedModelError, WorkspaceError
 from onnxkit.models import ModelLike, load
 from onnxkit.results import Result, html_table
@@ -107,7 +107,7 @@ def to_triton(model: ModelLike, repo_dir: str | os.PathLike[str], *, name: str |
         "max_batch_size 0: not every input and output has a dynamic first axis, so Triton "
         "cannot batch requests for this model"]
     accel, kind, params = _providers(providers, threads, notes)
-    names = _label_list(labels) if labels is not None else None
+    names = label_list(labels) if labels is not None else None
     config = _config(model_name, inputs, outputs, batch, dynamic_batching and batch > 0,
                      max_delay_ms, instances, kind, accel, params, bool(names))
     target = _prepare(Path(repo_dir), model_name, overwrite)

@@ -9,8 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from onnxkit.deploy import _manifest
-from onnxkit.deploy._manifest import SMOKE_INPUTS
+from onnxkit.bundled import manifest as _manifest
+from onnxkit.bundled.manifest import SMOKE_INPUTS
 from onnxkit.errors import OnnxkitError, ParameterError
 from onnxkit.models import Model
 from onnxkit.results import Result, html_table

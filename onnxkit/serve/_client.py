@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from onnxkit.base import integer
-from onnxkit.deploy._serving.protocol import HEADER_LENGTH, decode_response, encode_request
+from onnxkit.bundled.serving.protocol import HEADER_LENGTH, decode_response, encode_request
 from onnxkit.errors import InputError, ParameterError, ServeError
 from onnxkit.results import Result, html_table
 

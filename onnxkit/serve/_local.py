@@ -1,5 +1,5 @@
 """``start``: a model or bundle served over HTTP from the notebook's own process, by uvicorn
-in a background thread, with the bundle's serving code (``onnxkit.deploy._serving``)."""
+in a background thread, with the bundle's serving code (``onnxkit.bundled.serving``)."""
 
 from __future__ import annotations
 
@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from onnxkit.base import boolean, integer, number, require
-from onnxkit.deploy import _manifest, bundle
-from onnxkit.deploy import _predict_template as bundle_code
+from onnxkit.bundled import manifest as _manifest
+from onnxkit.bundled import predict as bundle_code
+from onnxkit.deploy import bundle
 from onnxkit.errors import ParameterError, ServeError
 from onnxkit.models import ModelLike, load
 from onnxkit.results import Result, html_table
@@ -25,7 +26,7 @@ from onnxkit.serve import _client
 from onnxkit.serve._client import LoadTest
 
 if TYPE_CHECKING:  # the serving code needs starlette, an optional extra: imported on use
-    from onnxkit.deploy._serving.app import Engine
+    from onnxkit.bundled.serving.app import Engine
 
 START_TIMEOUT_S = 120.0  # the longest start waits for the server (a loaded machine is slow)
 _RUNNING: list[Server] = []  # stopped at exit, so no thread outlives the kernel's shutdown
@@ -149,7 +150,7 @@ def start(target: ModelLike | os.PathLike[str] | str, *, host: str = "127.0.0.1"
     """
     uvicorn = require("uvicorn", purpose="onnxkit.serve")
     require("starlette", purpose="onnxkit.serve")
-    from onnxkit.deploy._serving.app import starlette_app
+    from onnxkit.bundled.serving.app import starlette_app
     _check(host, port, max_batch, max_delay_ms, workers, max_body_mb, allow_nonfinite)
     folder, owned = bundle_folder(target)
     try:
@@ -222,7 +223,7 @@ def _engine(folder: Path, providers: Providers, threads: int | None, **options: 
     resolved, _ = resolve(providers)
     session = create_session(load(folder / manifest["model"]["file"]), resolved,
                              threads=threads, where="serve.start")
-    from onnxkit.deploy._serving.app import Engine
+    from onnxkit.bundled.serving.app import Engine
 
     return Engine(session=session, manifest=manifest, validate=bundle_code.validate,
                   postprocess=bundle_code.postprocess, client_error=bundle_code.BundleError,

@@ -2,7 +2,7 @@
 
 Each replica receives the bundle's files as bytes (nothing assumes a shared filesystem),
 writes them to its own temporary folder, checks their hashes, and answers HTTP requests with
-the bundle's serving code (:class:`onnxkit.deploy._serving.app.Handler`), dynamic batching
+the bundle's serving code (:class:`onnxkit.bundled.serving.app.Handler`), dynamic batching
 included. Ray Serve's proxy routes the requests; ``route_prefix="/"`` keeps the protocol's
 paths unchanged.
 """
@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from onnxkit.base import init_ray, integer, loopback_ray, number, require
-from onnxkit.deploy import _manifest
-from onnxkit.deploy import _predict_template as bundle_code
+from onnxkit.bundled import manifest as _manifest
+from onnxkit.bundled import predict as bundle_code
 from onnxkit.errors import ClusterError, ParameterError
 from onnxkit.models import ModelLike, load
 from onnxkit.results import Result, html_table
@@ -231,7 +231,7 @@ class _Replica:
             path.write_bytes(data)
         manifest = bundle_code.load_manifest(self._folder)
         bundle_code.check_files(self._folder, manifest)  # the bytes arrived intact
-        from onnxkit.deploy._serving.app import Engine, Handler
+        from onnxkit.bundled.serving.app import Engine, Handler
 
         resolved, _ = resolve(None)
         session = create_session(load(self._folder / manifest["model"]["file"]), resolved,

@@ -48,16 +48,29 @@ def load_manifest(folder: Path) -> dict:
         raise BundleError(f"manifest.json is not valid JSON ({e}): the bundle is damaged") from e
 
 
-def check_files(folder: Path, manifest: dict) -> None:
-    """Every file in the manifest must exist with its recorded size and SHA-256."""
-    for name, entry in manifest["files"].items():
+def file_problems(folder: Path, manifest: dict) -> dict:
+    """``{file: what is wrong}`` for each file of the manifest that is missing or altered
+    (the one check: onnxkit's verify and serve use it too)."""
+    problems = {}
+    for name, entry in manifest.get("files", {}).items():
         path = folder / name
         if not path.is_file():
+            problems[name] = "missing"
+        elif path.stat().st_size != entry.get("size"):
+            problems[name] = f"altered (size {path.stat().st_size}, manifest {entry.get('size')})"
+        elif sha256_of(path) != entry.get("sha256"):
+            problems[name] = "altered (SHA-256 differs from the manifest)"
+    return problems
+
+
+def check_files(folder: Path, manifest: dict) -> None:
+    """Every file in the manifest must exist with its recorded size and SHA-256."""
+    for name, problem in file_problems(folder, manifest).items():
+        if problem == "missing":
             raise BundleError(f"'{name}' is missing from the bundle '{folder}'; "
                               "restore it from the original bundle")
-        if path.stat().st_size != entry["size"] or sha256_of(path) != entry["sha256"]:
-            raise BundleError(f"'{name}' was altered (its SHA-256 differs from manifest.json); "
-                              "refusing to run. Restore the original file")
+        raise BundleError(f"'{name}' was {problem}; refusing to run. Restore the original "
+                          "file")
 
 
 def read_inputs(path: Path, manifest: dict) -> dict:

@@ -4,7 +4,6 @@ checks of ``bundle()``'s options that decide what goes in it."""
 from __future__ import annotations
 
 import datetime
-import hashlib
 import json
 import math
 import platform
@@ -14,6 +13,7 @@ from typing import Any
 
 from onnxkit._version import __version__
 from onnxkit.base import TensorInfo, graph_inputs, graph_outputs
+from onnxkit.bundled.predict import file_problems, sha256_of
 from onnxkit.errors import InvalidModelError, ParameterError, ProviderError
 from onnxkit.models import Model
 from onnxkit.runtime import canonical_name, split_spec
@@ -22,17 +22,7 @@ FORMAT = "onnxkit-bundle"
 FORMAT_VERSION = 1
 SMOKE_INPUTS = "smoke_inputs.npz"  # the smoke test's inputs, when the caller gave them
 MANIFEST = "manifest.json"
-_CHUNK = 1 << 20
-
 Labels = Sequence[str] | Mapping[int, str]
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(_CHUNK), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def file_entries(folder: Path, names: Sequence[str]) -> dict[str, dict[str, Any]]:
@@ -51,16 +41,7 @@ def read_manifest(folder: Path) -> dict[str, Any] | None:
 
 def check_files(folder: Path, manifest: Mapping[str, Any]) -> dict[str, str]:
     """``{file: what is wrong}`` for each listed file that is missing or altered."""
-    problems: dict[str, str] = {}
-    for name, entry in manifest.get("files", {}).items():
-        path = folder / name
-        if not path.is_file():
-            problems[name] = "missing"
-        elif path.stat().st_size != entry.get("size"):
-            problems[name] = f"altered (size {path.stat().st_size}, manifest {entry.get('size')})"
-        elif sha256_of(path) != entry.get("sha256"):
-            problems[name] = "altered (SHA-256 differs from the manifest)"
-    return problems
+    return file_problems(folder, dict(manifest))
 
 
 def provider_names(providers: Any) -> tuple[list[str], list[dict[str, Any]]]:
@@ -95,7 +76,7 @@ def postprocess_spec(model: Model, labels: Labels | None, threshold: float | Non
         return None
     outputs = graph_outputs(model.proto.graph)
     target = _pick_output(outputs, output, threshold)
-    names = _label_list(labels) if labels is not None else None
+    names = label_list(labels) if labels is not None else None
     if threshold is not None:
         if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) \
                 or not math.isfinite(threshold):
@@ -150,7 +131,7 @@ def _pick_output(outputs: tuple[TensorInfo, ...], name: str | None,
                          f"Outputs: {[o.name for o in outputs]}.")
 
 
-def _label_list(labels: Labels) -> list[str]:
+def label_list(labels: Labels) -> list[str]:
     if isinstance(labels, Mapping):
         keys = sorted(labels)
         if keys != list(range(len(keys))) or not all(isinstance(k, int) for k in keys):

@@ -7,7 +7,7 @@ import asyncio
 import numpy as np
 import pytest
 
-from onnxkit.deploy._serving.batching import Batcher
+from onnxkit.bundled.serving.batching import Batcher
 
 
 class Model:
