@@ -26,27 +26,57 @@ def loopback_ray() -> None:
 # short-lived thread, they would die with it and take the kernel down a minute later. So Ray
 # is always started from this one thread, which lives as long as the process.
 _OWNER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="onnxkit-ray-owner")
+# Who uses the Ray of this process ("cluster", "serve"): the last to leave shuts it down, so
+# one stopping (a Ray Serve deployment) cannot pull Ray from under another (a cluster).
+_USERS: set[str] = set()
+STARTUP_RETRIES = 1  # Ray's own wait for its raylet is a fixed 30 s, short on a busy machine
 
 
-def init_ray(ray: Any, address: str | None, *, where: str, num_cpus: int | None = None) -> bool:
+def init_ray(ray: Any, address: str | None, *, where: str, num_cpus: int | None = None,
+             user: str | None = None) -> bool:
     """``ray.init`` unless Ray is up: a local Ray (no dashboard, loopback) when ``address`` is
-    None, else join the cluster there. Returns whether this call started a local Ray.
+    None, else join the cluster there. Returns whether this call started a local Ray;
+    ``user`` holds it until :func:`release_ray`.
 
     Whatever thread calls it, Ray is started from a thread that outlives it."""
-    return _OWNER.submit(_init, ray, address, where, num_cpus).result()
+    started = _OWNER.submit(_init, ray, address, where, num_cpus).result()
+    if user is not None:
+        _USERS.add(user)
+    return started
+
+
+def release_ray(ray: Any, user: str) -> bool:
+    """``user`` is done with Ray; shut it down when no one else holds it. Returns whether
+    this call shut it down."""
+    _USERS.discard(user)
+    if _USERS or not ray.is_initialized():
+        return False
+    ray.shutdown()
+    return True
 
 
 def _init(ray: Any, address: str | None, where: str, num_cpus: int | None) -> bool:
     if ray.is_initialized():
         return False
     try:
-        if address is None:
-            ray.init(include_dashboard=False, log_to_driver=False,
-                     num_cpus=num_cpus or os.cpu_count() or 1, _node_ip_address="127.0.0.1")
-        else:
-            ray.init(address=address, log_to_driver=False)
+        _start(ray, address, num_cpus)
     except Exception as e:
         raise ClusterError(f"{where}: could not {'start' if address is None else 'reach'} Ray "
                            f"({type(e).__name__}: {e}). For a cluster, pass its address ('auto' "
                            "on one of its nodes, or 'ray://host:10001').") from e
     return address is None
+
+
+def _start(ray: Any, address: str | None, num_cpus: int | None) -> None:
+    for attempt in range(1 + STARTUP_RETRIES):
+        try:
+            if address is None:
+                ray.init(include_dashboard=False, log_to_driver=False,
+                         num_cpus=num_cpus or os.cpu_count() or 1, _node_ip_address="127.0.0.1")
+            else:
+                ray.init(address=address, log_to_driver=False)
+            return
+        except Exception as e:
+            if "timed out during startup" not in str(e) or attempt == STARTUP_RETRIES:
+                raise
+            ray.shutdown()  # a loaded machine: Ray waits a fixed 30 s for its raylet

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from onnxkit.base import init_ray, loopback_ray, require
+from onnxkit.base import init_ray, loopback_ray, release_ray, require
 from onnxkit.cluster import _remote
 from onnxkit.cluster._map import map_batches
 from onnxkit.errors import ClusterError, ParameterError
@@ -126,9 +126,9 @@ class Cluster(Result):
         return parts, {"where": f"ray ({self.address})", "retried": retried}
 
     def shutdown(self) -> None:
-        """Leave the cluster (and stop the local Ray if :func:`connect` started it)."""
-        if self._ray.is_initialized():
-            self._ray.shutdown()
+        """Leave the cluster (and stop the local Ray, unless a Ray Serve deployment of this
+        process still runs on it)."""
+        release_ray(self._ray, "cluster")
         _STATE["started"] = False
 
     def to_dict(self) -> dict[str, Any]:
@@ -161,7 +161,7 @@ def connect(address: str | None = None, *, num_cpus: int | None = None) -> Clust
     if num_cpus is not None and (not isinstance(num_cpus, int) or num_cpus < 1):
         raise ParameterError(f"connect(num_cpus=...) must be a positive integer; got "
                              f"{num_cpus!r}.")
-    if init_ray(ray, address, where="cluster.connect", num_cpus=num_cpus):
+    if init_ray(ray, address, where="cluster.connect", num_cpus=num_cpus, user="cluster"):
         _STATE["started"] = True
         atexit.register(_shutdown)
     context = ray.get_runtime_context()

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from onnxkit.base import init_ray, integer, loopback_ray, number, require
+from onnxkit.base import init_ray, integer, loopback_ray, number, release_ray, require
 from onnxkit.bundled import manifest as _manifest
 from onnxkit.bundled import predict as bundle_code
 from onnxkit.errors import ClusterError, ParameterError
@@ -95,7 +95,7 @@ class RayDeployment(Result):
             serve.delete(self.app_name)
             if _STATE["started_ray"] and not serve.status().applications:
                 serve.shutdown()
-                ray.shutdown()
+                release_ray(ray, "serve")  # a cluster that joined this Ray keeps it
                 _STATE.update(port=None, started_ray=False)
 
     def __enter__(self) -> RayDeployment:
@@ -199,7 +199,7 @@ def _read_bundle(folder: Path) -> dict[str, bytes]:
 
 
 def _connect(ray: Any, serve: Any, address: str | None, port: int | None) -> None:
-    if init_ray(ray, address, where="serve.on_ray"):
+    if init_ray(ray, address, where="serve.on_ray", user="serve"):
         _STATE["started_ray"] = True
         # Ray Serve logs each deploy and delete at INFO to this process: onnxkit's own
         # results say the same (a RayDeployment, its status); warnings still show
