@@ -133,7 +133,8 @@ class Workbench(widgets.VBox):
         self.choice = widgets.Dropdown(description="models",
                                        layout=widgets.Layout(width="420px"))
         self.use_button = widgets.Button(description="Use as current", icon="check",
-                                         tooltip="Make the chosen model the current one")
+                                         tooltip="Make the chosen model the current one",
+                                         layout=widgets.Layout(width="auto"))
         self.use_button.on_click(lambda _: self.use(self.models[self.choice.value]))
         self.follow_box = widgets.Checkbox(description="use each new model at once",
                                            indent=False, layout=widgets.Layout(width="220px"))
@@ -144,8 +145,11 @@ class Workbench(widgets.VBox):
         self.code_view = widgets.HTML()
         self.code = widgets.Accordion(children=[self.code_view], titles=("Code (session)",),
                                       selected_index=None)
-        self.children = [widgets.HBox([self.current, self.choice, self.use_button,
-                                       self.follow_box]), self.message, self.tab, self.code]
+        # two rows: the current model in words, then the choice (a row of its own fits any
+        # width: nothing of it is cut)
+        self.children = [self.current, widgets.HBox([self.choice, self.use_button,
+                                                     self.follow_box]),
+                         self.message, self.tab, self.code]
 
     # --- reading ------------------------------------------------------------------------------
 
