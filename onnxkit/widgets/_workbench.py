@@ -126,7 +126,10 @@ class Workbench(widgets.VBox):
         self.message = widgets.Label("")
         for key in TABS:
             self._watch(key, self._build(key, first))
-        self.tab = widgets.Tab(children=[self.panels[k] for k in TABS],
+        # each tab holds a slot whose panel is swapped: the tab bar itself never changes (new
+        # tab children would send the browser back to the first tab)
+        self._slots = {k: widgets.VBox([self.panels[k]]) for k in TABS}
+        self.tab = widgets.Tab(children=list(self._slots.values()),
                                titles=tuple(t.title for t in TABS.values()))
         self.tab.observe(self._shown, "selected_index")
         self.current = widgets.HTML()
@@ -159,10 +162,20 @@ class Workbench(widgets.VBox):
         return self.panels["study"].study
 
     def use(self, model: ModelLike) -> Model:
-        """Make ``model`` the current model (added to ``models`` and the study if new)."""
+        """Make ``model`` the current model (added to ``models`` and the study if new). A tab
+        that kept its result on an earlier model is moved to it when it is the one shown."""
         handle = load(model)
+        shown = self._shown_key()
+        if handle == self.model and shown in self._stale and not self.panels[shown].busy:
+            self._rebuild(shown)
+            self._show_header()
         self.model = handle
         return handle
+
+    def _shown_key(self) -> str | None:
+        tab = getattr(self, "tab", None)
+        index = None if tab is None else tab.selected_index
+        return None if index is None else list(TABS)[index]
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait until no panel is busy (the study's queued variants included)."""
@@ -196,19 +209,16 @@ class Workbench(widgets.VBox):
     def _rebuild(self, key: str) -> None:
         old = self.panels[key]
         self._watch(key, self._build(key, self.model))
-        children = list(self.tab.children)
-        children[list(TABS).index(key)] = self.panels[key]
-        shown = self.tab.selected_index
-        self.tab.children = tuple(children)
-        self.tab.selected_index = shown  # new children reset it: the person stays where they are
+        self._slots[key].children = (self.panels[key],)
         self._stale.discard(key)
         self._made.pop(id(old), None)
         old.close()
 
     def _shown(self, change: dict[str, Any]) -> None:
         key = list(TABS)[change["new"]] if change["new"] is not None else None
-        if key in self._stale and not self.panels[key].busy:
-            self._rebuild(key)
+        panel = self.panels.get(key) if key else None
+        if key in self._stale and panel is not None and not panel.busy and panel.result is None:
+            self._rebuild(key)  # nothing to lose: made for the current model
         self._show_header()
 
     # --- events -------------------------------------------------------------------------------
@@ -254,23 +264,23 @@ class Workbench(widgets.VBox):
                 panel = self.panels[key]
                 if self._built.get(key) == model:
                     self._stale.discard(key)
-                elif panel is self._producer or panel.busy:
-                    self._stale.add(key)  # keeps its result; made again when next shown
+                elif panel is self._producer or panel.busy or panel.result is not None:
+                    self._stale.add(key)  # keeps its result until Use as current on its tab
                 else:
                     self._rebuild(key)
             self._show_header()
 
     def _show_header(self) -> None:
         m = self.model
-        tab = getattr(self, "tab", None)
-        key = list(TABS)[tab.selected_index] if tab is not None and \
-            tab.selected_index is not None else None
+        key = self._shown_key()
         works_on = self._built.get(key, m) if key and TABS[key].on_model else None
         here = "" if works_on is None else \
             f"; {TABS[key].title} works on <b>{_escape(works_on.name)}</b>"  # type: ignore[index]
-        self.current.value = (f"<span style='white-space: nowrap'>current model: <b>"
-                              f"{_escape(m.name)}</b> ({fmt_bytes(m.size_bytes)}){here}"
-                              f"{_escape(self._verdict(m))}</span>")
+        if works_on is not None and works_on != m:
+            here += " (it keeps its result; <i>Use as current</i> moves it to the current model)"
+        self.current.value = (f"current model: <span style='white-space: nowrap'><b>"
+                              f"{_escape(m.name)}</b> ({fmt_bytes(m.size_bytes)})</span>"
+                              f"{_escape(self._verdict(m))}{here}")
         options = [(f"{x.name} ({fmt_bytes(x.size_bytes)}){self._verdict(x)}", i)
                    for i, x in enumerate(self.models)]
         self.choice.options = options

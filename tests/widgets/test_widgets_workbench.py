@@ -36,7 +36,7 @@ def test_tabs_panels_and_header(tiny):
     bench = _bench(tiny)
     assert isinstance(bench.tab, widgets.Tab) and bench.tab.titles == TITLES
     assert list(bench.panels) == [t.lower() for t in TITLES]
-    assert list(bench.tab.children) == list(bench.panels.values())
+    assert [slot.children[0] for slot in bench.tab.children] == list(bench.panels.values())
     kinds = [InspectPanel, None, OptimizePanel, QuantizePanel, TunePanel, ProviderPanel,
              StudyPanel, DeployPanel, ServePanel, ClusterPanel]
     for panel, kind in zip(bench.panels.values(), kinds):
@@ -79,12 +79,15 @@ def test_optimize_then_quantize_share_the_model_and_the_study(tiny):
     assert bench.model == optimized and bench.models == [tiny, optimized]
     quantize = bench.panels["quantize"]
     assert quantize is not old_quantize and quantize.model == optimized
-    assert bench.tab.children[3] is quantize
+    assert bench.tab.children[3].children == (quantize,)
     assert bench.panels["deploy"].model == optimized and bench.panels["tune"].model == optimized
-    # ...except the one that made it, which keeps its result until its tab is shown again
+    # ...except the one that made it, which keeps its result, shown or not, until Use as
+    # current on its tab moves it to the current model
     assert bench.panels["optimize"] is optimize and optimize.comparison.value
     bench.tab.selected_index = 2
-    assert bench.panels["optimize"] is not optimize
+    assert bench.panels["optimize"] is optimize and "keeps its result" in bench.current.value
+    bench.use(bench.model)
+    assert bench.panels["optimize"] is not optimize and bench.tab.selected_index == 2
     assert bench.panels["optimize"].model == optimized
     assert "tiny.opt-basic" in bench.current.value
 
