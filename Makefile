@@ -19,7 +19,7 @@ PY_OV        := $(VENV_OV)/bin/python
 STAMP_OV     := $(VENV_OV)/.onnxkit-installed
 ORT_OPENVINO ?= onnxruntime-openvino==1.24.1
 # The tests that exercise execution providers, and the doctests of their modules.
-PROVIDER_TESTS := tests/runtime tests/widgets/test_widgets_providers.py onnxkit/runtime \
+PROVIDER_TESTS := tests/runtime tests/bench tests/widgets/test_widgets_providers.py onnxkit/runtime onnxkit/bench \
                   onnxkit/widgets/_providers.py
 # Both runs share one workspace: the provider run reuses the samples the main run built with
 # torch (which the OpenVINO environment does not have). mktemp only when none is set.

@@ -1,5 +1,5 @@
 """Shared by the benchmark scripts: several models timed by the kernel's one measurement
-mechanism (:func:`onnxkit.runtime.measure`: interleaved rounds, paired ratios, intervals)."""
+mechanism (:func:`onnxkit.bench.measure`: interleaved rounds, paired ratios, intervals)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import onnxkit
-from onnxkit.runtime import Speedup, create_session, measure, resolve
+from onnxkit.bench import Speedup, measure
+from onnxkit.runtime import create_session, resolve
 
 
 @dataclass(frozen=True)

@@ -37,8 +37,8 @@ import numpy as np
 from _models import bert_shaped
 
 import onnxkit
+from onnxkit.bench import speedup_interval
 from onnxkit.bundled.serving.protocol import decode_response, encode_request
-from onnxkit.runtime import speedup_interval
 
 
 def throughput(model: onnxkit.Model, feeds: dict, args: argparse.Namespace,

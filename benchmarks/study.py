@@ -31,7 +31,7 @@ import numpy as np
 from _models import bert_shaped, torch_model
 
 import onnxkit
-from onnxkit.runtime import measure_models
+from onnxkit.bench import measure_models
 
 MIN_AGREEMENT = 0.95
 

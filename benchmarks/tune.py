@@ -23,7 +23,7 @@ import numpy as np
 from _models import bert_shaped
 
 import onnxkit
-from onnxkit.runtime import measure_models
+from onnxkit.bench import measure_models
 
 
 def bert() -> tuple[onnxkit.Model, dict, np.ndarray]:

@@ -5,9 +5,11 @@ objects. ``import onnxkit`` loads nothing heavy: each name below is imported fro
 first use (onnx and numpy come with the first kernel call; torch, plotly, pandas,
 onnxruntime's tools... only with the functions that need them).
 
-The stages, each a subpackage that imports only the stages before it: ``models`` → ``inspect``
-→ ``runtime`` → ``transforms`` → ``convert``, ``quantize`` → ``samples`` → ``study``,
-``deploy``, ``_view`` → ``serve``, ``cluster`` → ``_demo``, ``cli`` → ``widgets``.
+The stages, each a subpackage that imports only the stages before it (the order is
+enforced by ``tests/test_layering.py``, which lists them): ``models`` → ``inspect`` →
+``runtime`` (run) → ``bench`` (measure) → ``bundled`` → ``transforms`` → ``compose`` → ``prune``
+→ ``convert``, ``quantize`` → ``llm`` → ``samples`` → ``study``, ``deploy``, ``_view`` →
+``serve``, ``cluster`` → ``_demo``, ``cli`` → ``widgets``.
 """
 
 import importlib as _importlib
@@ -32,14 +34,12 @@ _EXPORTS: dict[str, str] = {
     # run
     "providers": "runtime", "ProviderTable": "runtime", "ProviderFallbackWarning": "runtime",
     "provider_options": "runtime", "OptionSpec": "runtime", "session": "runtime",
-    "evaluate": "runtime", "Evaluation": "runtime",
-    "run": "runtime", "placement": "runtime", "NodePlacement": "runtime",
-    "OPT_LEVELS": "runtime", "EXECUTION_MODES": "runtime",
+    "run": "runtime", "OPT_LEVELS": "runtime", "EXECUTION_MODES": "runtime",
     # measure
-    "compare": "runtime", "Comparison": "runtime", "OutputDiff": "runtime",
-    "benchmark": "runtime", "BenchResult": "runtime", "profile": "runtime",
-    "OpProfile": "runtime", "NodeTime": "runtime", "sweep": "runtime",
-    "SweepResult": "runtime",
+    "compare": "bench", "Comparison": "bench", "OutputDiff": "bench",
+    "benchmark": "bench", "BenchResult": "bench", "profile": "bench",
+    "OpProfile": "bench", "NodeTime": "bench", "sweep": "bench", "SweepResult": "bench",
+    "placement": "bench", "NodePlacement": "bench", "evaluate": "bench", "Evaluation": "bench",
     # optimize
     "optimize": "transforms", "OPTIMIZE_LEVELS": "transforms",
     "fuse_transformer": "transforms", "FUSION_MODEL_TYPES": "transforms",
@@ -77,33 +77,35 @@ if _typing.TYPE_CHECKING:  # what type checkers and editors see; at run time, la
     from onnxkit._demo import DemoReport, demo
     from onnxkit._view import GraphView, NetronView, graph_view, stop_views, view
     from onnxkit.base import TensorInfo
-    from onnxkit.inspect import CheckReport, ModelSummary, Problem, check, summarize
-    from onnxkit.models import Model, ModelLike, Step, Workspace, load, set_workspace, workspace
-    from onnxkit.runtime import (
-        EXECUTION_MODES,
-        OPT_LEVELS,
+    from onnxkit.bench import (
         BenchResult,
         Comparison,
         Evaluation,
         NodePlacement,
         NodeTime,
         OpProfile,
-        OptionSpec,
         OutputDiff,
-        ProviderFallbackWarning,
-        ProviderTable,
         SweepResult,
         benchmark,
         compare,
         evaluate,
         placement,
         profile,
+        sweep,
+    )
+    from onnxkit.inspect import CheckReport, ModelSummary, Problem, check, summarize
+    from onnxkit.models import Model, ModelLike, Step, Workspace, load, set_workspace, workspace
+    from onnxkit.runtime import (
+        EXECUTION_MODES,
+        OPT_LEVELS,
+        OptionSpec,
+        ProviderFallbackWarning,
+        ProviderTable,
         provider_options,
         providers,
         random_inputs,
         run,
         session,
-        sweep,
     )
     from onnxkit.study import Choice, Study, Variant
     from onnxkit.transforms import (

@@ -21,7 +21,8 @@ TIERS: list[set[str]] = [
     {"base"},
     {"models"},
     {"inspect"},
-    {"runtime"},
+    {"runtime"},  # run: providers, sessions, feeds
+    {"bench"},  # measure: benchmark, measure, sweep, profile, compare, evaluate
     {"bundled"},  # the runtime a bundle carries: written by deploy, run by serve
     {"transforms"},
     {"compose"},  # the whole pipeline in one graph (pre-/post-processing, chains, ensembles)

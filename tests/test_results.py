@@ -10,6 +10,7 @@ from result_contract import check_result_contract
 
 import onnxkit
 import onnxkit.cluster
+import onnxkit.bench
 import onnxkit.runtime
 import onnxkit.study
 from onnxkit.results import Result
@@ -28,7 +29,8 @@ def calibration_rows(model):
 def _public_result_classes() -> set[str]:
     names = set()
     for package in (onnxkit, onnxkit.convert, onnxkit.quantize, onnxkit.deploy, onnxkit.samples,
-                    onnxkit.runtime, onnxkit.study, onnxkit.serve, onnxkit.cluster):
+                    onnxkit.runtime, onnxkit.bench, onnxkit.study, onnxkit.serve,
+                    onnxkit.cluster):
         for name in package.__all__:
             obj = getattr(package, name)
             if inspect.isclass(obj) and issubclass(obj, Result) and obj is not Result:
@@ -57,7 +59,7 @@ def results(tiny, pipeline, tmp_path_factory) -> dict[str, object]:
     study = onnxkit.Study(tiny, rounds=1, max_rounds=1, runs=3)
     study.add("fp16", onnxkit.to_fp16(tiny))
     made |= {"Study": study, "Variant": study["fp16"], "Choice": study.best(by="size_mb")}
-    measurement, _ = onnxkit.runtime.measure_models({"a": tiny, "b": tiny}, min_rounds=2,
+    measurement, _ = onnxkit.bench.measure_models({"a": tiny, "b": tiny}, min_rounds=2,
                                                     max_rounds=2, runs=3)
     made |= {"Measurement": measurement, "Speedup": measurement.speedup("b"),
              "Evaluation": onnxkit.evaluate(tiny, calibration_rows(tiny), batch=8)}

@@ -24,9 +24,10 @@ from onnxkit._demo._report import (
     Stage,
 )
 from onnxkit._version import __version__
+from onnxkit.bench import accuracy
 from onnxkit.convert import from_torch
 from onnxkit.inspect import summarize
-from onnxkit.runtime import accuracy, providers, run
+from onnxkit.runtime import providers, run
 from onnxkit.study import Study
 from onnxkit.transforms import optimize, to_fp16
 

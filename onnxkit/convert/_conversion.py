@@ -12,10 +12,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from onnxkit.bench import Comparison
 from onnxkit.inspect import summarize
 from onnxkit.models import Model
 from onnxkit.results import Result, html_table
-from onnxkit.runtime import Comparison
 
 RTOL, ATOL = 1e-3, 1e-4
 

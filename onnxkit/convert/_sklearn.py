@@ -13,10 +13,10 @@ from typing import Any
 import numpy as np
 
 from onnxkit.base import elem_type_name, numpy_dtype, require
+from onnxkit.bench import compare
 from onnxkit.convert._conversion import ATOL, RTOL, Conversion, call_code, captured, root_cause
 from onnxkit.errors import ConversionError, InputError, ParameterError
 from onnxkit.models import Model, Step, workspace
-from onnxkit.runtime import compare
 
 DEFAULT_OPSET = {"": 17, "ai.onnx.ml": 3}  # what the installed onnxruntime runs everywhere
 

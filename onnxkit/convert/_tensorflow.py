@@ -11,10 +11,11 @@ import numpy as np
 import onnx
 
 from onnxkit.base import graph_inputs, require
+from onnxkit.bench import compare
 from onnxkit.convert._conversion import ATOL, RTOL, Conversion, call_code, captured, root_cause
 from onnxkit.errors import ConversionError, InputError, ParameterError
 from onnxkit.models import Step, workspace
-from onnxkit.runtime import compare, random_inputs, validate_feeds
+from onnxkit.runtime import random_inputs, validate_feeds
 
 DEFAULT_OPSET = 17
 

@@ -16,6 +16,7 @@ from typing import Any, Literal
 import onnx
 
 from onnxkit.base import require
+from onnxkit.bench import Comparison, compare
 from onnxkit.convert._conversion import (
     ATOL,
     RTOL,
@@ -37,7 +38,6 @@ from onnxkit.convert._torch_export import (
 )
 from onnxkit.errors import ConversionError, ParameterError, WorkspaceError
 from onnxkit.models import Model, Step, free_target, workspace
-from onnxkit.runtime import Comparison, compare
 
 Exporter = Literal["dynamo", "torchscript"]
 

@@ -11,10 +11,10 @@ import numpy as np
 import onnx
 
 from onnxkit.base import graph_inputs
+from onnxkit.bench import Comparison, OutputDiff, compare
 from onnxkit.convert._conversion import first_line
 from onnxkit.convert._torch_export import Axes, torch_outputs
 from onnxkit.models import Model
-from onnxkit.runtime import Comparison, OutputDiff, compare
 
 Variant = Callable[[Any, dict[int, str]], Any]  # (tensor, its requested dynamic axes) -> tensor
 

@@ -22,14 +22,7 @@ from onnxkit.deploy._readme import readme
 from onnxkit.errors import ParameterError, WorkspaceError
 from onnxkit.models import Model, ModelLike, load
 from onnxkit.results import Result, fmt_bytes, html_table
-from onnxkit.runtime import (
-    Feeds,
-    ProviderSpec,
-    create_session,
-    prepare_feeds,
-    resolve,
-    run_session,
-)
+from onnxkit.runtime import Feeds, ProviderSpec, create_session, prepare_feeds, resolve, run_session
 
 _SUPPORT_FILES = ("requirements.txt", "README.md", *RUNTIME_FILES, *CONTAINER_FILES)
 

@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from onnxkit._version import __version__
 from onnxkit.base import clean_ort_message, one_of
+from onnxkit.bench import Comparison, compare
 from onnxkit.deploy._mobile import MobileReport, check_mobile, quiet_tools
 from onnxkit.errors import ConversionError, ParameterError, WorkspaceError
 from onnxkit.models import (
@@ -24,7 +25,7 @@ from onnxkit.models import (
     workspace,
 )
 from onnxkit.results import Result, fmt_bytes, html_table
-from onnxkit.runtime import Comparison, compare, random_inputs
+from onnxkit.runtime import random_inputs
 
 Optimization = Literal["fixed", "runtime"]
 _STYLES = {"fixed": "Fixed", "runtime": "Runtime"}

@@ -9,8 +9,9 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
+from onnxkit.bench import compare
 from onnxkit.models import Model
-from onnxkit.runtime import compare, random_inputs, run
+from onnxkit.runtime import random_inputs, run
 
 
 def parameters(proto: onnx.ModelProto) -> int:

@@ -13,10 +13,10 @@ import onnx
 from onnx import TensorProto, helper
 
 from onnxkit.base import cache_key, cached_bytes, require, user_cache
+from onnxkit.bench import accuracy
 from onnxkit.errors import ParameterError
 from onnxkit.models import Model, Step, Workspace, workspace
 from onnxkit.results import Result, html_table
-from onnxkit.runtime import accuracy
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,8 @@ the same inputs (size, latency interleaved, memory, error, accuracy) and picks t
 :func:`assess` sets quantized models beside their float model; :func:`tune` searches the
 quantization, fusion, fp16 and pruning recipes for the fastest model within a budget.
 
-One engine under all three: latency from :func:`onnxkit.runtime.measure_models` (a
-:class:`~onnxkit.runtime.Speedup` on every row), quality from :func:`onnxkit.evaluate` over every
+One engine under all three: latency from :func:`onnxkit.bench.measure_models` (a
+:class:`~onnxkit.bench.Speedup` on every row), quality from :func:`onnxkit.evaluate` over every
 output (``_measure.quality``: the same figures here and on a cluster), and one rule to pick
 a winner (``_pick.pick``).
 

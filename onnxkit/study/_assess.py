@@ -9,10 +9,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from onnxkit.base import graph_inputs, integer
+from onnxkit.bench import Speedup, measure_models
 from onnxkit.errors import InputError
 from onnxkit.models import ModelLike, load
 from onnxkit.results import Result, fmt_bytes, html_table
-from onnxkit.runtime import Speedup, measure_models, validate_feeds
+from onnxkit.runtime import validate_feeds
 from onnxkit.study._measure import quality
 
 if TYPE_CHECKING:
@@ -41,7 +42,7 @@ class AssessedModel(Result):
     @property
     def verdict(self) -> str:
         """``"faster"``/``"slower"`` than the float model beyond the spread, else
-        ``"indistinguishable"`` (see :func:`onnxkit.runtime.speed_verdict`)."""
+        ``"indistinguishable"`` (see :func:`onnxkit.bench.speed_verdict`)."""
         return self.speedup.verdict
 
 
@@ -115,7 +116,7 @@ def assess(float_model: ModelLike, quantized: ModelLike | Sequence[ModelLike],
            cluster: Any = None) -> QuantAssessment:
     """Measure quantized variants beside the float model on the same data.
 
-    Every model is timed in the same interleaved rounds (:func:`onnxkit.runtime.measure`),
+    Every model is timed in the same interleaved rounds (:func:`onnxkit.bench.measure`),
     so a change in machine load hits them alike; each speedup carries its 95% interval.
 
     Args:

@@ -11,18 +11,10 @@ from typing import Any
 import numpy as np
 
 from onnxkit.base import TensorInfo, graph_inputs, graph_outputs, integer, number
+from onnxkit.bench import Measurement, evaluate, measure_models, measure_serialized
 from onnxkit.errors import InputError, ParameterError
 from onnxkit.models import Model
-from onnxkit.runtime import (
-    Measurement,
-    evaluate,
-    measure_models,
-    measure_serialized,
-    prepare_feeds,
-    random_inputs,
-    resolve,
-    validate_feeds,
-)
+from onnxkit.runtime import prepare_feeds, random_inputs, resolve, validate_feeds
 from onnxkit.study._memory import peak_memory
 
 Metric = Callable[[dict[str, np.ndarray], Any], float]
@@ -183,7 +175,7 @@ def timed(models: Mapping[str, Model], feeds: dict[str, np.ndarray], *, provider
           threads: int | None, plan: Plan, progress: Progress | None = None,
           where: Where = Where()) -> tuple[Measurement, dict[str, float]]:
     """Every model timed in the same interleaved rounds, the first as the reference
-    (:func:`onnxkit.runtime.measure_models`), with the time each took to load; on the node
+    (:func:`onnxkit.bench.measure_models`), with the time each took to load; on the node
     ``where.on`` when one is named (the models travel as bytes)."""
     how = {"min_rounds": plan.rounds, "max_rounds": plan.max_rounds,
            "budget_s": plan.budget_s, "runs": plan.runs}

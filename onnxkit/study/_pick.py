@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
-from onnxkit.runtime import Speedup
+from onnxkit.bench import Speedup
 
 
 class Measured(Protocol):

@@ -10,10 +10,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from onnxkit.base import integer
+from onnxkit.bench import Speedup
 from onnxkit.errors import NotFoundError, ParameterError
 from onnxkit.models import Model, ModelLike, load
 from onnxkit.results import Result
-from onnxkit.runtime import Feeds, Providers, Speedup
+from onnxkit.runtime import Feeds, Providers
 from onnxkit.study import _measure as measure
 from onnxkit.study import _render as render
 from onnxkit.study._auto import RECIPES, build_variants, chosen_recipes, progress_bar, report
@@ -35,8 +36,8 @@ class Variant(Result):
     """One row of a :class:`Study`: a model and what was measured on it.
 
     ``speedup`` is the reference's time over this model's, paired within interleaved rounds:
-    its median and 95% interval (a :class:`onnxkit.runtime.Speedup`, see
-    :func:`onnxkit.runtime.measure`); ``score`` is the accuracy, or the user's metric (higher
+    its median and 95% interval (a :class:`onnxkit.bench.Speedup`, see
+    :func:`onnxkit.bench.measure`); ``score`` is the accuracy, or the user's metric (higher
     is better); ``note`` says why a variant is larger than the reference, when it is.
     """
 
@@ -57,7 +58,7 @@ class Variant(Result):
     @property
     def verdict(self) -> str:
         """``"faster"``/``"slower"`` than the reference beyond the spread, else
-        ``"indistinguishable"`` (the speedup's, see :func:`onnxkit.runtime.speed_verdict`)."""
+        ``"indistinguishable"`` (the speedup's, see :func:`onnxkit.bench.speed_verdict`)."""
         return self.speedup.verdict
 
     def __repr__(self) -> str:
@@ -77,7 +78,7 @@ class Study(Result):
     :meth:`add`) are timed together with the reference in round-robin rounds, the order
     rotating, so drift in machine load hits all alike; ``speedup`` pairs timings of the same
     round and carries an interval. Rounds are added until the fastest variant separates from
-    the reference or ``budget_s`` is spent (:func:`onnxkit.runtime.measure`). The reference's
+    the reference or ``budget_s`` is spent (:func:`onnxkit.bench.measure`). The reference's
     own row takes the median over every batch of rounds.
 
     Peak memory is measured for each model in a fresh child process (the session created

@@ -6,10 +6,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from onnxkit.bench import Speedup
 from onnxkit.models import Model, load
 from onnxkit.quantize import Preflight
 from onnxkit.results import Result, html_table
-from onnxkit.runtime import Speedup
 from onnxkit.study._pick import pick
 
 if TYPE_CHECKING:

@@ -19,11 +19,12 @@ from typing import Any
 import numpy as np
 
 from onnxkit.base import graph_inputs, integer, number
+from onnxkit.bench import Speedup, evaluate, measure_models
 from onnxkit.errors import Cancelled, OnnxkitError, ParameterError
 from onnxkit.models import Model, ModelLike, load
 from onnxkit.prune import find_groups, structured
 from onnxkit.quantize import Preflight, debug, dynamic, preflight, static, weight_only
-from onnxkit.runtime import Speedup, evaluate, measure_models, validate_feeds
+from onnxkit.runtime import validate_feeds
 from onnxkit.study._measure import EVAL_BATCH, quality
 from onnxkit.study._trail import Candidate, TuningResult
 from onnxkit.transforms import fuse_transformer, to_fp16

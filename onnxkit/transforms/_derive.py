@@ -11,10 +11,11 @@ import numpy as np
 import onnx
 
 from onnxkit.base import graph_inputs
+from onnxkit.bench import compare
 from onnxkit.errors import InputError, SessionError, UnsupportedModelError
 from onnxkit.inspect import count_ops
 from onnxkit.models import Model, Step, workspace
-from onnxkit.runtime import compare, crashes_onnxruntime, random_inputs, run, session
+from onnxkit.runtime import crashes_onnxruntime, random_inputs, run, session
 
 # Outputs of a shape-only change match the parent's; ORT may fuse differently once shapes
 # are known, so allow float rounding.

@@ -7,9 +7,10 @@ import warnings
 from typing import Any, Literal, get_args
 
 from onnxkit.base import integer, one_of
+from onnxkit.bench import measure_models
 from onnxkit.errors import UnsupportedModelError
 from onnxkit.models import Model, ModelLike, load, workspace
-from onnxkit.runtime import Feeds, Providers, measure_models
+from onnxkit.runtime import Feeds, Providers
 from onnxkit.transforms._attention import attention_geometry, has_attention
 from onnxkit.transforms._derive import derive, op_changes, verified
 
@@ -34,7 +35,7 @@ def fuse_transformer(model: ModelLike, *, model_type: str = "bert", num_heads: i
 
     Fusion does not always pay off (on a 2-core CPU a fused 6-layer BERT ran 1.8x slower than
     the unfused model under ORT's own ``all`` level), so both models are timed at ORT's
-    ``all`` level in interleaved rounds (:func:`onnxkit.runtime.measure`); the lineage records
+    ``all`` level in interleaved rounds (:func:`onnxkit.bench.measure`); the lineage records
     both p50 latencies and the speedup with its 95% interval, and a
     :class:`FusionSlowerWarning` is raised when the fused one is slower beyond that spread.
     The lineage also says which fusions matched, and when attention was found in the graph
@@ -45,7 +46,7 @@ def fuse_transformer(model: ModelLike, *, model_type: str = "bert", num_heads: i
         num_heads, hidden_size: the attention geometry; default: read from the graph
             (:func:`~onnxkit.transforms.attention_geometry`).
         feeds: inputs to time with (default: ``random_inputs``).
-        rounds, max_rounds, budget_s: the timing (see :func:`onnxkit.runtime.measure`).
+        rounds, max_rounds, budget_s: the timing (see :func:`onnxkit.bench.measure`).
         timed: False skips the timing (e.g. when a Study times the model itself).
 
     Raises:

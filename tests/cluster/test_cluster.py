@@ -156,7 +156,7 @@ def test_assess_study_and_tune_give_the_same_quality_here_and_on_the_cluster(
     identical whether they were computed here or on the cluster's workers."""
     import graphs
 
-    from onnxkit.runtime import Speedup
+    from onnxkit.bench import Speedup
     from onnxkit.study import _tune
 
     model = onnxkit.load(graphs.save(graphs.two_output_model(), tmp_path / "two.onnx"))

@@ -9,8 +9,8 @@ import onnx
 import pytest
 
 import onnxkit
+from onnxkit.bench import Speedup
 from onnxkit.errors import Cancelled, InputError, ParameterError
-from onnxkit.runtime import Speedup
 from onnxkit.study import _auto
 
 FAST = {"rounds": 1, "max_rounds": 1, "runs": 3}  # figures are checked for sanity, never speed

@@ -10,8 +10,8 @@ from __future__ import annotations
 import pytest
 
 from onnxkit import quantize
+from onnxkit.bench import Speedup
 from onnxkit.errors import Cancelled, ParameterError
-from onnxkit.runtime import Speedup
 from onnxkit.study import _tune
 
 NO_BUDGET = 10_000.0  # seconds: bounds nothing; the rules tests never reach it

@@ -11,8 +11,8 @@ from graphs import make_model, relu_model, save
 from onnx import TensorProto, helper
 
 import onnxkit
+from onnxkit.bench import _measure, bench_result
 from onnxkit.errors import Cancelled, InputError, ParameterError, ProviderError, SessionError
-from onnxkit.runtime import _measure, bench_result
 
 
 def test_every_combination_in_order_with_speedups(digits):

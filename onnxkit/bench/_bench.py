@@ -18,10 +18,17 @@ from onnxkit.base import boolean, integer, number
 from onnxkit.errors import ParameterError
 from onnxkit.models import ModelLike, load
 from onnxkit.results import Result, fmt_bytes, html_table
-from onnxkit.runtime._feeds import Feeds, prepare_feeds
-from onnxkit.runtime._provider_options import io_device
-from onnxkit.runtime._providers import Resolved, resolve
-from onnxkit.runtime._session import OptLevel, Providers, create_session, run_session
+from onnxkit.runtime import (
+    Feeds,
+    OptLevel,
+    Providers,
+    Resolved,
+    create_session,
+    io_device,
+    prepare_feeds,
+    resolve,
+    run_session,
+)
 
 if TYPE_CHECKING:
     import onnxruntime as ort
@@ -158,7 +165,7 @@ def bind(sess: ort.InferenceSession, arrays: dict[str, Any], resolved: Resolved
 
     Examples:
         >>> import numpy as np, onnxkit
-        >>> from onnxkit.runtime import bind
+        >>> from onnxkit.bench import bind
         >>> sess = onnxkit.session(onnxkit.samples.tiny_model())
         >>> feeds = {"x": np.ones((2, 4), np.float32)}
         >>> binding = bind(sess, feeds, (("CPUExecutionProvider", {}),))

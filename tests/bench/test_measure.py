@@ -8,8 +8,8 @@ import time
 import pytest
 
 import onnxkit
+from onnxkit.bench import Measurement, _measure, measure, measure_models, speedup_interval
 from onnxkit.errors import Cancelled, ParameterError
-from onnxkit.runtime import Measurement, _measure, measure, measure_models, speedup_interval
 
 
 def _sleep(ms):

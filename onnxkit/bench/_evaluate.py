@@ -20,13 +20,11 @@ from typing import Any, Protocol
 import numpy as np
 
 from onnxkit.base import graph_inputs, integer
+from onnxkit.bench._compare import accuracy
 from onnxkit.errors import InputError, ParameterError
 from onnxkit.models import ModelLike, load
 from onnxkit.results import Result
-from onnxkit.runtime._compare import accuracy
-from onnxkit.runtime._feeds import validate_feeds
-from onnxkit.runtime._providers import resolve
-from onnxkit.runtime._session import Providers, create_session, run_session
+from onnxkit.runtime import Providers, create_session, resolve, run_session, validate_feeds
 
 Metric = Callable[[dict[str, np.ndarray], Any], float]
 Progress = Callable[[int, int | None], None]  # (batches done, total or None when unknown)

@@ -12,23 +12,26 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from onnxkit.base import integer, one_of
+from onnxkit.bench._bench import BenchResult, batch_size, bench_result, bind, check_counts
+from onnxkit.bench._measure import Measurement, Speedup, measure
 from onnxkit.errors import InputError, OnnxkitError, ParameterError
 from onnxkit.models import Model, ModelLike, load
 from onnxkit.results import Result, html_table
-from onnxkit.runtime._bench import (
-    BenchResult,
-    batch_size,
-    bench_result,
-    bind,
-    check_counts,
+from onnxkit.runtime import (
+    Feeds,
+    OptLevel,
+    ProviderSpec,
+    Resolved,
+    canonical_name,
+    create_session,
+    io_device,
+    prepare_feeds,
+    random_inputs,
+    resolve,
+    run_session,
+    short_name,
+    split_spec,
 )
-from onnxkit.runtime._feeds import Feeds, prepare_feeds
-from onnxkit.runtime._inputs import random_inputs
-from onnxkit.runtime._measure import Measurement, Speedup, measure
-from onnxkit.runtime._provider_names import ProviderSpec, canonical_name, short_name, split_spec
-from onnxkit.runtime._provider_options import io_device
-from onnxkit.runtime._providers import Resolved, resolve
-from onnxkit.runtime._session import OptLevel, create_session, run_session
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -54,7 +57,7 @@ class SweepResult(Result):
     def table(self) -> pd.DataFrame:
         """One row per combination; ``speedup`` is against the first row of the same batch:
         the median of per-round ratios, ``speedup_low``/``speedup_high`` its 95% interval
-        (see :func:`onnxkit.runtime.measure`)."""
+        (see :func:`onnxkit.bench.measure`)."""
         import pandas as pd
 
         rows = []
@@ -150,7 +153,7 @@ def sweep(model: ModelLike, feeds: Feeds | None = None, *,
     All sessions are created first and then timed in ``rounds`` round-robin passes (the order
     rotating each round), so a change in machine load hits every combination alike: on a
     noisy machine the ratios are what to read, and each carries its interval
-    (:func:`onnxkit.runtime.measure`). Holding every session at once costs memory for big
+    (:func:`onnxkit.bench.measure`). Holding every session at once costs memory for big
     models; sweep fewer combinations then.
 
     Args:

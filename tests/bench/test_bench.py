@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 import onnxkit
+from onnxkit.bench import bind
 from onnxkit.errors import InputError, ParameterError
-from onnxkit.runtime import bind, resolve
+from onnxkit.runtime import resolve
 
 
 def test_runs_percentiles_and_throughput(digits):

@@ -12,9 +12,15 @@ from typing import TYPE_CHECKING, Any
 from onnxkit.base import integer
 from onnxkit.models import Model, ModelLike, load
 from onnxkit.results import Result, html_table
-from onnxkit.runtime._feeds import Feeds, prepare_feeds
-from onnxkit.runtime._providers import resolve
-from onnxkit.runtime._session import OptLevel, Providers, create_session, run_session
+from onnxkit.runtime import (
+    Feeds,
+    OptLevel,
+    Providers,
+    create_session,
+    prepare_feeds,
+    resolve,
+    run_session,
+)
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go

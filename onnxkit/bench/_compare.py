@@ -13,9 +13,7 @@ from onnxkit.base import number
 from onnxkit.errors import ParameterError
 from onnxkit.models import Model, load
 from onnxkit.results import Result, html_table
-from onnxkit.runtime._feeds import Feeds
-from onnxkit.runtime._inputs import random_inputs
-from onnxkit.runtime._session import Providers, run
+from onnxkit.runtime import Feeds, Providers, random_inputs, run
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -212,7 +210,7 @@ def accuracy(predictions: np.ndarray, labels: Any) -> float:
 
     Examples:
         >>> import numpy as np
-        >>> from onnxkit.runtime import accuracy
+        >>> from onnxkit.bench import accuracy
         >>> accuracy(np.array([[0.1, 0.9], [0.8, 0.2]]), np.array([1, 1]))
         0.5
     """

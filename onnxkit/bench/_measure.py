@@ -23,9 +23,7 @@ from typing import Any
 from onnxkit.base import integer, number
 from onnxkit.models import ModelLike, load
 from onnxkit.results import Result
-from onnxkit.runtime._feeds import Feeds, prepare_feeds
-from onnxkit.runtime._providers import resolve
-from onnxkit.runtime._session import Providers, create_session, run_session
+from onnxkit.runtime import Feeds, Providers, create_session, prepare_feeds, resolve, run_session
 
 Runner = Callable[[], Any]  # one run of one model (session.run with its feeds bound)
 Progress = Callable[[int, int], None]
@@ -131,7 +129,7 @@ def speedup_interval(ratios: Sequence[float], confidence: float = CONFIDENCE) ->
     few rounds for ``confidence`` it is the range, and ``confidence`` says what it covers.
 
     Examples:
-        >>> from onnxkit.runtime import speedup_interval
+        >>> from onnxkit.bench import speedup_interval
         >>> str(speedup_interval([1.1, 1.2, 1.15, 1.3, 1.05, 1.12]))
         '1.14x [1.05, 1.30]'
         >>> speedup_interval([1.1, 1.2, 1.15, 1.3, 1.05, 1.12]).verdict
@@ -167,7 +165,7 @@ def measure(runners: Sequence[tuple[str, Runner]], *, min_rounds: int = 5,
 
     Examples:
         >>> import time
-        >>> from onnxkit.runtime import measure
+        >>> from onnxkit.bench import measure
         >>> m = measure([("ref", lambda: time.sleep(0.002)), ("fast", lambda: None)],
         ...             min_rounds=3, max_rounds=3, runs=3)
         >>> m.rounds, m.speedup("fast").low > 1
@@ -209,7 +207,7 @@ def measure_models(models: Mapping[str, ModelLike], feeds: Feeds | None = None, 
 
     Examples:
         >>> import onnxkit
-        >>> from onnxkit.runtime import measure_models
+        >>> from onnxkit.bench import measure_models
         >>> tiny = onnxkit.samples.tiny_model()
         >>> m, load_ms = measure_models({"a": tiny, "b": tiny}, min_rounds=3, max_rounds=3)
         >>> m.names, m.rounds, sorted(load_ms)
