@@ -1,8 +1,10 @@
 """``to_triton``: a Triton Inference Server model repository for the onnxruntime backend, and
 a KServe ``InferenceService`` that serves it.
 
-The ``config.pbtxt`` is written from the model's signature and parsed back with Triton's own
-``ModelConfig`` protobuf schema (shipped in tritonclient) when it is installed. Provider
+The ``config.pbtxt`` is one ``ModelConfig`` built from the model's signature (a dict in the
+message's field names): with tritonclient installed it becomes Triton's own protobuf message and
+is printed by protobuf's ``text_format``; without, the same dict is printed as text format here,
+its strings escaped by protobuf's own ``CEscape``. Provider
 settings map to what Triton's onnxruntime backend understands: CUDA and TensorRT put the
 instances on GPUs (TensorRT as a GPU execution accelerator, with its precision and workspace),
 OpenVINO is a CPU execution accelerator, threads become backend parameters. What does not map
@@ -91,7 +93,7 @@ def to_triton(model: ModelLike, repo_dir: str | os.PathLike[str], *, name: str |
         overwrite: replace ``repo_dir/<name>`` if it holds an earlier export.
 
     Nothing here runs Triton (no server binary is installed); ``validated`` says whether the
-    config was parsed with Triton's schema (tritonclient installed).
+    config was built with Triton's schema (tritonclient installed).
     """
     handle = load(model)
     if handle.external_data:
@@ -108,8 +110,12 @@ def to_triton(model: ModelLike, repo_dir: str | os.PathLike[str], *, name: str |
         "cannot batch requests for this model"]
     accel, kind, params = _providers(providers, threads, notes)
     names = label_list(labels) if labels is not None else None
-    config = _config(model_name, inputs, outputs, batch, dynamic_batching and batch > 0,
-                     max_delay_ms, instances, kind, accel, params, bool(names))
+    config, validated = config_text(_config(model_name, inputs, outputs, batch,
+                                            dynamic_batching and batch > 0, max_delay_ms,
+                                            instances, kind, accel, params, bool(names)))
+    if not validated:
+        notes.append("config.pbtxt was written without Triton's schema (pip install "
+                     "tritonclient[grpc] to build it with Triton's own ModelConfig)")
     target = _prepare(Path(repo_dir), model_name, overwrite)
     (target / "1").mkdir(parents=True)
     shutil.copyfile(handle.path, target / "1" / "model.onnx")
@@ -120,7 +126,6 @@ def to_triton(model: ModelLike, repo_dir: str | os.PathLike[str], *, name: str |
         files.append(f"{model_name}/labels.txt")
     (target / "inferenceservice.yaml").write_text(kserve_yaml(model_name, storage_uri, kind))
     files.append(f"{model_name}/inferenceservice.yaml")
-    validated = validate_config(config, inputs, outputs, batch, notes)
     return TritonExport(Path(repo_dir).absolute(), model_name, config, tuple(files), validated,
                         batch, tuple(notes))
 
@@ -149,12 +154,12 @@ def _prepare(repo: Path, name: str, overwrite: bool) -> Path:
 
 
 def _providers(providers: Any, threads: int | None, notes: list[str]
-               ) -> tuple[dict[str, list[str]], str, dict[str, str]]:
+               ) -> tuple[dict[str, list[dict[str, Any]]], str, dict[str, str]]:
     """Triton's execution accelerators, instance kind and backend parameters."""
     import onnxruntime as ort
 
     specs = [providers] if isinstance(providers, (str, tuple)) else list(providers or ["cpu"])
-    accel: dict[str, list[str]] = {"gpu": [], "cpu": []}
+    accel: dict[str, list[dict[str, Any]]] = {"gpu": [], "cpu": []}
     kind, params = "KIND_CPU", {}
     for spec in specs:
         raw, options = split_spec(spec)
@@ -170,7 +175,7 @@ def _providers(providers: Any, threads: int | None, notes: list[str]
             notes += [f"CUDA option {k}={v} has no Triton setting; not carried"
                       for k, v in options.items() if k != "device_id"]
         elif provider == "OpenVINOExecutionProvider":
-            accel["cpu"].append('{ name : "openvino" }')
+            accel["cpu"].append({"name": "openvino"})
             notes += [f"OpenVINO option {k} is not carried" for k in options]
         elif provider != "CPUExecutionProvider":
             notes.append(f"{provider} has no Triton onnxruntime-backend setting; left out")
@@ -179,7 +184,7 @@ def _providers(providers: Any, threads: int | None, notes: list[str]
     return accel, kind, params
 
 
-def _tensorrt(options: dict[str, Any], notes: list[str]) -> str:
+def _tensorrt(options: dict[str, Any], notes: list[str]) -> dict[str, Any]:
     params = {}
     for key, value in options.items():
         if key in _TRT_OPTIONS:
@@ -189,73 +194,73 @@ def _tensorrt(options: dict[str, Any], notes: list[str]) -> str:
                 params[param] = mapped
         elif key != "device_id":
             notes.append(f"TensorRT option {key}={value} has no Triton setting; not carried")
-    body = " ".join(f'parameters {{ key: "{k}" value: "{v}" }}' for k, v in params.items())
-    return f'{{ name : "tensorrt" {body} }}'.replace("  ", " ")
+    return {"name": "tensorrt", "parameters": params}
 
 
 def _config(name: str, inputs: Any, outputs: Any, batch: int, dynamic: bool, delay_ms: float,
-            instances: int, kind: str, accel: dict[str, list[str]], params: dict[str, str],
-            labels: bool) -> str:
-    lines = [f'name: "{name}"', 'backend: "onnxruntime"', f"max_batch_size: {batch}"]
-    lines.append("input [")
-    lines.append(",\n".join(_tensor(t, batch) for t in inputs))
-    lines.append("]")
-    lines.append("output [")
-    lines.append(",\n".join(_tensor(t, batch, labels and i == 0) for i, t in enumerate(outputs)))
-    lines.append("]")
+            instances: int, kind: str, accel: dict[str, list[dict[str, Any]]],
+            params: dict[str, str], labels: bool) -> dict[str, Any]:
+    """The ``ModelConfig`` as a dict of its field names (what ``json_format.ParseDict`` reads)."""
+    config: dict[str, Any] = {
+        "name": name, "backend": "onnxruntime", "max_batch_size": batch,
+        "input": [_tensor(t, batch) for t in inputs],
+        "output": [_tensor(t, batch, labels and i == 0) for i, t in enumerate(outputs)]}
     if dynamic:
-        lines.append(f"dynamic_batching {{ max_queue_delay_microseconds: "
-                     f"{int(delay_ms * 1000)} }}")
-    lines.append(f"instance_group [ {{ count: {instances} kind: {kind} }} ]")
-    if accel["gpu"] or accel["cpu"]:
-        parts = []
-        if accel["gpu"]:
-            parts.append(f"gpu_execution_accelerator : [ {', '.join(accel['gpu'])} ]")
-        if accel["cpu"]:
-            parts.append(f"cpu_execution_accelerator : [ {', '.join(accel['cpu'])} ]")
-        lines.append(f"optimization {{ execution_accelerators {{ {' '.join(parts)} }} }}")
-    for key, value in params.items():
-        lines.append(f'parameters {{ key: "{key}" value: {{ string_value: "{value}" }} }}')
-    return "\n".join(lines) + "\n"
+        config["dynamic_batching"] = {"max_queue_delay_microseconds": int(delay_ms * 1000)}
+    config["instance_group"] = [{"count": instances, "kind": kind}]
+    chosen = {f"{where}_execution_accelerator": accel[where] for where in ("gpu", "cpu")
+              if accel[where]}
+    if chosen:
+        config["optimization"] = {"execution_accelerators": chosen}
+    if params:
+        config["parameters"] = {key: {"string_value": value} for key, value in params.items()}
+    return config
 
 
-def _tensor(info: Any, batch: int, labels: bool = False) -> str:
+def _tensor(info: Any, batch: int, labels: bool = False) -> dict[str, Any]:
     dtype = TRITON_TYPES.get(info.dtype)
     if dtype is None:
         raise UnsupportedModelError(f"to_triton: tensor '{info.name}' has dtype {info.dtype}, "
                                     "which Triton cannot carry.")
     shape = list(info.shape or ["?"])[1 if batch else 0:]
-    dims = ", ".join(str(d) if isinstance(d, int) else "-1" for d in shape)
-    label = ' label_filename: "labels.txt"' if labels else ""
-    return f'  {{ name: "{info.name}" data_type: {dtype} dims: [ {dims} ]{label} }}'
+    tensor = {"name": info.name, "data_type": dtype,
+              "dims": [d if isinstance(d, int) else -1 for d in shape]}
+    return {**tensor, "label_filename": "labels.txt"} if labels else tensor
 
 
-def validate_config(text: str, inputs: Any, outputs: Any, batch: int, notes: list[str]
-                    ) -> bool:
-    """Parse ``text`` with Triton's ``ModelConfig`` schema and check it against the model;
-    False (with a note) when tritonclient is not installed."""
+def config_text(config: dict[str, Any]) -> tuple[str, bool]:
+    """``config.pbtxt``'s text, and whether Triton's schema (tritonclient) built it."""
     try:
-        from google.protobuf import text_format
+        from google.protobuf import json_format, text_format
         from tritonclient.grpc import model_config_pb2
     except ImportError:
-        notes.append("config.pbtxt was not parsed with Triton's schema (pip install "
-                     "tritonclient[grpc] to check it)")
-        return False
-    config = text_format.Parse(text, model_config_pb2.ModelConfig())
-    by_type = {v: k for k, v in TRITON_TYPES.items()}
-    for kind, tensors, declared in (("input", inputs, config.input),
-                                    ("output", outputs, config.output)):
-        if [t.name for t in tensors] != [d.name for d in declared]:
-            raise UnsupportedModelError(f"to_triton: config.pbtxt's {kind}s differ from the "
-                                        "model's; please report this")
-        for t, d in zip(tensors, declared):
-            name = model_config_pb2.DataType.Name(d.data_type)
-            shape = list(t.shape or [])[1 if batch else 0:]
-            want = [s if isinstance(s, int) else -1 for s in shape]
-            if by_type[name] != t.dtype or list(d.dims) != want:
-                raise UnsupportedModelError(f"to_triton: config.pbtxt's {kind} '{t.name}' does "
-                                            "not match the model; please report this")
-    return True
+        return _text_format(config), False
+    message = json_format.ParseDict(config, model_config_pb2.ModelConfig())
+    return text_format.MessageToString(message), True
+
+
+_ENUMS = {"data_type", "kind"}  # printed bare: their values are enum names
+_MAPS = {"parameters"}  # map<string, ...> fields: one {key, value} entry each
+
+
+def _text_format(message: dict[str, Any], indent: str = "") -> str:
+    """Protobuf text format of a message given as a dict (no schema at hand)."""
+    from google.protobuf.text_encoding import CEscape
+
+    lines = []
+    for field, value in message.items():
+        if field in _MAPS:
+            value = [{"key": k, "value": v} for k, v in value.items()]
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, dict):
+                lines.append(f"{indent}{field} {{\n{_text_format(item, indent + '  ')}{indent}}}")
+            elif isinstance(item, bool):
+                lines.append(f"{indent}{field}: {str(item).lower()}")
+            elif isinstance(item, str) and field not in _ENUMS:
+                lines.append(f'{indent}{field}: "{CEscape(item, as_utf8=True)}"')
+            else:
+                lines.append(f"{indent}{field}: {item}")
+    return "".join(line + "\n" for line in lines)
 
 
 def kserve_yaml(name: str, storage_uri: str | None, kind: str) -> str:

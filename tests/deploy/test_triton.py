@@ -90,3 +90,41 @@ def test_existing_folders_are_kept_unless_asked(digits, tmp_path):
     assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me"
     with pytest.raises(ParameterError, match="unknown provider"):
         deploy.to_triton(digits.model, tmp_path / "x", providers=["warp"])
+
+
+def _identity(path, input_name, output_name):
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Identity", [input_name], [output_name])], "odd_names",
+        [helper.make_tensor_value_info(input_name, TensorProto.FLOAT, ["batch", 3])],
+        [helper.make_tensor_value_info(output_name, TensorProto.FLOAT, ["batch", 3])])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    return path
+
+
+def test_tensor_names_are_escaped_in_the_config(tmp_path):
+    odd_in, odd_out = 'image "raw" \\ path\n', "scores ünï {}"
+    model = _identity(tmp_path / "odd.onnx", odd_in, odd_out)
+    config = _parsed(deploy.to_triton(model, tmp_path / "repo", labels=["a", "b", "c"]))
+    assert [i.name for i in config.input] == [odd_in]
+    assert [(o.name, o.label_filename) for o in config.output] == [(odd_out, "labels.txt")]
+
+
+def test_without_tritonclient_the_same_config_is_written(digits, tmp_path):
+    """Where tritonclient is missing (a fresh process that cannot import it), the config is
+    printed without Triton's schema: it parses to the very message the schema printed."""
+    import subprocess
+    import sys
+
+    kwargs = dict(providers=[("tensorrt", {"trt_fp16_enable": True}), "cuda"], threads=2,
+                  labels=[str(i) for i in range(10)])
+    export = deploy.to_triton(digits.model, tmp_path / "with", **kwargs)
+    code = ("import sys; sys.modules['tritonclient'] = None; from onnxkit import deploy; "
+            f"e = deploy.to_triton({str(digits.model.path)!r}, {str(tmp_path / 'without')!r}, "
+            f"name={export.name!r}, **{kwargs!r}); print(e.validated)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False"]
+    without = (tmp_path / "without" / export.name / "config.pbtxt").read_text()
+    assert text_format.Parse(without, model_config_pb2.ModelConfig()) == _parsed(export)
