@@ -10,6 +10,7 @@ from onnxkit.base._checks import boolean, integer, invalid, message, names, numb
 from onnxkit.base._deps import require
 from onnxkit.base._ort_errors import clean_ort_message, ort_hint
 from onnxkit.base._ray import init_ray, loopback_ray, release_ray
+from onnxkit.base._stats import percentile
 from onnxkit.base._types import (
     UNKNOWN_DIM,
     Dim,
@@ -28,7 +29,7 @@ __all__ = [
     "init_ray", "loopback_ray", "release_ray", "user_cache", "cache_key", "cached_bytes",
     "clean_ort_message", "ort_hint", "front_door_names", "publish", "UNKNOWN_DIM", "Dim",
     "Shape", "TensorInfo", "elem_type_name", "graph_inputs", "graph_outputs", "numpy_dtype",
-    "tensor_info", "type_name",
+    "tensor_info", "type_name", "percentile",
 ]
 
 publish(globals(), "onnxkit", front_door_names(__name__))

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from onnxkit.base import boolean, integer, number
+from onnxkit.base import boolean, integer, number, percentile
 from onnxkit.errors import ParameterError
 from onnxkit.models import ModelLike, load
 from onnxkit.results import Result, fmt_bytes, html_table
@@ -226,7 +226,7 @@ def bench_result(name: str, providers: tuple[str, ...], threads: int | None, bat
             samples: list[float], session_ms: float, first_ms: float, warmup: int,
             io_binding: bool, device: str) -> BenchResult:
     a = np.asarray(samples)
-    p50, p90, p99 = np.percentile(a, [50, 90, 99])
+    p50, p90, p99 = (percentile(samples, q) for q in (50, 90, 99))
     return BenchResult(
         model=name, providers=providers, threads=threads, batch_size=batch,
         p50_ms=float(p50), p90_ms=float(p90), p99_ms=float(p99), mean_ms=float(a.mean()),

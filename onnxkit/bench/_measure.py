@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from onnxkit.base import integer, number
+from onnxkit.base import integer, number, percentile
 from onnxkit.models import ModelLike, load
 from onnxkit.results import Result
 from onnxkit.runtime import Feeds, Providers, create_session, prepare_feeds, resolve, run_session
@@ -88,8 +88,7 @@ class Measurement(Result):
         return [s for r in self.samples[self.names.index(name)] for s in r]
 
     def percentile(self, name: str, q: float) -> float:
-        runs = sorted(self.pooled(name))
-        return runs[min(len(runs) - 1, max(0, math.ceil(q / 100 * len(runs)) - 1))]
+        return percentile(self.pooled(name), q)
 
     def speedup(self, name: str, reference: str | None = None,
                 confidence: float = CONFIDENCE) -> Speedup:
