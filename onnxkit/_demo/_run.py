@@ -13,7 +13,7 @@ from onnxkit._demo import _render
 from onnxkit._demo._report import DemoReport, Stage
 from onnxkit._demo._stages import Run
 from onnxkit.base import require
-from onnxkit.deploy._bundle import check_target
+from onnxkit.bundled.manifest import check_target
 from onnxkit.errors import ParameterError, WorkspaceError
 from onnxkit.models import workspace
 

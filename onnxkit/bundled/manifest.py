@@ -14,7 +14,7 @@ from typing import Any
 from onnxkit._version import __version__
 from onnxkit.base import TensorInfo, graph_inputs, graph_outputs
 from onnxkit.bundled.predict import file_problems, sha256_of
-from onnxkit.errors import InvalidModelError, ParameterError, ProviderError
+from onnxkit.errors import InvalidModelError, ParameterError, ProviderError, WorkspaceError
 from onnxkit.models import Model
 from onnxkit.runtime import canonical_name, split_spec
 
@@ -196,3 +196,22 @@ def requirements() -> str:
         except metadata.PackageNotFoundError:
             lines.append(f"{name}>={floor}")
     return "\n".join(lines) + "\n"
+
+
+def check_target(target: Path, overwrite: bool) -> None:
+    """Refuse a bundle folder that is a file, or holds anything but an earlier bundle (which
+    ``overwrite`` may replace): onnxkit never deletes a folder it did not create."""
+    if target.exists() and not target.is_dir():
+        raise WorkspaceError(f"bundle(out_dir=...): '{target}' is a file; give a folder path "
+                             "(it is created).")
+    if not target.is_dir() or not any(target.iterdir()):
+        return
+    if not overwrite:
+        raise WorkspaceError(f"bundle(out_dir=...): '{target}' exists and is not empty. Choose "
+                             "a new folder, or pass overwrite=True to replace a previous bundle "
+                             "there.")
+    if read_manifest(target) is None:
+        raise WorkspaceError(f"bundle(out_dir=..., overwrite=True): '{target}' is not an onnxkit "
+                             "bundle (it has no onnxkit manifest.json), so it is left alone: "
+                             "onnxkit never deletes a folder it did not create. Choose a new or "
+                             "empty folder.")

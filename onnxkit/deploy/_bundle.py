@@ -16,7 +16,7 @@ import numpy as np
 
 from onnxkit.bundled import RUNTIME_FILES, write_runtime
 from onnxkit.bundled import manifest as _manifest
-from onnxkit.bundled.manifest import MANIFEST, SMOKE_INPUTS, Labels
+from onnxkit.bundled.manifest import MANIFEST, SMOKE_INPUTS, Labels, check_target
 from onnxkit.deploy._container import CONTAINER_FILES, write_dockerfile
 from onnxkit.deploy._readme import readme
 from onnxkit.errors import ParameterError, WorkspaceError
@@ -135,23 +135,6 @@ def bundle(model: ModelLike, out_dir: str | os.PathLike[str], *,
         shutil.rmtree(tmp, ignore_errors=True)
     return Bundle(target, manifest["model"]["file"],
                   {n: e["size"] for n, e in manifest["files"].items()}, manifest)
-
-
-def check_target(target: Path, overwrite: bool) -> None:
-    if target.exists() and not target.is_dir():
-        raise WorkspaceError(f"bundle(out_dir=...): '{target}' is a file; give a folder path "
-                             "(it is created).")
-    if not target.is_dir() or not any(target.iterdir()):
-        return
-    if not overwrite:
-        raise WorkspaceError(f"bundle(out_dir=...): '{target}' exists and is not empty. Choose "
-                             "a new folder, or pass overwrite=True to replace a previous bundle "
-                             "there.")
-    if _manifest.read_manifest(target) is None:
-        raise WorkspaceError(f"bundle(out_dir=..., overwrite=True): '{target}' is not an onnxkit "
-                             "bundle (it has no onnxkit manifest.json), so it is left alone: "
-                             "onnxkit never deletes a folder it did not create. Choose a new or "
-                             "empty folder.")
 
 
 def _write(handle: Model, folder: Path, providers: tuple[list[str], list[dict[str, Any]]],
