@@ -6,7 +6,16 @@ Imports nothing from onnxkit but :mod:`onnxkit.errors` and :mod:`onnxkit.results
 
 from onnxkit._publish import front_door_names, publish
 from onnxkit.base._cache import cache_key, cached_bytes, user_cache
-from onnxkit.base._checks import boolean, integer, invalid, message, names, number, one_of
+from onnxkit.base._checks import (
+    Params,
+    boolean,
+    integer,
+    invalid,
+    message,
+    names,
+    number,
+    one_of,
+)
 from onnxkit.base._deps import require
 from onnxkit.base._ort_errors import clean_ort_message, ort_hint
 from onnxkit.base._ray import init_ray, loopback_ray, release_ray
@@ -25,7 +34,7 @@ from onnxkit.base._types import (
 )
 
 __all__ = [
-    "boolean", "integer", "invalid", "message", "names", "number", "one_of", "require",
+    "Params", "boolean", "integer", "invalid", "message", "names", "number", "one_of", "require",
     "init_ray", "loopback_ray", "release_ray", "user_cache", "cache_key", "cached_bytes",
     "clean_ort_message", "ort_hint", "front_door_names", "publish", "UNKNOWN_DIM", "Dim",
     "Shape", "TensorInfo", "elem_type_name", "graph_inputs", "graph_outputs", "numpy_dtype",

@@ -138,3 +138,41 @@ def names(value: Any, where: str, param: str, *, allow_empty: bool = False,
         raise invalid(where, param, "a list naming each item once", list(value),
                       f"remove the repeated {twice}")
     return list(value)
+
+
+class Params:
+    """The checks above for one function, which it names once: ``arg = Params("sweep")``,
+    then ``arg.integer(rounds, "rounds", high=100)``.
+
+    Examples:
+        >>> from onnxkit.base import Params
+        >>> arg = Params("profile")
+        >>> arg.integer(3, "runs", high=10_000), arg.number(0.5, "budget_s", low=0)
+        (3, 0.5)
+        >>> arg.one_of("l3", ("l1", "l2"), "criterion")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        onnxkit.errors.ParameterError: profile(criterion=...) must be one of 'l1', 'l2'; ...
+    """
+
+    def __init__(self, where: str) -> None:
+        self.where = where
+
+    def integer(self, value: Any, param: str, **bounds: Any) -> int:
+        return integer(value, self.where, param, **bounds)
+
+    def number(self, value: Any, param: str, **bounds: Any) -> float:
+        return number(value, self.where, param, **bounds)
+
+    def boolean(self, value: Any, param: str) -> bool:
+        return boolean(value, self.where, param)
+
+    def one_of(self, value: T, choices: Collection[T], param: str, **options: Any) -> T:
+        return one_of(value, choices, self.where, param, **options)
+
+    def names(self, value: Any, param: str, **options: Any) -> list[str]:
+        return names(value, self.where, param, **options)
+
+    def invalid(self, param: str, must: str, got: Any, fix: str | None = None
+                ) -> ParameterError:
+        return invalid(self.where, param, must, got, fix)

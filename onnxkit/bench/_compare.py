@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import onnx
 
-from onnxkit.base import number
+from onnxkit.base import Params
 from onnxkit.errors import ParameterError
 from onnxkit.models import Model, load
 from onnxkit.results import Result, html_table
@@ -129,7 +129,8 @@ def compare(reference: Any, candidate: Any, feeds: Feeds | None = None, *,
         >>> bool(onnxkit.compare(tiny, tiny))
         True
     """
-    rtol, atol = number(rtol, "compare", "rtol", low=0), number(atol, "compare", "atol", low=0)
+    arg = Params("compare")
+    rtol, atol = arg.number(rtol, "rtol", low=0), arg.number(atol, "atol", low=0)
     models = [x for x in (reference, candidate) if not isinstance(x, Mapping)]
     if feeds is None and models and isinstance(reference, Mapping):
         raise ParameterError("compare: the reference is a dict of arrays, so pass the feeds "

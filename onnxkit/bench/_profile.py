@@ -9,7 +9,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from onnxkit.base import integer
+from onnxkit.base import Params
 from onnxkit.models import Model, ModelLike, load
 from onnxkit.results import Result, html_table
 from onnxkit.runtime import (
@@ -121,8 +121,9 @@ def profile(model: ModelLike, feeds: Feeds | None = None, *, providers: Provider
         >>> sorted(p.by_op)  # ORT fused the first Gemm with its Relu
         ['FusedGemm', 'Gemm']
     """
-    integer(runs, "profile", "runs", high=10_000)
-    integer(warmup, "profile", "warmup", low=0, high=10_000)
+    arg = Params("profile")
+    arg.integer(runs, "runs", high=10_000)
+    arg.integer(warmup, "warmup", low=0, high=10_000)
     handle = load(model)
     events, used = _profiled_runs(handle, feeds, providers, threads, opt_level, warmup + runs)
     per_run = _node_events_by_run(events)[warmup:]

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from onnxkit.base import integer, one_of
+from onnxkit.base import Params, integer, one_of
 from onnxkit.bench._bench import BenchResult, batch_size, bench_result, bind, check_counts
 from onnxkit.bench._measure import Measurement, Speedup, measure
 from onnxkit.errors import InputError, OnnxkitError, ParameterError
@@ -192,7 +192,8 @@ def sweep(model: ModelLike, feeds: Feeds | None = None, *,
         [[1, 1, 20], [1, 8, 20], [2, 1, 20], [2, 8, 20]]
     """
     check_counts("sweep", warmup, runs, duration)
-    integer(rounds, "sweep", "rounds", high=100)
+    arg = Params("sweep")
+    arg.integer(rounds, "rounds", high=100)
     if on is not None:
         return _on_node(cluster, on, load(model), feeds, {
             "providers": providers, "threads": threads, "batch": batch,
@@ -200,7 +201,7 @@ def sweep(model: ModelLike, feeds: Feeds | None = None, *,
             "rounds": rounds, "max_rounds": max_rounds, "warmup": warmup,
             "io_binding": io_binding})
     if max_rounds is not None:
-        integer(max_rounds, "sweep", "max_rounds", high=1000)
+        arg.integer(max_rounds, "max_rounds", high=1000)
     handle = load(model)
     configs = _configurations(providers)
     thread_list = _listed("threads", threads, [None])

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from onnxkit.base import graph_inputs, graph_outputs, integer, number
+from onnxkit.base import Params, graph_inputs, graph_outputs, integer
 from onnxkit.bundled.manifest import Labels, label_list
 from onnxkit.errors import ParameterError, UnsupportedModelError, WorkspaceError
 from onnxkit.models import ModelLike, load
@@ -99,9 +99,10 @@ def to_triton(model: ModelLike, repo_dir: str | os.PathLike[str], *, name: str |
     if handle.external_data:
         raise UnsupportedModelError("to_triton copies one .onnx file; this model has external "
                                     "data. Save it as one file (under 2 GB) first.")
-    integer(max_batch, "to_triton", "max_batch", low=0, high=1 << 20)
-    integer(instances, "to_triton", "instances", high=1024)
-    number(max_delay_ms, "to_triton", "max_delay_ms", low=0)
+    arg = Params("to_triton")
+    arg.integer(max_batch, "max_batch", low=0, high=1 << 20)
+    arg.integer(instances, "instances", high=1024)
+    arg.number(max_delay_ms, "max_delay_ms", low=0)
     model_name = _safe_name(name or handle.name)
     inputs, outputs = graph_inputs(handle.proto.graph), graph_outputs(handle.proto.graph)
     batch = max_batch if max_batch and _batchable([*inputs, *outputs]) else 0

@@ -9,7 +9,7 @@ from typing import Literal
 import numpy as np
 import onnx
 
-from onnxkit.base import number, one_of
+from onnxkit.base import Params
 from onnxkit.errors import UnsupportedModelError
 from onnxkit.models import Model, ModelLike, load, workspace
 from onnxkit.prune import _measures as measures
@@ -39,8 +39,9 @@ def magnitude(model: ModelLike, sparsity: float = 0.5, *,
         >>> round(pruned.lineage[-1].details["sparsity"], 2)
         0.5
     """
-    number(sparsity, "prune.magnitude", "sparsity", low=0, high=1, low_open=True)
-    one_of(scope, ("tensor", "global"), "prune.magnitude", "scope")
+    arg = Params("prune.magnitude")
+    arg.number(sparsity, "sparsity", low=0, high=1, low_open=True)
+    arg.one_of(scope, ("tensor", "global"), "scope")
     parent = load(model)
     proto = parent.to_proto()
     names = _weights(proto, set(exclude or ()))

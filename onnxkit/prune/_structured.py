@@ -19,7 +19,7 @@ import numpy as np
 import onnx
 from onnx import helper
 
-from onnxkit.base import integer, number, one_of
+from onnxkit.base import Params
 from onnxkit.errors import UnsupportedModelError
 from onnxkit.models import Model, ModelLike, load, workspace
 from onnxkit.prune import _measures as measures
@@ -75,9 +75,10 @@ def structured(model: ModelLike, ratio: float = 0.25, *,
         >>> d["params"][1] < d["params"][0], d["flops"][1] < d["flops"][0]
         (True, True)
     """
-    number(ratio, "prune.structured", "ratio", low=0, high=1, low_open=True)
-    one_of(criterion, ("l1", "l2"), "prune.structured", "criterion")
-    integer(multiple_of, "prune.structured", "multiple_of", high=1024)
+    arg = Params("prune.structured")
+    arg.number(ratio, "ratio", low=0, high=1, low_open=True)
+    arg.one_of(criterion, ("l1", "l2"), "criterion")
+    arg.integer(multiple_of, "multiple_of", high=1024)
     parent = load(model)
     proto = parent.to_proto()
     groups, refused = find_groups(proto, set(exclude or ()))

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from onnxkit.base import number, one_of
+from onnxkit.base import Params
 from onnxkit.errors import ParameterError
 from onnxkit.results import Result, html_table
 from onnxkit.study._pick import pick
@@ -59,8 +59,9 @@ class Choice(Result):
 def choose(study: Study, *, max_accuracy_drop: float | None, max_error: float | None,
            min_agreement: float | None, by: str, min_speedup: float) -> Choice:
     """See :meth:`onnxkit.Study.best`."""
-    one_of(by, BEST_BY, "Study.best", "by")
-    number(min_speedup, "Study.best", "min_speedup", low=1.0)
+    arg = Params("Study.best")
+    arg.one_of(by, BEST_BY, "by")
+    arg.number(min_speedup, "min_speedup", low=1.0)
     limits = _limits(study, max_accuracy_drop, max_error, min_agreement)
     candidates = [r for r in study.rows() if r.name != REFERENCE]
     if not candidates:

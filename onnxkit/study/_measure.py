@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from onnxkit.base import TensorInfo, graph_inputs, graph_outputs, integer, number
+from onnxkit.base import Params, TensorInfo, graph_inputs, graph_outputs
 from onnxkit.bench import Measurement, evaluate, measure_models, measure_serialized
 from onnxkit.errors import InputError, ParameterError
 from onnxkit.models import Model
@@ -162,12 +162,13 @@ class Plan:
 
 def plan(rounds: int, max_rounds: int, runs: int | None, budget_s: float | None) -> Plan:
     """A :class:`Plan` from ``Study``'s arguments, checked."""
-    integer(rounds, "Study", "rounds", high=10_000)
-    integer(max_rounds, "Study", "max_rounds", high=10_000)
+    arg = Params("Study")
+    arg.integer(rounds, "rounds", high=10_000)
+    arg.integer(max_rounds, "max_rounds", high=10_000)
     if runs is not None:
-        integer(runs, "Study", "runs", high=100_000)
+        arg.integer(runs, "runs", high=100_000)
     if budget_s is not None:
-        number(budget_s, "Study", "budget_s", low=0, low_open=True)
+        arg.number(budget_s, "budget_s", low=0, low_open=True)
     return Plan(rounds, max(rounds, max_rounds), runs, budget_s)
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from onnxkit.base import graph_inputs, integer, number
+from onnxkit.base import Params, graph_inputs
 from onnxkit.bench import Speedup, evaluate, measure_models
 from onnxkit.errors import Cancelled, OnnxkitError, ParameterError
 from onnxkit.models import Model, ModelLike, load
@@ -103,7 +103,6 @@ def tune(model: ModelLike, data: Any, *, labels: Any = None, metric: Any = None,
         preflight, and why.
     """
     reference = load(model)
-    number(min_speedup, "quantize.tune", "min_speedup", low=1.0)
     search = _start(reference, data, labels, metric, max_accuracy_drop, max_error,
                     calibration, budget_s, batch, on_candidate, min_speedup, cluster)
     planned, stopped = 0, "tried every recipe"
@@ -136,16 +135,18 @@ def _result(search: _Search, stopped: str,
 def _start(reference: Model, data: Any, labels: Any, metric: Any, max_drop: float | None,
            max_error: float | None, calibration: Any, budget_s: float, batch: int,
            on_candidate: Any, min_speedup: float, cluster: Any) -> _Search:
-    number(budget_s, "quantize.tune", "budget_s", low=0, low_open=True)
-    integer(batch, "quantize.tune", "batch")
+    arg = Params("quantize.tune")
+    arg.number(min_speedup, "min_speedup", low=1.0)
+    arg.number(budget_s, "budget_s", low=0, low_open=True)
+    arg.integer(batch, "batch")
     if max_error is not None:
-        number(max_error, "quantize.tune", "max_error", low=0)
+        arg.number(max_error, "max_error", low=0)
         max_drop = None
     elif max_drop is None or (labels is None and metric is None):
         raise ParameterError("quantize.tune: needs a budget it can check: max_accuracy_drop with "
                              "labels= (or metric=), or max_error= (no labels needed).")
     else:
-        number(max_drop, "quantize.tune", "max_accuracy_drop", low=0)
+        arg.number(max_drop, "max_accuracy_drop", low=0)
     arrays = validate_feeds(graph_inputs(reference.proto.graph), data)
     search = _Search(reference, arrays, labels, metric,
                      calibration if calibration is not None else

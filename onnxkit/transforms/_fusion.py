@@ -6,7 +6,7 @@ from __future__ import annotations
 import warnings
 from typing import Any, Literal, get_args
 
-from onnxkit.base import integer, one_of
+from onnxkit.base import Params
 from onnxkit.bench import measure_models
 from onnxkit.errors import UnsupportedModelError
 from onnxkit.models import Model, ModelLike, load, workspace
@@ -53,7 +53,8 @@ def fuse_transformer(model: ModelLike, *, model_type: str = "bert", num_heads: i
         UnsupportedModelError: onnxruntime.transformers failed on this graph (the message
             names the fusion and its error), or the model has external data.
     """
-    one_of(model_type, FUSION_MODEL_TYPES, "fuse_transformer", "model_type")
+    arg = Params("fuse_transformer")
+    arg.one_of(model_type, FUSION_MODEL_TYPES, "model_type")
     parent = load(model)
     if parent.external_data:
         raise UnsupportedModelError("fuse_transformer works on models under 2 GB stored in one "
@@ -73,7 +74,7 @@ def fuse_transformer(model: ModelLike, *, model_type: str = "bert", num_heads: i
     child = verified(parent, child, rtol=1e-3, atol=1e-3)
     if not timed:
         return child
-    how = {"min_rounds": integer(rounds, "fuse_transformer", "rounds", high=10_000),
+    how = {"min_rounds": arg.integer(rounds, "rounds", high=10_000),
            "max_rounds": max_rounds, "budget_s": budget_s}
     return _measured(parent, child, providers, feeds, how)
 
