@@ -42,6 +42,7 @@ _EXPORTS: dict[str, str] = {
     "placement": "bench", "NodePlacement": "bench", "evaluate": "bench", "Evaluation": "bench",
     # optimize
     "optimize": "transforms", "OPTIMIZE_LEVELS": "transforms",
+    "optimize_pipeline": "transforms",
     "fuse_transformer": "transforms", "FUSION_MODEL_TYPES": "transforms",
     "has_attention": "transforms",
     "to_fp16": "transforms", "fix_dims": "transforms", "make_dynamic": "transforms",
@@ -120,6 +121,7 @@ if _typing.TYPE_CHECKING:  # what type checkers and editors see; at run time, la
         infer_shapes,
         make_dynamic,
         optimize,
+        optimize_pipeline,
         to_fp16,
     )
 

@@ -58,8 +58,3 @@ def providers(args: argparse.Namespace) -> list[str] | None:
 def show(result: Any, as_json: bool) -> None:
     """A result's repr, or its ``to_dict()`` as JSON."""
     print(json.dumps(result.to_dict(), indent=2, default=str) if as_json else repr(result))
-
-
-def step_line(step: Any) -> str:
-    """``optimize(level='basic', simplify=True)``: a lineage step as the call that made it."""
-    return f"{step.op}({', '.join(f'{k}={v!r}' for k, v in step.params.items())})"

@@ -7,19 +7,15 @@ import json
 from typing import Any
 
 import onnxkit
-from onnxkit.cli._common import add_json_option, add_model_command, arrays, show, step_line
+from onnxkit.cli._common import add_json_option, add_model_command, arrays, show
 from onnxkit.errors import ParameterError
 
 
 def _optimize(args: argparse.Namespace) -> int:
-    model = onnxkit.load(args.model)
-    if args.fix_dim:
-        model = onnxkit.fix_dims(model, dict(_dim_assignment(d) for d in args.fix_dim))
-    if args.level != "none" or not args.no_simplify:
-        level = None if args.level == "none" else args.level
-        model = onnxkit.optimize(model, level=level, simplify=not args.no_simplify)
-    if args.fp16:
-        model = onnxkit.to_fp16(model)
+    fix = dict(_dim_assignment(d) for d in args.fix_dim or [])
+    model = onnxkit.optimize_pipeline(args.model, fix=fix or None,
+                                      level=None if args.level == "none" else args.level,
+                                      simplify=not args.no_simplify, fp16=args.fp16)
     if args.json:
         lineage = [step.to_dict() for step in model.lineage]
         print(json.dumps({"path": str(model.path), "lineage": lineage}, indent=2, default=str))
@@ -27,7 +23,7 @@ def _optimize(args: argparse.Namespace) -> int:
         for step in model.lineage:
             check = step.details.get("verification", {})
             verdict = {True: "verified", False: "CHANGED OUTPUTS"}.get(check.get("passed"), "")
-            print(f"{step_line(step)} {verdict}")
+            print(f"{step.call()} {verdict}")
         print(model.path)
     return 0
 
@@ -54,7 +50,7 @@ def _quantize(args: argparse.Namespace) -> int:
     else:
         model = quantize.weight_only(args.model, bits=4, block_size=args.block_size)
     step = model.lineage[-1]
-    print(f"{step_line(step)}: size {step.details['size_ratio']:.2f}x of the float model")
+    print(f"{step.call()}: size {step.details['size_ratio']:.2f}x of the float model")
     print(model.path)
     return 0
 

@@ -40,6 +40,29 @@ class Step:
     def from_dict(cls, d: dict[str, Any]) -> Step:
         return cls(d["op"], d.get("params", {}), d.get("source"), d.get("details", {}))
 
+    def call(self) -> str:
+        """The step as the call that made it: ``"optimize(level='basic', simplify=True)"``
+        (unset options left out)."""
+        params = ", ".join(f"{k}={v!r}" for k, v in self.params.items()
+                           if v is not None and v != [])
+        return f"{self.op}({params})"
+
+    def notes(self) -> str:
+        """What the step checked, in words: ``"outputs verified, speedup 1.21x"`` ("" if
+        nothing)."""
+        notes = []
+        check = self.details.get("verification")
+        if check is not None:
+            notes.append("outputs verified" if check.get("passed") else
+                         "outputs differ: " + "; ".join(check.get("failed", [])))
+        if "speedup" in self.details:
+            speedup = self.details["speedup"]
+            notes.append(f"speedup {speedup:.2f}x" +
+                         (" (slower: keep the model before it)" if speedup < 1 else ""))
+        if "size_ratio" in self.details:
+            notes.append(f"size {self.details['size_ratio']:.2f}x")
+        return ", ".join(notes)
+
 
 def lineage_file(model_path: Path) -> Path:
     """The sidecar that records a derived model's lineage (and marks it as onnxkit's own)."""

@@ -25,6 +25,7 @@ from onnxkit.transforms._fusion import (
 )
 from onnxkit.transforms._infer import census, infer_shapes, symbolic_stage
 from onnxkit.transforms._optimize import OPTIMIZE_LEVELS, optimize, ort_optimized, slim
+from onnxkit.transforms._pipeline import optimize_pipeline
 from onnxkit.transforms._precision import to_fp16
 from onnxkit.transforms._shapes import fix_dims, make_dynamic
 
@@ -33,8 +34,8 @@ __all__ = [
     "extract", "FUSION_MODEL_TYPES", "FusionModelType", "FusionSlowerWarning",
     "fuse_transformer", "attention_geometry", "has_attention", "census", "infer_shapes",
     "symbolic_stage",
-    "OPTIMIZE_LEVELS", "optimize", "ort_optimized", "slim", "to_fp16", "fix_dims",
-    "make_dynamic",
+    "OPTIMIZE_LEVELS", "optimize", "optimize_pipeline", "ort_optimized", "slim", "to_fp16",
+    "fix_dims", "make_dynamic",
 ]
 
 publish(globals(), "onnxkit", front_door_names(__name__))

@@ -13,12 +13,10 @@ from onnxkit import (
     Model,
     ModelLike,
     ModelSummary,
-    fuse_transformer,
     has_attention,
     load,
-    optimize,
+    optimize_pipeline,
     summarize,
-    to_fp16,
 )
 from onnxkit.errors import ParameterError
 from onnxkit.results import fmt_bytes, fmt_count, html_table
@@ -117,35 +115,27 @@ class OptimizePanel(Panel):
         return self._optimize()
 
     def _optimize(self) -> Model:
-        steps = self._chosen()
-        if not steps:
+        if not self._chosen():
             raise ParameterError("OptimizePanel: nothing to do; choose a level, simplify, "
                                  "fusion (transformer graphs) or float16.")
-        current, code = self.model, []
-        for done, step in enumerate(steps):
-            self._progress(done, len(steps) + 1)
-            source = "model" if done == 0 else "optimized"
-            if step == "fuse":
-                self._step("fusing transformer subgraphs")
-                current = fuse_transformer(current, model_type=self.model_type)
-                code.append(call("optimized", "onnxkit.fuse_transformer", source,
-                                 model_type=repr(self.model_type)))
-            elif step == "optimize":
-                level = None if self.level == "disable" else self.level
-                self._step("optimizing the graph")
-                current = optimize(current, level=level,  # type: ignore[arg-type]
-                                   simplify=self.simplify)
-                code.append(call("optimized", "onnxkit.optimize", source, level=repr(level),
-                                 simplify=repr(self.simplify)))
-            else:
-                self._step("converting to float16")
-                current = to_fp16(current)
-                code.append(call("optimized", "onnxkit.to_fp16", source))
-        self._progress(len(steps), len(steps) + 1)
+        options = {"fuse": self.model_type if self.fuse and self.fusable else None,
+                   "level": None if self.level == "disable" else self.level,
+                   "simplify": self.simplify, "fp16": self.fp16}
+        steps = len(self._chosen()) + 1  # and the summaries
+
+        def on_step(what: str, done: int, _total: int) -> None:
+            self._progress(done, steps)
+            self._step(what)
+
+        current = optimize_pipeline(self.model, on_step=on_step, **options)
+        self._progress(steps - 1, steps)
         self._step("summarizing")
         summaries = (summarize(self.model), summarize(current))
-        self._progress(len(steps) + 1, len(steps) + 1)
-        self._record(*code, "", fresh=True)
+        self._progress(steps, steps)
+        shown = {k: repr(v) for k, v in options.items()  # level and simplify always
+                 if k in ("level", "simplify") or v}
+        self._record(call("optimized", "onnxkit.optimize_pipeline", "model", **shown), "",
+                     fresh=True)
         self.optimized = current
         self.summaries = summaries
         self.made = current
@@ -176,9 +166,9 @@ def _comparison_html(before: ModelSummary, after: ModelSummary, model: Model) ->
     for step in fresh:
         changes = step.details.get("op_changes", {})
         lines = [(op, a, b) for op, (a, b) in changes.items()]
-        notes = _notes(step.details)
+        notes = step.notes()
         html += html_table((f"{step.op}: op", "before", "after"), lines or [("(none)", "", "")],
-                              caption=f"{step.op} {_params(step.params)}" + notes)
+                           caption=step.call() + (f" ({notes})" if notes else ""))
     return html
 
 
@@ -188,19 +178,3 @@ def _new_steps(before: ModelSummary, model: Model) -> int:
         if step.source == before.path:
             return len(model.lineage) - i
     return len(model.lineage)
-
-
-def _params(params: dict[str, Any]) -> str:
-    return ", ".join(f"{k}={v!r}" for k, v in params.items() if v is not None and v != [])
-
-
-def _notes(details: dict[str, Any]) -> str:
-    notes = []
-    check = details.get("verification")
-    if check is not None:
-        notes.append("outputs verified" if check.get("passed") else
-                     "outputs differ: " + "; ".join(check.get("failed", [])))
-    if "speedup" in details:
-        notes.append(f"speedup {details['speedup']:.2f}x" +
-                     (" (slower: keep the unfused model)" if details["speedup"] < 1 else ""))
-    return f" ({', '.join(notes)})" if notes else ""

@@ -30,7 +30,7 @@ def test_run_optimizes_and_shows_both_summaries(tiny):
     assert "original" in html and "tiny.opt-basic" in html and "outputs verified" in html
     code = panel.to_code()
     assert code.splitlines()[-1] == \
-        "optimized = onnxkit.optimize(model, level='basic', simplify=True)"
+        "optimized = onnxkit.optimize_pipeline(model, level='basic', simplify=True)"
     again = run_code(code)["optimized"]
     assert again.path == result.path and again.lineage[-1].params == result.lineage[-1].params
 
@@ -45,8 +45,8 @@ def test_steps_chain_slim_then_fp16(tiny):
     html = panel.comparison.value
     assert "optimize" in html and "to_fp16" in html
     code = panel.to_code()
-    assert "optimized = onnxkit.optimize(model, level=None, simplify=True)" in code
-    assert code.splitlines()[-1] == "optimized = onnxkit.to_fp16(optimized)"
+    assert code.splitlines()[-1] == \
+        "optimized = onnxkit.optimize_pipeline(model, level=None, simplify=True, fp16=True)"
     assert run_code(code)["optimized"].path == result.path
 
 
@@ -80,8 +80,7 @@ def test_fusion_only_when_the_graph_has_attention(tiny, tmp_path):
     assert [s.op for s in result.lineage] == ["fuse_transformer", "optimize"]
     assert "fuse_transformer" in panel.comparison.value and "speedup" in panel.comparison.value
     code = panel.to_code()
-    assert "optimized = onnxkit.fuse_transformer(model, model_type='bert')" in code
-    assert "optimized = onnxkit.optimize(optimized, level='basic', simplify=True)" in code
+    assert "onnxkit.optimize_pipeline(model, fuse='bert', level='basic', simplify=True)" in code
 
 
 def test_nothing_chosen_then_usable(tiny):

@@ -63,7 +63,7 @@ def test_a_result_stays_on_its_tab_and_becomes_current_when_asked(tiny):
     labels = [label for label, _ in bench.choice.options]
     assert " vs the reference: " in labels[1]  # the study's verdict where it is offered
     # the Code views: the panel's and the session's, runnable as pasted
-    assert "onnxkit.optimize(model" in optimize.code_view.value
+    assert "onnxkit.optimize_pipeline(model" in optimize.code_view.value
     assert "# --- Optimize ---" in bench.code_view.value
     assert run_code(optimize.to_code())["optimized"].path == optimized.path
     bench.use(optimized)
