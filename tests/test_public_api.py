@@ -33,7 +33,7 @@ QUANTIZE = {"dynamic", "static", "weight_only", "debug", "LayerErrors", "prepare
 # Every public package and the home its names read as.
 PACKAGES = ["onnxkit", "onnxkit.convert", "onnxkit.quantize", "onnxkit.deploy",
             "onnxkit.widgets", "onnxkit.errors", "onnxkit.results", "onnxkit.samples",
-            "onnxkit.serve", "onnxkit.cluster", "onnxkit.prune"]
+            "onnxkit.serve", "onnxkit.cluster", "onnxkit.prune", "onnxkit.llm"]
 
 
 def _public_objects(package: str) -> list[tuple[str, object]]:

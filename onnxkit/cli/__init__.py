@@ -3,7 +3,8 @@
 Each subcommand is one kernel call and prints the result's repr, or JSON with ``--json``.
 Errors print their message and exit with status 2; a failed check exits with 1. The commands
 live by stage: ``_models`` (info, check, run, bench, compare), ``_transforms`` (optimize,
-quantize, convert), ``_deploy`` (bundle, demo).
+quantize, convert), ``_deploy`` (bundle, demo), ``_llm`` (llm export, generate,
+bench).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from onnxkit._version import __version__
-from onnxkit.cli import _deploy, _models, _transforms
+from onnxkit.cli import _deploy, _llm, _models, _transforms
 from onnxkit.errors import OnnxkitError
 
 __all__ = ["build_parser", "main"]
@@ -24,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="onnxkit", description="Inspect, check and prepare ONNX models for deployment.")
     parser.add_argument("--version", action="version", version=f"onnxkit {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for group in (_models, _transforms, _deploy):
+    for group in (_models, _transforms, _deploy, _llm):
         group.add_commands(sub)
     return parser
 

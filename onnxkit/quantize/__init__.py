@@ -26,7 +26,7 @@ from onnxkit.quantize._quantize import (
     prepare,
     static,
 )
-from onnxkit.quantize._weight_only import weight_only
+from onnxkit.quantize._weight_only import gemms_as_matmuls, weight_only
 
 if _TYPE_CHECKING:
     from onnxkit.study import AssessedModel, Candidate, QuantAssessment, TuningResult, assess, tune
@@ -36,7 +36,8 @@ if _TYPE_CHECKING:
 _FROM_STUDY = ("assess", "QuantAssessment", "AssessedModel", "tune", "TuningResult",
                "Candidate")
 
-__all__ = ["dynamic", "static", "weight_only", "prepare", "debug", "LayerErrors", "LayerError",
+__all__ = ["dynamic", "static", "weight_only", "gemms_as_matmuls", "prepare", "debug",
+           "LayerErrors", "LayerError",
            "assess", "QuantAssessment", "AssessedModel", "Cancelled", "METHODS", "FORMATS",
            "MODES", "Method", "Format", "Mode", "tune", "TuningResult", "Candidate",
            "preflight", "Preflight"]

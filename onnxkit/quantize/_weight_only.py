@@ -18,13 +18,17 @@ from onnxkit.transforms import derive
 
 
 def weight_only(model: ModelLike, *, bits: Literal[4, 8] = 4, block_size: int = 32,
-                symmetric: bool = True) -> Model:
+                symmetric: bool = True, accuracy_level: Literal[0, 1, 2, 3, 4] = 4) -> Model:
     """MatMul weights in 4 (or 8) bits, per block, as ``MatMulNBits``: for LLM-style models.
 
     Linear layers with a constant weight are quantized, whether written as MatMul or as Gemm
     (rewritten as MatMul + Add first); activations stay float. The lineage records how many
     were quantized, how many Gemms were rewritten, and each layer left in float and why
     (``details["skipped"]``: e.g. attention's q @ k, whose both sides are activations).
+
+    ``accuracy_level`` is MatMulNBits' compute type: 4 (the default) multiplies in int8 on
+    CPU, which is where weight-only int4 gets its speed; 0 keeps float activations (slower,
+    a little closer to the float model).
     """
     with quiet():  # importing it reconfigures the root logger
         from onnxruntime.quantization.matmul_nbits_quantizer import (
@@ -37,6 +41,9 @@ def weight_only(model: ModelLike, *, bits: Literal[4, 8] = 4, block_size: int = 
     if not isinstance(block_size, int) or block_size < 16 or block_size & (block_size - 1):
         raise ParameterError(f"weight_only(block_size=...) must be a power of two >= 16 "
                              f"(32, 64, 128...); got {block_size!r}.")
+    if accuracy_level not in (0, 1, 2, 3, 4):
+        raise ParameterError(f"weight_only(accuracy_level=...) must be 0, 1, 2, 3 or 4; got "
+                             f"{accuracy_level!r}. Fix: 4 (int8 compute) unless accuracy needs 0.")
     parent = load(model)
     refuse_quantized(parent)
     proto = parent.to_proto()
@@ -51,15 +58,18 @@ def weight_only(model: ModelLike, *, bits: Literal[4, 8] = 4, block_size: int = 
             f"'{parent.name}' has none (its ops: {', '.join(ops)}; left in float: "
             f"{_first(skipped)}). Use onnxkit.quantize.dynamic or .static.")
     config = DefaultWeightOnlyQuantConfig(block_size=block_size, is_symmetric=symmetric,
-                                          bits=bits)
+                                          bits=bits, accuracy_level=accuracy_level)
     with quiet():
         quantizer = MatMulNBitsQuantizer(proto, bits=bits, block_size=block_size,
-                                         is_symmetric=symmetric, algo_config=config)
+                                         is_symmetric=symmetric, accuracy_level=accuracy_level,
+                                         algo_config=config)
         quantizer.process()
     result = quantizer.model.model
     packed = sum(n.op_type == "MatMulNBits" for n in result.graph.node)
-    params = {"bits": bits, "block_size": block_size, "symmetric": symmetric}
-    tag = _tag(f"int{bits}-b{block_size}", params, {"bits", "block_size"}, {"symmetric": True})
+    params = {"bits": bits, "block_size": block_size, "symmetric": symmetric,
+              "accuracy_level": accuracy_level}
+    tag = _tag(f"int{bits}-b{block_size}", params, {"bits", "block_size"},
+               {"symmetric": True, "accuracy_level": 4})
     child = derive(parent, result, op="quantize.weight_only", tag=tag, params=params,
                    details={"matmuls": len(matmuls), "quantized": packed,
                             "gemms_rewritten": rewritten, "skipped": skipped})

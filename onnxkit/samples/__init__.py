@@ -12,6 +12,7 @@ digits_cnn()       CNN trained on scikit-learn's bundled 8x8 digits            t
 digits_torch()     the same CNN as a trained ``torch.nn.Module``, not converted torch
 text_transformer() 2-layer BERT-style text classifier, synthetic sentiment     torch
 sklearn_pipeline() StandardScaler + LogisticRegression on breast-cancer data    sklearn
+text_decoder()     4-layer Llama decoder trained on Python's docs (HF folder)  torch
 =================  ==========================================================  ==========
 """
 
@@ -25,8 +26,9 @@ from onnxkit.samples._builders import (
     text_transformer,
     tiny_model,
 )
+from onnxkit.samples._decoder import DecoderSample, text_decoder
 
 __all__ = ["Sample", "TorchSample", "tiny_model", "digits_cnn", "digits_torch",
-           "text_transformer", "sklearn_pipeline"]
+           "text_transformer", "sklearn_pipeline", "text_decoder", "DecoderSample"]
 
 _publish(globals(), __name__, __all__)
