@@ -44,20 +44,20 @@ def _generate(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    result = onnxkit.llm.benchmark(onnxkit.llm.load(args.folder),
-                                   prompt_tokens=_ints(args.prompt_tokens),
-                                   new_tokens=args.new_tokens, batch=_ints(args.batch),
-                                   rounds=args.rounds)
+    prompts, batches = _ints(args.prompt_tokens, "--prompt-tokens"), _ints(args.batch, "--batch")
+    result = onnxkit.llm.benchmark(onnxkit.llm.load(args.folder), prompt_tokens=prompts,
+                                   new_tokens=args.new_tokens, batch=batches, rounds=args.rounds)
     show(result, args.json)
     return 0
 
 
-def _ints(text: str) -> list[int]:
+def _ints(text: str, flag: str) -> list[int]:
     try:
         return [int(part) for part in text.split(",")]
     except ValueError:
         raise onnxkit.errors.ParameterError(
-            f"expected comma-separated integers such as 32,128; got {text!r}.") from None
+            f"onnxkit llm bench {flag} takes comma-separated integers such as 32,128; "
+            f"got {text!r}.") from None
 
 
 def add_commands(sub: Any) -> None:

@@ -201,21 +201,22 @@ def _tensorrt(options: dict[str, Any], notes: list[str]) -> dict[str, Any]:
 def _config(name: str, inputs: Any, outputs: Any, batch: int, dynamic: bool, delay_ms: float,
             instances: int, kind: str, accel: dict[str, list[dict[str, Any]]],
             params: dict[str, str], labels: bool) -> dict[str, Any]:
-    """The ``ModelConfig`` as a dict of its field names (what ``json_format.ParseDict`` reads)."""
+    """The ``ModelConfig`` as a dict of its field names (what ``json_format.ParseDict`` reads),
+    in field-number order: protobuf's ``text_format`` prints that order, so the text is the
+    same with or without Triton's schema."""
     config: dict[str, Any] = {
-        "name": name, "backend": "onnxruntime", "max_batch_size": batch,
-        "input": [_tensor(t, batch) for t in inputs],
-        "output": [_tensor(t, batch, labels and i == 0) for i, t in enumerate(outputs)]}
+        "name": name, "max_batch_size": batch, "input": [_tensor(t, batch) for t in inputs],
+        "output": [_tensor(t, batch, labels and i == 0) for i, t in enumerate(outputs)],
+        "instance_group": [{"count": instances, "kind": kind}]}
     if dynamic:
         config["dynamic_batching"] = {"max_queue_delay_microseconds": int(delay_ms * 1000)}
-    config["instance_group"] = [{"count": instances, "kind": kind}]
     chosen = {f"{where}_execution_accelerator": accel[where] for where in ("gpu", "cpu")
               if accel[where]}
     if chosen:
         config["optimization"] = {"execution_accelerators": chosen}
     if params:
         config["parameters"] = {key: {"string_value": value} for key, value in params.items()}
-    return config
+    return {**config, "backend": "onnxruntime"}
 
 
 def _tensor(info: Any, batch: int, labels: bool = False) -> dict[str, Any]:

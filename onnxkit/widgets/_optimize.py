@@ -43,7 +43,7 @@ class OptimizePanel(Panel):
         >>> panel.run().name
         'tiny.opt-basic'
         >>> print(panel.to_code().splitlines()[-1])
-        optimized = onnxkit.optimize(model, level='basic', simplify=True)
+        optimized = onnxkit.optimize_pipeline(model, level='basic', simplify=True)
     """
 
     model = traitlets.Instance(Model, read_only=True, help="The model to optimize.")

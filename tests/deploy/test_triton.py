@@ -128,3 +128,4 @@ def test_without_tritonclient_the_same_config_is_written(digits, tmp_path):
     assert out.stdout.split() == ["False"]
     without = (tmp_path / "without" / export.name / "config.pbtxt").read_text()
     assert text_format.Parse(without, model_config_pb2.ModelConfig()) == _parsed(export)
+    assert without == (tmp_path / "with" / export.name / "config.pbtxt").read_text()

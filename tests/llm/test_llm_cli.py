@@ -32,6 +32,7 @@ def test_bench_prints_each_setting(gpt2, capsys):
                  "--batch", "1,2", "--rounds", "1", "--json"]) == 0
     assert len(json.loads(capsys.readouterr().out)["settings"]) == 2
     assert main(["llm", "bench", str(gpt2.path), "--batch", "one"]) == 2
+    assert "--batch takes comma-separated integers" in capsys.readouterr().err
 
 
 def test_export_writes_a_verified_folder(llm_root, tmp_path, capsys):
