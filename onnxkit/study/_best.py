@@ -5,16 +5,19 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from onnxkit.base import Params
 from onnxkit.errors import ParameterError
 from onnxkit.results import Result, html_table
+from onnxkit.study import _render as render
 from onnxkit.study._pick import pick
 from onnxkit.study._render import value
 
 if TYPE_CHECKING:
+    import plotly.graph_objects as go
+
     from onnxkit.study._study import Study, Variant
 
 REFERENCE = "reference"
@@ -32,10 +35,12 @@ class Choice(Result):
     """What :meth:`Study.best` answers: the variant to ship (possibly the reference) and why.
 
     It reads like the variant it names (``choice.name``, ``choice.model``, ``choice.speedup``,
-    ``choice.score``...); ``why`` says how it was chosen, in a sentence."""
+    ``choice.score``...); ``why`` says how it was chosen, in a sentence. Shown in a notebook,
+    it marks the choice in the study's table and Pareto chart (``plot()``)."""
 
     variant: Variant
     why: str
+    study: Study | None = field(default=None, compare=False, repr=False)
 
     @property
     def keeps_reference(self) -> bool:
@@ -53,7 +58,16 @@ class Choice(Result):
         return f"Choice '{self.variant.name}': {self.why}"
 
     def _repr_html_(self) -> str:
-        return html_table(("choice", self.variant.name), [("why", self.why)])
+        choice = html_table(("choice", self.variant.name), [("why", self.why)])
+        return choice if self.study is None else \
+            choice + render.html(self.study, chosen=self.variant.name)
+
+    def plot(self) -> go.Figure:
+        """The study's Pareto chart with the chosen variant marked."""
+        if self.study is None:
+            raise ParameterError("Choice.plot: this choice was made without its study; "
+                                 "call study.best() for one that can be drawn.")
+        return render.pareto_figure(self.study, chosen=self.variant.name)
 
 
 def choose(study: Study, *, max_accuracy_drop: float | None, max_error: float | None,
@@ -81,17 +95,17 @@ def choose(study: Study, *, max_accuracy_drop: float | None, max_error: float | 
                              "figure; pick another column.")
     chosen = min(ranked, key=lambda kr: kr[0])[1]
     return Choice(chosen, f"the best {by} ({_figure(study, chosen, by)}) of the {len(ok)} "
-                          "variant(s) within the limits")
+                          "variant(s) within the limits", study)
 
 
 def _fastest(study: Study, ok: list[Variant], min_speedup: float) -> Choice:
     """By :func:`~onnxkit.study._pick.pick`'s rule, confirmed with :meth:`Study.confirm`."""
     found = pick(ok, min_speedup=min_speedup, confirm=lambda r: study.confirm(r.name))
-    return _keep(study, found.why) if found.winner is None else Choice(found.winner, found.why)
+    return _keep(study, found.why) if found.winner is None else Choice(found.winner, found.why, study)
 
 
 def _keep(study: Study, why: str) -> Choice:
-    return Choice(study[REFERENCE], f"keep the reference: {why}")
+    return Choice(study[REFERENCE], f"keep the reference: {why}", study)
 
 
 def _figure(study: Study, row: Variant, by: str) -> str:

@@ -112,9 +112,11 @@ def text(study: Study) -> str:
     return "\n".join(lines)
 
 
-def html(study: Study) -> str:
+def html(study: Study, chosen: str | None = None) -> str:
+    """The study's table; the ``chosen`` variant's name marked with a star."""
     cols = [c for c in columns(study) if c not in ("speedup_low", "speedup_high")]
-    rows = [[r.name] + [_cell(study, r, c) for c in cols] + [r.note] for r in study.rows()]
+    rows = [[f"★ {r.name} (chosen)" if r.name == chosen else r.name]
+            + [_cell(study, r, c) for c in cols] + [r.note] for r in study.rows()]
     rows += [[name] + ["-"] * len(cols) + [f"failed: {why}"]
              for name, why in study.failures.items()]
     rows += [[name] + ["-"] * len(cols) + [f"not applicable: {why}"]
@@ -153,7 +155,8 @@ def pareto_front(points: list[tuple[str, float, float]], *, higher_is_better: bo
     return front
 
 
-def pareto_figure(study: Study) -> go.Figure:
+def pareto_figure(study: Study, chosen: str | None = None) -> go.Figure:
+    """Latency vs score (or error); the ``chosen`` variant (``Study.best``) ringed."""
     import plotly.graph_objects as go
 
     score = study.score_name
@@ -170,7 +173,7 @@ def pareto_figure(study: Study) -> go.Figure:
         error_x={"type": "data", "symmetric": False,
                  "array": [max(ref_ms / r.speedup.low - r.p50_ms, 0) for r in rows],
                  "arrayminus": [max(r.p50_ms - ref_ms / r.speedup.high, 0) for r in rows]},
-        text=[p[0] for p in points], textposition="top center", name="variants",
+        text=[p[0] for p in points], textposition=label_positions(points), name="variants",
         marker={"size": sizes, "sizemode": "area", "sizemin": 6,
                 "sizeref": 2 * max(sizes, default=1) / 40 ** 2,
                 "color": ["#e76f51" if p[0] in front else "#8d99ae" for p in points]},
@@ -181,10 +184,49 @@ def pareto_figure(study: Study) -> go.Figure:
         x=[by_name[n][0] for n in front], y=[by_name[n][1] for n in front],
         mode="lines", name="Pareto front", line={"dash": "dash", "color": "#e76f51"},
         hoverinfo="skip"))
+    if chosen in by_name:
+        fig.add_trace(go.Scatter(
+            x=[by_name[chosen][0]], y=[by_name[chosen][1]], mode="markers",
+            name=f"chosen: {chosen}", hoverinfo="skip",
+            marker={"symbol": "star-open", "size": 22, "line": {"width": 2},
+                    "color": "#2a9d8f"}))
     label = {"accuracy": "accuracy (higher is better)", "metric": "metric (higher is better)"}
     fig.update_layout(
-        title=f"{study.reference.name}: latency vs {y_col} (marker area: model size; "
-              f"whiskers: 95% speedup interval; front: {', '.join(front)})",
+        title={"text": f"{study.reference.name}: latency vs {y_col}<br><sup>marker area: model "
+                       f"size; whiskers: 95% speedup interval; front: {', '.join(front)}</sup>"},
         xaxis_title="p50 latency (ms)",
-        yaxis_title=label.get(y_col, "max abs error vs the reference (lower is better)"))
+        yaxis={"title": label.get(y_col, "max abs error vs the reference (lower is better)"),
+               "range": axis_range([p[2] for p in points])},
+        legend={"orientation": "h", "y": -0.2})
     return fig
+
+
+def label_positions(points: list[tuple[str, float, float]]) -> list[str]:
+    """Text positions that keep neighbours' labels apart: by increasing latency, each label
+    goes above or below its point, the other way from the previous one.
+
+    Examples:
+        >>> label_positions([("a", 2.0, 0.9), ("b", 1.0, 0.9), ("c", 3.0, 0.9)])
+        ['bottom center', 'top center', 'top center']
+    """
+    order = sorted(range(len(points)), key=lambda i: points[i][1])
+    positions = [""] * len(points)
+    for rank, i in enumerate(order):
+        positions[i] = "top center" if rank % 2 == 0 else "bottom center"
+    return positions
+
+
+def axis_range(values: list[float]) -> list[float] | None:
+    """The data's span with room for the labels above and below: 15% of it each side, or 1%
+    of the value when every point is equal (plotly's own range, padded for the marker areas,
+    ran accuracy past 1.5).
+
+    Examples:
+        >>> [round(v, 4) for v in axis_range([0.9, 0.95])]
+        [0.8925, 0.9575]
+    """
+    if not values:
+        return None
+    low, high = min(values), max(values)
+    room = 0.15 * (high - low) or 0.01 * (abs(high) or 1.0)
+    return [low - room, high + room]

@@ -11,6 +11,7 @@ from onnxkit.models import Model, load
 from onnxkit.quantize import Preflight
 from onnxkit.results import Result, html_table
 from onnxkit.study._pick import pick
+from onnxkit.study._render import axis_range, label_positions
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -126,7 +127,8 @@ class TuningResult(Result):
         ys = [c.max_abs_err if by_error else c.score for c, _ in done]
         fig = go.Figure(go.Scatter(
             x=[s.median for _, s in done], y=ys, mode="markers+text",
-            text=[c.recipe for c, _ in done], textposition="top center",
+            text=[c.recipe for c, _ in done],
+            textposition=label_positions([(c.recipe, s.median, 0.0) for c, s in done]),
             marker={"color": ["#2a9d8f" if c.meets else "#e76f51" for c, _ in done],
                     "size": 10},
             error_x={"type": "data", "symmetric": False,
@@ -143,7 +145,8 @@ class TuningResult(Result):
                 marker={"size": 22, "symbol": "circle-open", "color": "black"}, name="best"))
         fig.update_layout(title=f"tuning '{self.reference.name}': {self.why}",
                           xaxis_title="speedup vs float32 (95% interval)",
-                          yaxis_title="max abs error" if by_error else "score")
+                          yaxis={"title": "max abs error" if by_error else "score",
+                                 "range": axis_range([y for y in [*ys, line] if y is not None])})
         return fig
 
     def to_dict(self) -> dict[str, Any]:

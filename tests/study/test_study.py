@@ -97,6 +97,19 @@ def test_plot_draws_variants_and_the_pareto_front(digits_study):
     assert list(front.x) == sorted(front.x)  # the front runs from the fastest
     assert variants.marker.size[1] < variants.marker.size[0]  # fp16 smaller than fp32
     assert "accuracy" in fig.layout.yaxis.title.text
+    low, high = fig.layout.yaxis.range  # the data's span and room for labels, no further
+    assert low < min(variants.y) and max(variants.y) < high <= max(variants.y) + 0.15 * (
+        max(variants.y) - min(variants.y)) + 0.011
+    assert len(set(variants.textposition)) == 2  # neighbours' labels above and below
+
+
+def test_best_is_marked_in_the_study_table_and_chart(digits_study):
+    choice = digits_study.best()
+    assert f"★ {choice.name} (chosen)" in choice._repr_html_()
+    assert digits_study.names[1] in choice._repr_html_()  # the whole table, not only the choice
+    chosen = choice.plot().data[-1]
+    assert chosen.name == f"chosen: {choice.name}" and \
+        (chosen.x[0], chosen.y[0]) == (choice.p50_ms, choice.score)
 
 
 def test_plot_uses_the_error_without_labels(tiny_study):
