@@ -101,7 +101,9 @@ def choose(study: Study, *, max_accuracy_drop: float | None, max_error: float | 
 def _fastest(study: Study, ok: list[Variant], min_speedup: float) -> Choice:
     """By :func:`~onnxkit.study._pick.pick`'s rule, confirmed with :meth:`Study.confirm`."""
     found = pick(ok, min_speedup=min_speedup, confirm=lambda r: study.confirm(r.name))
-    return _keep(study, found.why) if found.winner is None else Choice(found.winner, found.why, study)
+    if found.winner is None:
+        return _keep(study, found.why)
+    return Choice(found.winner, found.why, study)
 
 
 def _keep(study: Study, why: str) -> Choice:
