@@ -9,8 +9,8 @@ import pytest
 from result_contract import check_result_contract
 
 import onnxkit
-import onnxkit.cluster
 import onnxkit.bench
+import onnxkit.cluster
 import onnxkit.runtime
 import onnxkit.study
 from onnxkit.results import Result
