@@ -7,7 +7,6 @@ tensors (the codec the server itself uses), so nothing here needs tritonclient.
 from __future__ import annotations
 
 import http.client
-import statistics
 import threading
 import time
 from collections.abc import Sequence
@@ -17,7 +16,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from onnxkit.base import integer
+from onnxkit.base import integer, percentile
 from onnxkit.bundled.serving.protocol import HEADER_LENGTH, decode_response, encode_request
 from onnxkit.errors import InputError, ParameterError, ServeError
 from onnxkit.results import Result, html_table
@@ -179,6 +178,6 @@ def _level(url: str, path: str, body: bytes, headers: dict[str, str], clients: i
     for t in threads:
         t.join()
     seconds = time.perf_counter() - start
-    q = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else latencies * 99
+    p50, p90, p99 = (percentile(latencies, q) for q in (50, 90, 99))
     return LoadLevel(clients, len(latencies), errors[0], seconds, len(latencies) / seconds,
-                     statistics.median(latencies), q[89], q[98])
+                     p50, p90, p99)

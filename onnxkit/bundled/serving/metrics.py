@@ -10,6 +10,8 @@ import bisect
 import threading
 from collections import defaultdict
 
+import numpy as np
+
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 SECONDS_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
                    2.5, 5.0)
@@ -34,8 +36,10 @@ class Histogram:
     def percentile(self, q: float) -> float | None:
         if not self.values:
             return None
-        ordered = sorted(self.values)
-        return ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))]
+        # numpy's linear interpolation: the definition onnxkit.base.percentile (bench,
+        # load_test) uses, so the server's p90 and the client's agree (bundled code cannot
+        # import onnxkit.base: it runs inside a bundle)
+        return float(np.percentile(self.values, q))
 
 
 class Metrics:
