@@ -70,8 +70,8 @@ def _init(ray: Any, address: str | None, where: str, num_cpus: int | None) -> bo
 def _start(ray: Any, address: str | None, num_cpus: int | None) -> None:
     for attempt in range(1 + STARTUP_RETRIES):
         try:
-            if address is None:
-                ray.init(include_dashboard=False, log_to_driver=False,
+            if address is None:  # "local": a Ray of our own, never another on this machine
+                ray.init(address="local", include_dashboard=False, log_to_driver=False,
                          num_cpus=num_cpus or os.cpu_count() or 1, _node_ip_address="127.0.0.1")
             else:
                 ray.init(address=address, log_to_driver=False)
