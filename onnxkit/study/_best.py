@@ -40,7 +40,7 @@ class Choice(Result):
 
     variant: Variant
     why: str
-    study: Study | None = field(default=None, compare=False, repr=False)
+    study: Study = field(compare=False, repr=False)  # what it was chosen from, to draw it in
 
     @property
     def keeps_reference(self) -> bool:
@@ -58,15 +58,11 @@ class Choice(Result):
         return f"Choice '{self.variant.name}': {self.why}"
 
     def _repr_html_(self) -> str:
-        choice = html_table(("choice", self.variant.name), [("why", self.why)])
-        return choice if self.study is None else \
-            choice + render.html(self.study, chosen=self.variant.name)
+        return html_table(("choice", self.variant.name), [("why", self.why)]) + \
+            render.html(self.study, chosen=self.variant.name)
 
     def plot(self) -> go.Figure:
         """The study's Pareto chart with the chosen variant marked."""
-        if self.study is None:
-            raise ParameterError("Choice.plot: this choice was made without its study; "
-                                 "call study.best() for one that can be drawn.")
         return render.pareto_figure(self.study, chosen=self.variant.name)
 
 

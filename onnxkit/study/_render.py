@@ -173,7 +173,8 @@ def pareto_figure(study: Study, chosen: str | None = None) -> go.Figure:
         error_x={"type": "data", "symmetric": False,
                  "array": [max(ref_ms / r.speedup.low - r.p50_ms, 0) for r in rows],
                  "arrayminus": [max(r.p50_ms - ref_ms / r.speedup.high, 0) for r in rows]},
-        text=[p[0] for p in points], textposition=label_positions(points), name="variants",
+        text=[p[0] for p in points], textposition=label_positions([p[1] for p in points]),
+        cliponaxis=False, name="variants",  # the top label may reach into the margin
         marker={"size": sizes, "sizemode": "area", "sizemin": 6,
                 "sizeref": 2 * max(sizes, default=1) / 40 ** 2,
                 "color": ["#e76f51" if p[0] in front else "#8d99ae" for p in points]},
@@ -201,17 +202,16 @@ def pareto_figure(study: Study, chosen: str | None = None) -> go.Figure:
     return fig
 
 
-def label_positions(points: list[tuple[str, float, float]]) -> list[str]:
-    """Text positions that keep neighbours' labels apart: by increasing latency, each label
+def label_positions(xs: list[float]) -> list[str]:
+    """Text positions that keep neighbours' labels apart: by increasing ``x``, each label
     goes above or below its point, the other way from the previous one.
 
     Examples:
-        >>> label_positions([("a", 2.0, 0.9), ("b", 1.0, 0.9), ("c", 3.0, 0.9)])
+        >>> label_positions([2.0, 1.0, 3.0])
         ['bottom center', 'top center', 'top center']
     """
-    order = sorted(range(len(points)), key=lambda i: points[i][1])
-    positions = [""] * len(points)
-    for rank, i in enumerate(order):
+    positions = [""] * len(xs)
+    for rank, i in enumerate(sorted(range(len(xs)), key=xs.__getitem__)):
         positions[i] = "top center" if rank % 2 == 0 else "bottom center"
     return positions
 

@@ -128,7 +128,7 @@ class TuningResult(Result):
         fig = go.Figure(go.Scatter(
             x=[s.median for _, s in done], y=ys, mode="markers+text",
             text=[c.recipe for c, _ in done],
-            textposition=label_positions([(c.recipe, s.median, 0.0) for c, s in done]),
+            textposition=label_positions([s.median for _, s in done]), cliponaxis=False,
             marker={"color": ["#2a9d8f" if c.meets else "#e76f51" for c, _ in done],
                     "size": 10},
             error_x={"type": "data", "symmetric": False,
