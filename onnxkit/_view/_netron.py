@@ -35,6 +35,11 @@ HOST = "127.0.0.1"  # loopback only, never configurable: a model is not for the 
 _MIME = {".html": "text/html; charset=utf-8", ".js": "text/javascript", ".css": "text/css",
          ".json": "application/json", ".png": "image/png", ".ico": "image/x-icon"}
 _VERSION_META = re.compile(r'<meta name="version" content="[^"]*">')
+_DATE_META = re.compile(r'<meta name="date" content="[^"]*">\n?')
+# Netron's page asks for cookie consent when it finds no "consent" cookie (and a cookie set from a
+# cross-site IFrame may never reach it), so the page sees one: nothing here is reported anywhere.
+_NO_CONSENT_PROMPT = ('<script>Object.defineProperty(document, "cookie", {configurable: true, '
+                      'get: () => "consent=onnxkit", set: () => {}});</script>')
 _POLL_S = 0.1  # how often the serving loop checks for a stop request
 
 _live: dict[int, NetronServer] = {}
@@ -130,15 +135,19 @@ def _netron_app(model_file: str, title: str) -> tuple[Path, frozenset[str], byte
     page = (folder / "index.html").read_text(encoding="utf-8")
     # What Netron's own Python server tells its page (see netron/server.py): the model's URL
     # (the page resolves it against its own folder, so a proxy prefix works), a title, and the
-    # file name Netron detects the format from.
+    # file name Netron detects the format from. Version 0.0.0 is Netron's "not packaged": no
+    # telemetry (which would send the page's URL, token included). No build date: 180 days
+    # after it the page shows nothing but "Please update to the newest version".
     meta = "\n".join(f'<meta name="{k}" content="{html.escape(v, quote=True)}">' for k, v in (
-        ("type", "Python"), ("version", getattr(netron, "__version__", "0.0.0")),
+        ("type", "Python"), ("version", "0.0.0"),
         ("file", "/data/" + quote(model_file, safe="")), ("name", title),
         ("identifier", model_file)))
+    page = _DATE_META.sub("", page)
     if _VERSION_META.search(page):
         page = _VERSION_META.sub(lambda _: meta, page, count=1)
     else:
         page = page.replace("</head>", meta + "\n</head>", 1)
+    page = page.replace("<script", _NO_CONSENT_PROMPT + "\n<script", 1)  # before Netron's own
     return folder, names, page.encode("utf-8")
 
 

@@ -43,6 +43,7 @@ class NetronView(Result):
     """
 
     HEIGHT = DEFAULT_HEIGHT  # px of the IFrame by default
+    stop_hint = "<code>.stop()</code> ends it"  # a panel names its button instead
 
     def __init__(self, model: Model, server: _netron.NetronServer, url: str, height: int):
         self.model = model
@@ -97,7 +98,7 @@ class NetronView(Result):
             "style='border:1px solid #ddd'></iframe>"
             f"<div style='font-size:12px'>Netron view of '{name}', served on "
             f"{_netron.HOST} only: <a href='{url}' target='_blank'>open in a new tab</a>. "
-            "It lasts while this kernel runs (<code>.stop()</code> ends it); for a picture "
+            f"It lasts while this kernel runs ({self.stop_hint}); for a picture "
             "that stays in the saved notebook use <code>view(model, backend='inline')</code>."
             "</div>")
 

@@ -146,6 +146,7 @@ class InspectPanel(Panel):
             self._stop()
         self._step("starting Netron")
         netron = view(model, height=self.height)
+        netron.stop_hint = "<b>Stop Netron</b> ends it"
         self.netron = netron
         self._record(call("netron", "onnxkit.view", "model", height=repr(self.height)))
         return netron

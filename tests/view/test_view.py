@@ -65,6 +65,16 @@ def test_serves_netron_and_the_model_on_loopback_only(tiny):
         assert fetch(again.url)[0] == 200
 
 
+def test_the_page_opens_on_the_graph_and_reports_nothing(tiny):
+    """No consent prompt, no telemetry (version 0.0.0), no "update" nag when the build ages."""
+    with view(tiny) as v:
+        page = fetch(v.url)[1].decode()
+    assert '<meta name="version" content="0.0.0">' in page
+    assert '<meta name="date"' not in page
+    shim = page.index('get: () => "consent=onnxkit"')
+    assert shim < page.index('src="index.js"')  # seen before Netron's script reads it
+
+
 def test_not_reachable_from_other_interfaces(tiny):
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
         try:  # the address other machines would use (no packet is sent)

@@ -90,7 +90,9 @@ def test_netron_buttons_start_replace_and_stop_servers(tiny):
     click(panel, panel.netron_button)
     first = panel.result
     assert isinstance(first, NetronView) and first.running and panel.netron is first
-    assert first.height == 450 and "<iframe" in panel.output.outputs[0]["data"]["text/html"]
+    shown = panel.output.outputs[0]["data"]["text/html"]
+    assert first.height == 450 and "<iframe" in shown
+    assert "<b>Stop Netron</b> ends it" in shown and ".stop()" not in shown  # the button, in view
     with urllib.request.urlopen(first.local_url + "data/tiny.onnx", timeout=10) as r:
         assert r.read() == tiny.path.read_bytes()
     assert not panel.stop_button.disabled
