@@ -102,9 +102,14 @@ class LoadTest(Result):
                                     yaxis="y2", mode="lines+markers"),
                          go.Scatter(x=x, y=[lvl.p90_ms for lvl in self.levels], name="p90 ms",
                                     yaxis="y2", mode="lines+markers")])
-        fig.update_layout(title=f"{self.model} at {self.url}: load test", xaxis_title="clients",
-                          yaxis={"title": "requests/s"},
-                          yaxis2={"title": "latency ms", "overlaying": "y", "side": "right"})
+        # Both axes start at 0 (counts and times have no negatives); the legend sits below the
+        # plot, where the right axis's labels cannot run into it.
+        fig.update_layout(title={"text": f"'{self.model}': load test<br><sup>{self.url}, "
+                                 f"{self.rows} row(s) a request</sup>"},
+                          xaxis_title="clients", legend={"orientation": "h", "y": -0.2},
+                          yaxis={"title": "requests/s", "rangemode": "tozero"},
+                          yaxis2={"title": "latency ms", "overlaying": "y", "side": "right",
+                                  "rangemode": "tozero", "showgrid": False})
         return fig
 
     def __repr__(self) -> str:
