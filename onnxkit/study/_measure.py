@@ -13,7 +13,7 @@ import numpy as np
 from onnxkit.base import Params, TensorInfo, graph_inputs, graph_outputs
 from onnxkit.bench import Measurement, evaluate, measure_models, measure_serialized
 from onnxkit.errors import InputError, ParameterError
-from onnxkit.models import Model
+from onnxkit.models import Model, ModelLike, load
 from onnxkit.runtime import prepare_feeds, random_inputs, resolve, validate_feeds
 from onnxkit.study._memory import peak_memory
 
@@ -74,17 +74,33 @@ class Where:
 
 # --- signature ------------------------------------------------------------------------------
 
+def interface_difference(reference: ModelLike, variant: ModelLike) -> str | None:
+    """The first input or output in which ``variant`` differs from ``reference`` (names,
+    dtypes, shapes; a dynamic dim matches any size), in words; None when a :class:`Study` of
+    ``reference`` can take ``variant`` (``Study.interface_difference``).
+
+    Examples:
+        >>> from onnxkit import Study, samples
+        >>> Study.interface_difference(samples.tiny_model(), samples.tiny_model()) is None
+        True
+    """
+    reference, variant = load(reference), load(variant)
+    for kind, get in (("input", graph_inputs), ("output", graph_outputs)):
+        problem = _first_difference(kind, get(reference.proto.graph), get(variant.proto.graph))
+        if problem:
+            return problem
+    return None
+
+
 def check_signature(reference: Model, variant: Model, name: str) -> None:
     """Raise :class:`ParameterError` naming the first input/output that differs."""
-    for kind, get in (("input", graph_inputs), ("output", graph_outputs)):
-        want, got = get(reference.proto.graph), get(variant.proto.graph)
-        problem = _first_difference(kind, want, got)
-        if problem:
-            raise ParameterError(
-                f"Study.add('{name}', model=...): '{variant.name}' does not have the reference "
-                f"'{reference.name}''s interface: {problem}. A variant must take the same inputs "
-                "and give the same outputs (names, dtypes, shapes), so that both run on the "
-                "same data; keep_io_types=True (to_fp16) and dynamic dims keep it.")
+    problem = interface_difference(reference, variant)
+    if problem:
+        raise ParameterError(
+            f"Study.add('{name}', model=...): '{variant.name}' does not have the reference "
+            f"'{reference.name}''s interface: {problem}. A variant must take the same inputs "
+            "and give the same outputs (names, dtypes, shapes), so that both run on the "
+            "same data; keep_io_types=True (to_fp16) and dynamic dims keep it.")
 
 
 def _first_difference(kind: str, want: Sequence[TensorInfo], got: Sequence[TensorInfo]

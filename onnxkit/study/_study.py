@@ -160,6 +160,9 @@ class Study(Result):
 
     # --- measuring -----------------------------------------------------------------------
 
+    # what differs between two models' inputs and outputs, in words (None: a study takes it)
+    interface_difference = staticmethod(measure.interface_difference)
+
     def add(self, name: str, model: ModelLike) -> None:
         """Measure ``model`` against the reference and add it as row ``name``.
 

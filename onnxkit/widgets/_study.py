@@ -220,6 +220,10 @@ class StudyPanel(Panel):
         self.best = best
         return best
 
+    def accepts(self, model: ModelLike) -> bool:
+        """Whether Add can take ``model``: it has the reference's inputs and outputs."""
+        return Study.interface_difference(self.reference, model) is None
+
     # --- background adds ----------------------------------------------------------------------
 
     def offer(self, model: ModelLike, name: str | None = None) -> None:

@@ -249,17 +249,24 @@ class Workbench(widgets.VBox):
     def _take(self, made: Model) -> None:
         if made not in self.models:
             self.models = [*self.models, made]
-            self.panels["study"].offer(made)
+            self._offer(made)
         if self.follow:
             self.model = made
+
+    def _offer(self, model: Model) -> None:
+        """Have the study measure ``model`` when it is a variant of the reference (the same
+        inputs and outputs); the header says so of any other."""
+        study = self.panels["study"]
+        if study.accepts(model):
+            study.offer(model)
+            study.source = str(model.path)
 
     def _on_model(self, change: dict[str, Any]) -> None:
         model: Model = change["new"]
         with self._lock:
             if model not in self.models:
                 self.models = [*self.models, model]
-                self.panels["study"].offer(model)
-            self.panels["study"].source = str(model.path)
+                self._offer(model)
             for key in [k for k, t in TABS.items() if t.on_model]:
                 panel = self.panels[key]
                 if self._built.get(key) == model:
@@ -285,14 +292,17 @@ class Workbench(widgets.VBox):
                    for i, x in enumerate(self.models)]
         self.choice.options = options
         study = self.panels.get("study")
-        if isinstance(study, StudyPanel):  # Add offers the models so far
-            study.source_control.options = [str(x.path) for x in self.models[1:]]
+        if isinstance(study, StudyPanel):  # Add offers the models so far that it can take
+            study.source_control.options = [str(x.path) for x in self.models[1:]
+                                            if study.accepts(x)]
         self.choice.value = self.models.index(m) if m in self.models else None
 
     def _verdict(self, model: Model) -> str:
         """What the study measured of ``model`` against the first one, when it did: a slower
         variant carries its verdict wherever it is offered."""
         study = self.panels.get("study")
+        if isinstance(study, StudyPanel) and not study.accepts(model):
+            return " — not a variant of the reference (other inputs or outputs): not in the study"
         found = getattr(study, "study", None)
         row = next((r for r in found.rows() if r.model.path == model.path), None) \
             if found is not None else None

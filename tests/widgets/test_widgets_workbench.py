@@ -127,15 +127,21 @@ def test_use_as_current_goes_back(tiny):
     assert bench.wait(timeout=120) and bench.study.names == ["reference", "opt-basic"]
 
 
-def test_a_variant_the_study_refuses_is_shown_there(tiny, tmp_path):
+def test_a_model_of_another_interface_is_not_offered_to_the_study(tiny, tmp_path):
     bench = _bench(tiny)
+    bench.panels["optimize"].level = "basic"
+    optimized = bench.panels["optimize"].run()
     relu = save(relu_model(), tmp_path / "relu.onnx")
     bench.use(relu)  # another signature: a current model, but not a variant of the reference
     assert bench.model.name == "relu" and bench.panels["deploy"].model.name == "relu"
     assert bench.wait(timeout=120)
     study = bench.panels["study"]
-    assert study.error.startswith("ParameterError") and "relu" in study.error
-    assert not study.busy
+    assert study.error == "" and not study.busy and bench.study.names == ["reference",
+                                                                          "opt-basic"]
+    assert study.source_control.options == (str(optimized.path),)  # Add offers what it takes
+    assert study.source == str(optimized.path)
+    assert "not a variant of the reference" in bench.current.value  # the header says why
+    assert "not in the study" in [label for label, _ in bench.choice.options][-1]
 
 
 @pytest.mark.parametrize("key", ["optimize", "quantize"])
@@ -175,8 +181,8 @@ def test_buttons_in_the_background_and_a_conversion(tiny):
     converted = convert.result.model
     assert bench.model == converted and bench.panels["deploy"].model == converted
     assert bench.models == [tiny, optimize.optimized, converted]
-    # not a variant of tiny (another signature): the study says so and stays as it was
-    assert "ParameterError" in bench.panels["study"].error
+    # not a variant of tiny (another signature): not offered to the study, which stays as it was
+    assert bench.panels["study"].error == "" and "not a variant" in bench.current.value
     assert bench.study.names == ["reference", "opt-basic"]
     code = bench.to_code()
     assert "# --- Convert ---" in code and "onnxkit.convert.from_sklearn(clf, rows" in code
