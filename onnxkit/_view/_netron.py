@@ -38,8 +38,9 @@ _VERSION_META = re.compile(r'<meta name="version" content="[^"]*">')
 _DATE_META = re.compile(r'<meta name="date" content="[^"]*">\n?')
 # Netron's page asks for cookie consent when it finds no "consent" cookie (and a cookie set from a
 # cross-site IFrame may never reach it), so the page sees one: nothing here is reported anywhere.
-_NO_CONSENT_PROMPT = ('<script>Object.defineProperty(document, "cookie", {configurable: true, '
-                      'get: () => "consent=onnxkit", set: () => {}});</script>')
+# A script file of the server's own, since the page's Content-Security-Policy runs no inline one.
+_SCRIPTS = {"onnxkit-no-consent-prompt.js": b'Object.defineProperty(document, "cookie", '
+            b'{configurable: true, get: () => "consent=onnxkit", set: () => {}});\n'}
 _POLL_S = 0.1  # how often the serving loop checks for a stop request
 
 _live: dict[int, NetronServer] = {}
@@ -147,7 +148,8 @@ def _netron_app(model_file: str, title: str) -> tuple[Path, frozenset[str], byte
         page = _VERSION_META.sub(lambda _: meta, page, count=1)
     else:
         page = page.replace("</head>", meta + "\n</head>", 1)
-    page = page.replace("<script", _NO_CONSENT_PROMPT + "\n<script", 1)  # before Netron's own
+    shims = "".join(f'<script type="text/javascript" src="{name}"></script>\n' for name in _SCRIPTS)
+    page = page.replace("<script", shims + "<script", 1)  # before Netron's own
     return folder, names, page.encode("utf-8")
 
 
@@ -174,6 +176,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._send(200, _MIME[".html"], self.server.page, body=body)
         elif name.startswith("data/") and name[len("data/"):] in self.server.files:
             self._send_file(self.server.files[name[len("data/"):]], body=body)
+        elif name in _SCRIPTS:
+            self._send(200, _MIME[".js"], _SCRIPTS[name], body=body)
         elif name in self.server.app_files:
             content = (self.server.app_dir / name).read_bytes()
             self._send(200, _MIME[Path(name).suffix], content, body=body)

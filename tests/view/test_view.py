@@ -69,10 +69,12 @@ def test_the_page_opens_on_the_graph_and_reports_nothing(tiny):
     """No consent prompt, no telemetry (version 0.0.0), no "update" nag when the build ages."""
     with view(tiny) as v:
         page = fetch(v.url)[1].decode()
+        shim = fetch(v.url + "onnxkit-no-consent-prompt.js")
     assert '<meta name="version" content="0.0.0">' in page
     assert '<meta name="date"' not in page
-    shim = page.index('get: () => "consent=onnxkit"')
-    assert shim < page.index('src="index.js"')  # seen before Netron's script reads it
+    # a script file (the page's CSP runs no inline one), loaded before Netron's reads cookies
+    assert page.index('src="onnxkit-no-consent-prompt.js"') < page.index('src="index.js"')
+    assert shim[0] == 200 and b'get: () => "consent=onnxkit"' in shim[1]
 
 
 def test_not_reachable_from_other_interfaces(tiny):
