@@ -74,7 +74,7 @@ demo: setup
 # The provider run goes on after a failing main run; the first non-zero status is the result.
 test: setup setup-providers setup-browser
 	$(WORKSPACE_ENV); \
-	$(PY) -m pytest -p no:cacheprovider $(PYTEST_ARGS); rc=$$?; [ $$rc -eq 5 ] && rc=0; \
+	$(PY) -m pytest -p no:cacheprovider --durations=30 $(PYTEST_ARGS); rc=$$?; [ $$rc -eq 5 ] && rc=0; \
 	$(MAKE) --no-print-directory test-providers; rc2=$$?; exit $$(( rc ? rc : rc2 ))
 
 # The provider tests under onnxruntime-openvino. Its environment has no torch, nbval or

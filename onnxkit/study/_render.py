@@ -9,6 +9,7 @@ import math
 from typing import TYPE_CHECKING
 
 from onnxkit.results import fmt_bytes, html_table
+from onnxkit.study._labels import place_labels
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -165,22 +166,27 @@ def pareto_figure(study: Study, chosen: str | None = None) -> go.Figure:
     points = [(r.name, r.p50_ms, float(value(study, r, y_col))) for r in rows]  # type: ignore
     front = pareto_front(points, higher_is_better=score is not None)
     by_name = {name: (x, y) for name, x, y in points}
+    names, xs, ys = [p[0] for p in points], [p[1] for p in points], [p[2] for p in points]
     sizes = [r.size_bytes / MB for r in rows]
+    sizeref = 2 * max(sizes, default=1) / 40 ** 2
     ref_ms = study["reference"].p50_ms
+    # the speedup interval, as latencies: the reference's p50 over the interval's ends
+    plus = [max(ref_ms / r.speedup.low - r.p50_ms, 0) for r in rows]
+    minus = [max(r.p50_ms - ref_ms / r.speedup.high, 0) for r in rows]
+    x_range = axis_range([*(x + d for x, d in zip(xs, plus)), *(x - d for x, d in zip(xs, minus))])
+    y_range = axis_range(ys)
+    texts, places = place_labels(
+        names, xs, ys, x_range=x_range or [0, 1], y_range=y_range or [0, 1],
+        radii=[max(math.sqrt(s / 2 / sizeref), 3) for s in sizes], first=[chosen or "", *front])
     fig = go.Figure(go.Scatter(
-        x=[p[1] for p in points], y=[p[2] for p in points], mode="markers+text",
-        # the speedup interval, as latencies: the reference's p50 over the interval's ends
-        error_x={"type": "data", "symmetric": False,
-                 "array": [max(ref_ms / r.speedup.low - r.p50_ms, 0) for r in rows],
-                 "arrayminus": [max(r.p50_ms - ref_ms / r.speedup.high, 0) for r in rows]},
-        text=[p[0] for p in points], textposition=label_positions([p[1] for p in points]),
-        cliponaxis=False, name="variants",  # the top label may reach into the margin
-        marker={"size": sizes, "sizemode": "area", "sizemin": 6,
-                "sizeref": 2 * max(sizes, default=1) / 40 ** 2,
-                "color": ["#e76f51" if p[0] in front else "#8d99ae" for p in points]},
-        customdata=sizes,
-        hovertemplate="%{text}<br>p50 %{x:.3f} ms<br>%{y:.4g}<br>size %{customdata:.3f} MB"
-                      "<extra></extra>"))
+        x=xs, y=ys, mode="markers+text", name="variants",
+        error_x={"type": "data", "symmetric": False, "array": plus, "arrayminus": minus},
+        text=texts, textposition=places, cliponaxis=False,  # labels may reach into the margin
+        marker={"size": sizes, "sizemode": "area", "sizemin": 6, "sizeref": sizeref,
+                "color": ["#e76f51" if n in front else "#8d99ae" for n in names]},
+        customdata=list(zip(names, sizes)),
+        hovertemplate="%{customdata[0]}<br>p50 %{x:.3f} ms<br>%{y:.4g}<br>size "
+                      "%{customdata[1]:.3f} MB<extra></extra>"))
     fig.add_trace(go.Scatter(
         x=[by_name[n][0] for n in front], y=[by_name[n][1] for n in front],
         mode="lines", name="Pareto front", line={"dash": "dash", "color": "#e76f51"},
@@ -192,28 +198,16 @@ def pareto_figure(study: Study, chosen: str | None = None) -> go.Figure:
             marker={"symbol": "star-open", "size": 22, "line": {"width": 2},
                     "color": "#2a9d8f"}))
     label = {"accuracy": "accuracy (higher is better)", "metric": "metric (higher is better)"}
+    crowded = "; crowded points named on hover" if "" in texts else ""
     fig.update_layout(
         title={"text": f"{study.reference.name}: latency vs {y_col}<br><sup>marker area: model "
-                       f"size; whiskers: 95% speedup interval; front: {', '.join(front)}</sup>"},
-        xaxis_title="p50 latency (ms)",
+                       f"size; whiskers: 95% speedup interval; front: {', '.join(front)}"
+                       f"{crowded}</sup>"},
+        xaxis={"title": "p50 latency (ms)", "range": x_range},
         yaxis={"title": label.get(y_col, "max abs error vs the reference (lower is better)"),
-               "range": axis_range([p[2] for p in points])},
+               "range": y_range},
         legend={"orientation": "h", "y": -0.2})
     return fig
-
-
-def label_positions(xs: list[float]) -> list[str]:
-    """Text positions that keep neighbours' labels apart: by increasing ``x``, each label
-    goes above or below its point, the other way from the previous one.
-
-    Examples:
-        >>> label_positions([2.0, 1.0, 3.0])
-        ['bottom center', 'top center', 'top center']
-    """
-    positions = [""] * len(xs)
-    for rank, i in enumerate(sorted(range(len(xs)), key=xs.__getitem__)):
-        positions[i] = "top center" if rank % 2 == 0 else "bottom center"
-    return positions
 
 
 def axis_range(values: list[float]) -> list[float] | None:

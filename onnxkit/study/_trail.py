@@ -10,8 +10,9 @@ from onnxkit.bench import Speedup
 from onnxkit.models import Model, load
 from onnxkit.quantize import Preflight
 from onnxkit.results import Result, html_table
+from onnxkit.study._labels import place_labels
 from onnxkit.study._pick import pick
-from onnxkit.study._render import axis_range, label_positions
+from onnxkit.study._render import axis_range
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -125,18 +126,24 @@ class TuningResult(Result):
         done = [(c, c.speedup) for c in self.candidates if c.speedup is not None]
         by_error = self.max_error is not None or self.reference_score is None
         ys = [c.max_abs_err if by_error else c.score for c, _ in done]
+        line = self.max_error if by_error else (self.reference_score or 0) - (
+            self.max_accuracy_drop or 0)
+        x_range = axis_range([1.0, *(s.low for _, s in done), *(s.high for _, s in done)])
+        y_range = axis_range([y for y in [*ys, line] if y is not None])
+        names = [c.recipe for c, _ in done]
+        winner = [self.winner.recipe] if self.winner is not None else []
+        texts, places = place_labels(
+            names, [s.median for _, s in done], [y if y is not None else 0.0 for y in ys],
+            x_range=x_range or [0, 1], y_range=y_range or [0, 1], first=winner)
         fig = go.Figure(go.Scatter(
-            x=[s.median for _, s in done], y=ys, mode="markers+text",
-            text=[c.recipe for c, _ in done],
-            textposition=label_positions([s.median for _, s in done]), cliponaxis=False,
+            x=[s.median for _, s in done], y=ys, mode="markers+text", hovertext=names,
+            text=texts, textposition=places, cliponaxis=False,
             marker={"color": ["#2a9d8f" if c.meets else "#e76f51" for c, _ in done],
                     "size": 10},
             error_x={"type": "data", "symmetric": False,
                      "array": [s.high - s.median for _, s in done],
                      "arrayminus": [s.median - s.low for _, s in done]},
             name="candidates"))
-        line = self.max_error if by_error else (self.reference_score or 0) - (
-            self.max_accuracy_drop or 0)
         fig.add_hline(y=line, line_dash="dash", annotation_text="budget")
         fig.add_vline(x=1.0, line_dash="dot", annotation_text="float32")
         if self.winner is not None and self.winner.speedup is not None:
@@ -144,9 +151,10 @@ class TuningResult(Result):
                 self.winner.max_abs_err if by_error else self.winner.score], mode="markers",
                 marker={"size": 22, "symbol": "circle-open", "color": "black"}, name="best"))
         fig.update_layout(title=f"tuning '{self.reference.name}': {self.why}",
-                          xaxis_title="speedup vs float32 (95% interval)",
+                          xaxis={"title": "speedup vs float32 (95% interval)",
+                                 "range": x_range},
                           yaxis={"title": "max abs error" if by_error else "score",
-                                 "range": axis_range([y for y in [*ys, line] if y is not None])})
+                                 "range": y_range})
         return fig
 
     def to_dict(self) -> dict[str, Any]:

@@ -92,7 +92,9 @@ def test_transformer_gets_fused_and_quantized(text_study):
 def test_plot_draws_variants_and_the_pareto_front(digits_study):
     fig = digits_study.plot()
     variants, front = fig.data
-    assert list(variants.text) == digits_study.names
+    assert [name for name, _ in variants.customdata] == digits_study.names  # in the hover
+    assert set(variants.text) - {""} <= set(digits_study.names)  # labels, where they fit
+    assert set(front.x) <= {x for x, t in zip(variants.x, variants.text) if t}  # front named
     assert front.name == "Pareto front" and 1 <= len(front.x) <= len(variants.x)
     assert list(front.x) == sorted(front.x)  # the front runs from the fastest
     assert variants.marker.size[1] < variants.marker.size[0]  # fp16 smaller than fp32
@@ -100,7 +102,9 @@ def test_plot_draws_variants_and_the_pareto_front(digits_study):
     low, high = fig.layout.yaxis.range  # the data's span and room for labels, no further
     assert low < min(variants.y) and max(variants.y) < high <= max(variants.y) + 0.15 * (
         max(variants.y) - min(variants.y)) + 0.011
-    assert len(set(variants.textposition)) == 2  # neighbours' labels above and below
+    low, high = fig.layout.xaxis.range  # the whiskers inside
+    assert low < min(variants.x) - max(variants.error_x.arrayminus) and \
+        max(variants.x) + max(variants.error_x.array) < high
 
 
 def test_best_is_marked_in_the_study_table_and_chart(digits_study):
