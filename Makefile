@@ -36,7 +36,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install --quiet --upgrade pip
 	# The CPU build of torch first: a looser pin alone would pull the CUDA build (GBs).
 	$(PY) $(PIP_INSTALL) "torch==2.13.0"
-	$(PY) $(PIP_INSTALL) -e ".[torch,sklearn,tensorflow,serve,cluster,llm,dev]"
+	$(PY) $(PIP_INSTALL) -e ".[torch,sklearn,tensorflow,serve,cluster,llm,compose,dev]"
 	touch $(STAMP)
 
 setup-providers: $(STAMP_OV)

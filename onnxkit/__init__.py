@@ -58,7 +58,7 @@ _EXPORTS: dict[str, str] = {
 }
 # Public subpackages and modules, imported on first use too.
 _SUBMODULES = ("samples", "widgets", "quantize", "convert", "prune", "deploy", "serve",
-               "cluster", "results", "cli", "llm")
+               "cluster", "results", "cli", "llm", "compose")
 
 __all__ = [*_EXPORTS, "errors", *_SUBMODULES, "__version__"]
 
@@ -66,6 +66,7 @@ if _typing.TYPE_CHECKING:  # what type checkers and editors see; at run time, la
     from onnxkit import (
         cli,
         cluster,
+        compose,
         convert,
         deploy,
         llm,

@@ -17,9 +17,10 @@ from onnxkit.results import Result
 
 # Results whose contract is checked where they are made at no extra cost: the demo's test.
 # (RayDeployment: tests/serve/test_ray.py; Cluster, Node, NodeTable: tests/cluster; the
-# decoder sample and onnxkit.llm's results: tests/llm/test_llm_results.py)
+# decoder sample and onnxkit.llm's results: tests/llm/test_llm_results.py; the detector sample
+# and onnxkit.compose's: tests/compose/test_compose_results.py)
 ELSEWHERE = {"DemoReport", "Stage", "RayDeployment", "Cluster", "Node", "NodeTable",
-             "DecoderSample"}
+             "DecoderSample", "DetectionSample"}
 # Results reached only through a public one (a summary's initializers, a provider table's rows).
 NESTED = {"InitializerInfo", "ProviderInfo"}
 

@@ -36,10 +36,16 @@ def _shapes(path: str) -> None:
 
 
 def _runtime(path: str) -> None:
+    import onnx
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.log_severity_level = 3
+    if any(o.domain == "ai.onnx.contrib" for o in onnx.load_model(
+            path, load_external_data=False).opset_import):  # its custom operators first
+        import onnxruntime_extensions
+
+        options.register_custom_ops_library(onnxruntime_extensions.get_library_path())
     ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
     _emit("runtime", True, detail=f"onnxruntime {ort.__version__} created a CPU session")
 

@@ -36,6 +36,8 @@ from onnxkit.runtime._session import (
     session_options,
 )
 from onnxkit.runtime._session import create_session as create_session
+from onnxkit.runtime._session import custom_op_libraries as custom_op_libraries
+from onnxkit.runtime._session import register_custom_ops as register_custom_ops
 from onnxkit.runtime._session import run_session as run_session
 
 # What a user imports. The `name as name` imports above are the kernel's own: the later

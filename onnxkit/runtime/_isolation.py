@@ -9,17 +9,19 @@ import subprocess
 import sys
 
 from onnxkit.models import Model
+from onnxkit.runtime._session import custom_op_libraries
 
 _LOAD = ("import sys, onnxruntime as ort; so = ort.SessionOptions(); "
-         "so.log_severity_level = 4; ort.InferenceSession(sys.argv[1], so, "
-         "providers=['CPUExecutionProvider'])")
+         "so.log_severity_level = 4; [so.register_custom_ops_library(p) for p in sys.argv[2:]]; "
+         "ort.InferenceSession(sys.argv[1], so, providers=['CPUExecutionProvider'])")
 
 
 def crashes_onnxruntime(model: Model, *, timeout: float = 120.0) -> str | None:
     """How ONNX Runtime died creating a session for ``model`` (``"SIGSEGV"``), or None when
     it did not (an ordinary error is not a crash: it is raised in-process, in words)."""
     try:
-        done = subprocess.run([sys.executable, "-c", _LOAD, str(model.path)],
+        done = subprocess.run([sys.executable, "-c", _LOAD, str(model.path),
+                               *custom_op_libraries(model)],
                               capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL)
     except subprocess.TimeoutExpired:
         return f"no answer within {timeout:g} s"

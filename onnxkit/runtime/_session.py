@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from onnxkit.base import clean_ort_message, graph_inputs, integer, one_of, ort_hint
+from onnxkit.base import clean_ort_message, graph_inputs, integer, one_of, ort_hint, require
 from onnxkit.errors import ParameterError, ProviderError, SessionError
 from onnxkit.models import Model, ModelLike, load
 from onnxkit.runtime._feeds import Feeds, validate_feeds
@@ -83,6 +83,7 @@ def create_session(handle: Model, resolved: Resolved, *, threads: int | None = N
     import onnxruntime as ort
 
     so = session_options(threads=threads, opt_level=opt_level, options=options, where=where)
+    register_custom_ops(so, handle)
     if profile_prefix is not None:
         so.enable_profiling = True
         so.profile_file_prefix = profile_prefix
@@ -102,6 +103,22 @@ def create_session(handle: Model, resolved: Resolved, *, threads: int | None = N
             f"(stderr). Check the options {dict(resolved)}: often a value the device does not "
             "support; and that the device and its drivers are present.")
     return sess
+
+
+def custom_op_libraries(model: Model) -> list[str]:
+    """The operator libraries a session of ``model`` must register: onnxruntime-extensions'
+    (tokenizers...) when the model uses its domain. Every session onnxkit makes loads them,
+    in this process or a child's."""
+    if not any(o.domain == "ai.onnx.contrib" for o in model.proto.opset_import):
+        return []
+    ortx = require("onnxruntime_extensions", purpose=f"Running '{model.name}' (its tokenizer "
+                   "operators)")
+    return [ortx.get_library_path()]
+
+
+def register_custom_ops(so: ort.SessionOptions, model: Model) -> None:
+    for library in custom_op_libraries(model):
+        so.register_custom_ops_library(library)
 
 
 def _apply_cpu_options(so: ort.SessionOptions, resolved: Resolved) -> Resolved:

@@ -12,6 +12,7 @@ digits_cnn()       CNN trained on scikit-learn's bundled 8x8 digits            t
 digits_torch()     the same CNN as a trained ``torch.nn.Module``, not converted torch
 text_transformer() 2-layer BERT-style text classifier, synthetic sentiment     torch
 sklearn_pipeline() StandardScaler + LogisticRegression on breast-cancer data    sklearn
+detector()         grid detector trained on synthetic shape scenes (+ images)   torch
 text_decoder()     4-layer Llama decoder trained on Python's docs (HF folder)  torch
 =================  ==========================================================  ==========
 """
@@ -27,8 +28,10 @@ from onnxkit.samples._builders import (
     tiny_model,
 )
 from onnxkit.samples._decoder import DecoderSample, text_decoder
+from onnxkit.samples._detector import DetectionSample, detector
 
 __all__ = ["Sample", "TorchSample", "tiny_model", "digits_cnn", "digits_torch",
-           "text_transformer", "sklearn_pipeline", "text_decoder", "DecoderSample"]
+           "text_transformer", "sklearn_pipeline", "text_decoder", "DecoderSample",
+           "detector", "DetectionSample"]
 
 _publish(globals(), __name__, __all__)

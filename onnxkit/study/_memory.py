@@ -24,7 +24,8 @@ from typing import Any
 import numpy as np
 
 from onnxkit.errors import SessionError
-from onnxkit.runtime import resolve
+from onnxkit.models import load
+from onnxkit.runtime import custom_op_libraries, resolve
 
 _CHILD = Path(__file__).with_name("_memory_child.py")
 
@@ -36,7 +37,8 @@ def peak_memory(model: Any, feeds: dict[str, Any], *, providers: Any = None,
         return None
     resolved, _ = resolve(providers)
     config = json.dumps({"threads": threads, "providers": [n for n, _ in resolved],
-                         "provider_options": [dict(o) for _, o in resolved]}, default=str)
+                         "provider_options": [dict(o) for _, o in resolved],
+                         "libraries": custom_op_libraries(load(model))}, default=str)
     with tempfile.TemporaryDirectory(prefix="onnxkit-mem-") as tmp:
         path = os.path.join(tmp, "feeds.npz")
         np.savez(path, **feeds)

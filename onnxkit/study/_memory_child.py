@@ -40,6 +40,8 @@ def main(model: str, feeds_path: str, config: str) -> None:
     so.log_severity_level = 3
     if options["threads"] is not None:
         so.intra_op_num_threads = options["threads"]
+    for library in options["libraries"]:  # custom operators (onnxruntime-extensions')
+        so.register_custom_ops_library(library)
     _reset_peak()
     baseline = _status("VmRSS")
     sess = ort.InferenceSession(model, so, providers=options["providers"],

@@ -11,7 +11,7 @@ import onnx
 from onnxkit.base import one_of
 from onnxkit.errors import ParameterError, SessionError, UnsupportedModelError
 from onnxkit.models import Model, ModelLike, load
-from onnxkit.runtime import Providers, resolve, session_options
+from onnxkit.runtime import Providers, register_custom_ops, resolve, session_options
 from onnxkit.transforms._derive import derive, op_changes, verified
 
 Level = Literal["basic", "extended", "layout", "all"]
@@ -95,6 +95,7 @@ def ort_optimized(proto: onnx.ModelProto, parent: Model, level: Level,
                         location="in.onnx.data")
         so = session_options(opt_level=level)
         so.optimized_model_filepath = str(target)
+        register_custom_ops(so, parent)
         if parent.external_data:
             so.add_session_config_entry(
                 "session.optimized_model_external_initializers_file_name", "out.onnx.data")

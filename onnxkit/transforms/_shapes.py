@@ -16,7 +16,7 @@ import onnx
 from onnxkit.base import TensorInfo, clean_ort_message, graph_inputs, graph_outputs
 from onnxkit.errors import InputError, ParameterError, SessionError, UnsupportedModelError
 from onnxkit.models import Model, ModelLike, load
-from onnxkit.runtime import graph_feeds, session, session_options
+from onnxkit.runtime import graph_feeds, register_custom_ops, session, session_options
 from onnxkit.transforms._derive import (
     derive,
     verified_if_runnable,
@@ -317,6 +317,7 @@ def _memory_session(parent: Model, proto: onnx.ModelProto, trial: dict[str, int]
 
     so = session_options()
     so.log_severity_level = 4  # a failure here is expected and reported; keep stderr quiet
+    register_custom_ops(so, parent)
     if parent.external_data:  # the weights stay in their files, found from the parent's folder
         so.add_session_config_entry("session.model_external_initializers_file_folder_path",
                                     str(parent.path.parent))
