@@ -39,7 +39,7 @@ def test_labels_keep_off_the_markers():
     width, height = PLOT_PX
     centres = [((x - 0.03) * width / 0.2, (y - 0.912) * height / 0.082) for x, y in zip(XS, YS)]
     markers = [(cx - 5, cy - 5, cx + 5, cy + 5) for cx, cy in centres]
-    for i, box in enumerate(_boxes(texts, places)):
+    for box in _boxes(texts, places):
         assert not any(_overlap(box, m) for m in markers), texts
 
 
