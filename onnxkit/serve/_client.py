@@ -109,7 +109,7 @@ class LoadTest(Result):
                           xaxis_title="clients", legend={"orientation": "h", "y": -0.2},
                           yaxis={"title": "requests/s", "rangemode": "tozero"},
                           yaxis2={"title": "latency ms", "overlaying": "y", "side": "right",
-                                  "rangemode": "tozero", "showgrid": False})
+                                  "rangemode": "tozero", "showgrid": False, "tickmode": "auto"})
         return fig
 
     def __repr__(self) -> str:
