@@ -89,9 +89,9 @@ def join(first: onnx.ModelProto, second: onnx.ModelProto, io_map: Sequence[tuple
     bare = {n: n[len(p1):] if n.startswith(p1) else n[len(p2):] for n in outer}
     clash = sorted({b for b in bare.values() if list(bare.values()).count(b) > 1})
     if clash:
-        raise ParameterError(f"{where}: both parts have an input or output named {clash} that "
-                             "stays outside the joined model; connect it in io_map or rename "
-                             "it in one part first.")
+        raise ParameterError(f"{where}(...): both parts have an input or output named {clash} "
+                             "that stays outside the joined model; connect it in io_map or "
+                             "rename it in one part first.")
     rename(merged.graph, bare)
     merged.graph.name = f"{first.graph.name}+{second.graph.name}"
     return merged
