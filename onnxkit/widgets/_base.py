@@ -222,7 +222,7 @@ def _display(result: Any) -> tuple[dict[str, Any], ...]:
     """Output-area entries for a result: its table, then its plot when it has one; a plain
     mapping (a server's outputs or stats) as a table in words, not a repr."""
     if isinstance(result, Mapping):
-        rows = [(str(k), _in_words(v)) for k, v in result.items()]
+        rows = [(str(k).replace("_", " "), _in_words(v)) for k, v in result.items()]
         return (_entry({"text/plain": "\n".join(f"{k}: {v}" for k, v in rows),
                         "text/html": html_table(("", ""), rows)}),)
     outputs = [_entry({"text/plain": repr(result),
@@ -250,9 +250,11 @@ def _in_words(value: Any) -> str:
         more = " …" if value.size > 6 else ""
         top = f"; top class {int(value[0].argmax())}" if value.ndim == 2 and value.size else ""
         return f"{value.dtype}{list(value.shape)}: {head}{more}{top}"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
     if isinstance(value, float):
         return f"{value:.4g}"
-    return "-" if value is None else str(value)
+    return "-" if value is None or value == "" else str(value)
 
 
 def _entry(data: dict[str, Any]) -> dict[str, Any]:

@@ -33,8 +33,11 @@ def test_start_send_load_test_and_stop(digits):
         assert "server = onnxkit.serve.start(" in code and "max_batch=8" in code
         assert "load = server.load_test(clients=[1, 4], requests=20)" in code
     finally:
-        stats = panel.stop()
+        click(panel, panel.stop_button)
+        stats = panel.result
     assert stats["ok"] >= 1 + 40 and not server.running and panel.server is None
+    shown = panel.output.outputs[0]["data"]["text/plain"]  # the stats in words, not a dict
+    assert "max batch rows seen: " in shown and "running: no" in shown and "{" not in shown
     assert panel.url.value == "not serving" and panel.send_button.disabled
     namespace = run_code(panel.to_code())
     assert not namespace["server"].running  # the printed code stops its server too
