@@ -48,7 +48,8 @@ class ComposePanel(Panel):
     with ``iou``/``score``/``max_detections``), ``chain`` (``partner`` after the graph,
     ``io_map``), ``ensemble`` (``how``) — and shows the new graph's inputs, outputs and
     nodes, and whether the step verified. *split* cuts the graph at ``at`` into ``stages``
-    (the graph so far stays; ``made`` is the first stage). *Undo* goes back one step.
+    (returned as ``{"stage 1": Model, ...}``; the graph so far stays; ``made`` is the first
+    stage). *Undo* goes back one step.
 
     Examples:
         >>> import onnxkit
@@ -223,7 +224,7 @@ class ComposePanel(Panel):
             "composed", "onnxkit.compose.ensemble", f"[composed, {self._expr(other)}]",
             how=repr(self.how))
 
-    def _split(self) -> tuple[Model, ...]:
+    def _split(self) -> dict[str, Model]:
         at = [n.strip() for n in self.at.split(",") if n.strip()]
         if not at:
             raise ParameterError("ComposePanel: name the tensors to split at (at=...); "
@@ -233,7 +234,7 @@ class ComposePanel(Panel):
         self.stages = stages
         self.made = stages[0]
         self.graph_view.value = self._graph_html()
-        return stages
+        return {f"stage {k}": stage for k, stage in enumerate(stages, 1)}  # shown as a table
 
     def _undo(self) -> Model:
         if not self._past:

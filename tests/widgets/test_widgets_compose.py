@@ -75,7 +75,8 @@ def test_split_shows_its_stages_and_offers_cut_points(tiny):
     assert panel.controls["at"].placeholder == "h, a"  # from compose.cut_points
     panel.at = "a"
     stages = panel.run()
-    assert len(stages) == 2 and panel.made is stages[0] and panel.current == tiny
+    assert list(stages) == ["stage 1", "stage 2"] and tuple(stages.values()) == panel.stages
+    assert panel.made is panel.stages[0] and panel.current == tiny
     assert "stage 2" in panel.graph_view.value
     assert panel.to_code().splitlines()[-1] == "stages = onnxkit.compose.split(composed, at=['a'])"
 
