@@ -59,7 +59,7 @@ def split(model: ModelLike, at: Sequence[Cut], *, feeds: dict | None = None
     return _checked(whole, stages, feeds)
 
 
-def cut_points(model: ModelLike, *, limit: int = 2000) -> list[str]:
+def cut_points(model: ModelLike, *, limit: int = 1000) -> list[str]:
     """The tensors one cut can split ``model`` at cleanly: the rest of the graph needs that
     tensor alone (no model input again), in graph order. Empty for graphs over ``limit``
     nodes (the search is quadratic).

@@ -148,10 +148,11 @@ class ComposePanel(Panel):
             "partner": widgets.HBox([c["partner"], c["io_map"], c["how"]]),
             "split": widgets.HBox([c["at"]]),
         }
-        self.observe(lambda _: self._sync(), ["step", "nms", "tokenizer", "others", "current",
-                                              "history"])
+        self.observe(lambda _: self._sync(), ["step", "nms", "tokenizer", "others"])
+        # the graph is summarized (and its cut points searched) only when it changes
+        self.observe(lambda _: self._show_graph(), ["current", "history", "stages"])
         self._layout(self.step_control, *self._rows.values(), self.graph_view)
-        self._sync()
+        self._show_graph()
 
     # --- state --------------------------------------------------------------------------------
 
@@ -166,9 +167,13 @@ class ComposePanel(Panel):
         for name in ("softmax", "top_k", "threshold"):
             c[name].disabled = self.nms
         c["partner"].options = [str(m.path) for m in self.others if m != self.current]
-        c["at"].placeholder = ", ".join(cut_points(self.current)[:3]) or "tensor names"
-        self.graph_view.value = self._graph_html()
         self._sync_buttons()
+
+    def _show_graph(self) -> None:
+        self.controls["at"].placeholder = ", ".join(cut_points(self.current)[:3]) or \
+            "tensor names"
+        self.graph_view.value = self._graph_html()
+        self._sync()
 
     def _enabled(self, button: widgets.Button) -> bool:
         if button is self.undo_button:
@@ -233,7 +238,6 @@ class ComposePanel(Panel):
         self._record(call("stages", "onnxkit.compose.split", "composed", at=repr(at)))
         self.stages = stages
         self.made = stages[0]
-        self.graph_view.value = self._graph_html()
         return {f"stage {k}": stage for k, stage in enumerate(stages, 1)}  # shown as a table
 
     def _undo(self) -> Model:
