@@ -17,7 +17,11 @@ within the stated tolerance). Then the detector's mAP@0.5 (``evaluate_detector``
 fp32 vs int8 static, both with letterboxing and NMS in the graph. Goal (issue 28): the composed
 model at least as fast as Python-around-the-model at batch 1.
 
-On a shared machine the absolute figures are noisy; the ratios are paired per round.
+On a shared machine the absolute figures are noisy; the ratios are paired per round. One run
+on 2 cores shared with other work (load average 5-7, threads 1, 10 rounds): graph vs Python
+image 7.5x / 6.6x (batch 1 / 32), text 1.5x / 1.3x, detector 1.9x / 2.1x, every output equal;
+detector mAP@0.5 fp32 0.940, int8 static 0.940 (150 scenes), int8 1.10x [0.96, 1.43] at
+batch 32 (an earlier run, beside a browser test, had text batch 32 at 0.35x: noise that size).
 
 Run: ``python benchmarks/compose.py [--rounds N] [--threads N]``.
 """
@@ -176,7 +180,8 @@ def main() -> None:
             print(timed(f"detect batch {batch}", *detector_pipeline(batch, args.threads),
                         args.rounds))
         detector = onnxkit.samples.detector()
-        int8 = onnxkit.quantize.static(detector.model, detector.inputs["image"][:50])
+        int8 = onnxkit.quantize.static(detector.model, detector.inputs["image"][:50],
+                                       progress=lambda *_: None)
         models = {"fp32": detector_graph(detector, detector.model),
                   "int8": detector_graph(detector, int8)}
         for name, model in models.items():
