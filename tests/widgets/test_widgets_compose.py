@@ -130,3 +130,20 @@ def test_the_workbench_tab_takes_the_composed_model(tiny):
     assert made in bench.models and "with_postprocessing" in bench.to_code()
     assert compose.others == bench.models  # offered to chain and ensemble with
     bench.close()
+
+
+def test_a_detector_gets_letterboxing_and_nms():
+    detector = onnxkit.samples.detector()  # cached after its first build (tests/compose)
+    panel = ComposePanel(detector.model)
+    panel.step, panel.letterbox, panel.layout = "image", "64, 64", "nhwc"
+    panel.run()
+    panel.step, panel.nms, panel.score, panel.max_detections = "postprocess", True, 0.3, 10
+    panel.labels = ", ".join(detector.classes)
+    assert panel.controls["softmax"].disabled  # NMS has its own score threshold
+    model = panel.run()
+    assert panel.history == ["preprocess: image: verified", "postprocess: verified"]
+    out = onnxkit.run(model, {"image": detector.images[:2]})
+    assert out["boxes"].shape == (2, 10, 4) and set(out["labels"][0, :out["count"][0]]) <= \
+        set(detector.classes)
+    assert "NMS(iou=0.5, score=0.3, max_detections=10)" in panel.to_code()
+    assert run_code(panel.to_code())["composed"].path == model.path
