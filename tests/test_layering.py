@@ -38,7 +38,8 @@ TIERS: list[set[str]] = [
 # What panels and the CLI may import: the front door, its public subpackages, the widget base.
 PUBLIC = {"onnxkit", "onnxkit.errors", "onnxkit.results", "onnxkit.convert", "onnxkit.quantize",
           "onnxkit.deploy", "onnxkit.samples", "onnxkit.serve", "onnxkit.cluster",
-          "onnxkit.prune", "onnxkit.llm", "onnxkit.widgets._base", "onnxkit._version"}
+          "onnxkit.prune", "onnxkit.llm", "onnxkit.compose", "onnxkit.widgets._base",
+          "onnxkit._version"}
 HEAVY = ("torch", "tensorflow", "keras", "ray", "sklearn", "transformers",
          "starlette")
 # A package may name what moved to a later stage, read lazily in a module __getattr__ (so the

@@ -19,12 +19,12 @@ from onnxkit.compose._image import PIXEL_ATOL, ImagePrep
 from onnxkit.compose._nms import NMS
 from onnxkit.compose._postprocess import with_postprocessing
 from onnxkit.compose._preprocess import token_check, with_preprocessing
-from onnxkit.compose._split import split
+from onnxkit.compose._split import cut_points, split
 from onnxkit.compose._text import from_tokenizer
 
 __all__ = [
     "with_preprocessing", "ImagePrep", "PIXEL_ATOL", "from_tokenizer", "token_check",
-    "with_postprocessing", "NMS", "chain", "ensemble", "HOWS", "split",
+    "with_postprocessing", "NMS", "chain", "ensemble", "HOWS", "split", "cut_points",
     "mean_average_precision", "evaluate_detector", "DetectionScore", "plot_detections",
 ]
 

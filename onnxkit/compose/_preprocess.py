@@ -179,6 +179,8 @@ def _with_text(parent: Model, tokenizer: Any, max_length: int | None,
     feeds = []
     for t in texts:
         ids = run(tok, {"text": np.array([t], dtype=object)})
+        if ids["input_ids"].size == 0:
+            continue  # no token at all (BPE on ""): the token check covers it; few models run it
         feeds.append(({"text": np.array([t], dtype=object)},
                       {n: ids[n] for n, _ in io}))
     return _verified(parent, child, feeds, {"tokens": tokens})

@@ -59,6 +59,28 @@ def split(model: ModelLike, at: Sequence[Cut], *, feeds: dict | None = None
     return _checked(whole, stages, feeds)
 
 
+def cut_points(model: ModelLike, *, limit: int = 1000) -> list[str]:
+    """The tensors one cut can split ``model`` at cleanly: the rest of the graph needs that
+    tensor alone (no model input again), in graph order. Empty for graphs over ``limit``
+    nodes (the search is quadratic).
+
+    Examples:
+        >>> import onnxkit
+        >>> cut_points(onnxkit.samples.tiny_model())
+        ['h', 'a']
+    """
+    graph = load(model).proto.graph
+    if len(graph.node) > limit:
+        return []
+    inputs = {i.name for i in graph_inputs(graph)}
+    outputs = [o.name for o in graph_outputs(graph)]
+    found = []
+    for name in (o for n in graph.node for o in n.output if o and o not in outputs):
+        if _reads(graph, outputs, inputs | {name}) == {name}:
+            found.append(name)
+    return found
+
+
 def _names(cut: Cut) -> list[str]:
     names = [cut] if isinstance(cut, str) else list(cut)
     if not names or not all(isinstance(n, str) and n for n in names):

@@ -7,6 +7,7 @@ with progress and Cancel, shows failures in place, and prints its code (``panel.
 panel              what
 =================  ===============================================================
 ClusterPanel       Ray: connect (local or a cluster), its nodes' hardware, evaluate on it
+ComposePanel       a pipeline in one graph: pre-/post-processing, chain, ensemble, split
 ConvertPanel       a torch / scikit-learn / Keras model from the notebook to ONNX, verified
 DeployPanel        a self-contained bundle folder, its verification, the ORT format
 InspectPanel       pick a model; its summary, its graph inline or in Netron
@@ -23,6 +24,7 @@ Workbench          all of the above as tabs, sharing the current model and one s
 from onnxkit.base import publish as _publish
 from onnxkit.widgets._base import Panel
 from onnxkit.widgets._cluster import ClusterPanel
+from onnxkit.widgets._compose import ComposePanel
 from onnxkit.widgets._convert import ConvertPanel
 from onnxkit.widgets._deploy import DeployPanel
 from onnxkit.widgets._inspect import InspectPanel
@@ -34,7 +36,8 @@ from onnxkit.widgets._study import StudyPanel
 from onnxkit.widgets._tune import TunePanel
 from onnxkit.widgets._workbench import Workbench
 
-__all__ = ["Panel", "ClusterPanel", "ConvertPanel", "DeployPanel", "InspectPanel", "OptimizePanel",
-           "ProviderPanel", "QuantizePanel", "ServePanel", "StudyPanel", "TunePanel", "Workbench"]
+__all__ = ["Panel", "ClusterPanel", "ComposePanel", "ConvertPanel", "DeployPanel", "InspectPanel",
+           "OptimizePanel", "ProviderPanel", "QuantizePanel", "ServePanel", "StudyPanel",
+           "TunePanel", "Workbench"]
 
 _publish(globals(), __name__, __all__)

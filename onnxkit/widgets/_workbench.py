@@ -16,6 +16,7 @@ from onnxkit import Model, ModelLike, load
 from onnxkit.results import fmt_bytes
 from onnxkit.widgets._base import Panel
 from onnxkit.widgets._cluster import ClusterPanel
+from onnxkit.widgets._compose import ComposePanel
 from onnxkit.widgets._convert import ConvertPanel
 from onnxkit.widgets._deploy import DeployPanel
 from onnxkit.widgets._inspect import InspectPanel
@@ -51,6 +52,7 @@ TABS: dict[str, Tab] = {
     "inspect": Tab("Inspect", lambda b, m: InspectPanel(m)),
     "convert": Tab("Convert", lambda b, m: ConvertPanel(b._namespace), on_model=False),
     "optimize": Tab("Optimize", lambda b, m: OptimizePanel(m)),
+    "compose": Tab("Compose", lambda b, m: ComposePanel(m, others=b.models)),
     "quantize": Tab("Quantize", _quantize),
     "tune": Tab("Tune", lambda b, m: TunePanel(m, b._data, b._labels)),
     "providers": Tab("Providers", lambda b, m: ProviderPanel(m)),
@@ -75,8 +77,8 @@ class Workbench(widgets.VBox):
             *Auto*); Quantize then assesses on them, without labels.
         namespace: where Convert looks for models (default: the notebook's).
 
-    Tabs: Inspect, Convert, Optimize, Quantize, Tune, Providers, Study, Deploy, Serve, Cluster
-    (``panels`` by lowercase name; :data:`TABS`). When a panel makes a model (its ``made``),
+    Tabs: Inspect, Convert, Optimize, Compose, Quantize, Tune, Providers, Study, Deploy, Serve,
+    Cluster (``panels`` by lowercase name; :data:`TABS`). When a panel makes a model (its ``made``),
     the model is added to ``models`` and to the study as a variant (named from the model's
     name); it becomes the current ``model`` only when the person says so (*Use as current*
     in the header), or with ``follow`` on. The panels that take the model are then made again
@@ -292,6 +294,9 @@ class Workbench(widgets.VBox):
                    for i, x in enumerate(self.models)]
         self.choice.options = options
         study = self.panels.get("study")
+        compose = self.panels.get("compose")
+        if isinstance(compose, ComposePanel):  # to chain or ensemble with
+            compose.others = list(self.models)
         if isinstance(study, StudyPanel):  # Add offers the models so far that it can take
             study.source_control.options = [str(x.path) for x in self.models[1:]
                                             if study.accepts(x)]

@@ -4,11 +4,12 @@
 and labels, one without. The test runs all cells in JupyterLab in headless Chromium, then on
 the first clicks every action of every tab: Inspect (Summarize, Graph, Netron, Stop Netron),
 Convert (the notebook's torch module), Optimize (then *Use as current* in the header),
-Quantize (Quantize, Debug, Re-quantize without the worst layer), Tune (Preflight, Tune, Tune
-again and Cancel), Providers (Benchmark, Placement), Study (Auto, Add, Best), Deploy (Bundle to
-a fresh folder, Verify, ORT format), Serve (Start, Send, Load test, Stop) and Cluster (Connect,
-Nodes, Evaluate). On the second it clicks Tune, Study's Auto and Cluster's Evaluate, which
-need data, and records what the panel tells a person.
+Compose (split, an ensemble with the first model, post-processing, image preprocessing, Undo
+and the step again), Quantize (Quantize, Debug, Re-quantize without the worst layer), Tune
+(Preflight, Tune, Tune again and Cancel), Providers (Benchmark, Placement), Study (Auto,
+Add, Best), Deploy (Bundle to a fresh folder, Verify, ORT format), Serve (Start, Send, Load
+test, Stop) and Cluster (Connect, Nodes, Evaluate). On the second it clicks Tune, Study's
+Auto and Cluster's Evaluate, which need data, and records what the panel tells a person.
 
 After each action: the panel's status says it ended as expected, a done action left a result
 (a failure a message, never a traceback), the same tab is still selected, and the notebook's
@@ -104,6 +105,30 @@ def _with_data(bench: Bench, folder: Path) -> dict[str, dict[str, Any]]:
     bench.act("Optimize")
     last["Optimize"] = _tab_done(bench, "optimize")
     bench.use_as_current(r"opt-basic")  # a person takes the optimized model onward
+
+    bench.open("Compose")  # the optimized CNN grown into a pipeline, a step at a time
+    compose = "bench.panels['compose']"
+    cut = bench.probe.ask(f"onnxkit.compose.cut_points({compose}.current)[0]").strip("'")
+    bench.choose("step", "split at tensors", check=f"{compose}.step", expected="'split'")
+    bench.fill("at", cut, check=f"{compose}.at", expected=repr(cut))
+    bench.act("Add step")
+    bench.shot("tab-compose-split")
+    first = bench.probe.ask("str(bench.models[0].path)").strip("'")
+    bench.choose("step", "ensemble with another model")
+    bench.fill("model", first, check=f"{compose}.partner", expected=repr(first))
+    bench.act("Add step")
+    bench.choose("step", "postprocess")
+    bench.fill("top k", "3", check=f"{compose}.top_k", expected="3")
+    bench.fill("labels", ", ".join(str(d) for d in range(10)))
+    bench.act("Add step")
+    bench.choose("step", "preprocess: image")
+    bench.fill("resize", "8, 8", check=f"{compose}.resize", expected="'8, 8'")
+    bench.act("Add step")
+    bench.act("Undo")
+    bench.act("Add step")  # the same step again: the graph takes raw uint8 images
+    grown = bench.probe.ask(f"{compose}.history")
+    assert grown.count("verified") == 3 and "NOT" not in grown, f"Compose: {grown}"
+    last["Compose"] = _tab_done(bench, "compose")
 
     bench.open("Quantize")
     bench.act("Quantize")

@@ -165,20 +165,33 @@ class Bench:
         """Type ``text`` into the shown panel's control described ``label``, then leave it
         (a control that updates on change gets its value then). ``check``: a kernel
         expression whose repr must become ``expected``."""
+        field = self._control(label).locator("input, textarea").first
+        field.fill(text)
+        field.press("Tab")
+        self._became(check, expected, f"typed {text!r} into '{label}'")
+
+    def choose(self, label: str, option: str, *, check: str | None = None,
+               expected: str | None = None) -> None:
+        """Pick ``option`` (as shown) in the shown panel's dropdown described ``label``;
+        ``check``/``expected`` as for :meth:`fill`."""
+        self._control(label).locator("select").first.select_option(label=option)
+        self._became(check, expected, f"chose {option!r} in '{label}'")
+
+    def _control(self, label: str) -> Any:
         box = self.shown().locator(".widget-inline-hbox").filter(
             has=self.page.locator("label.widget-label", has_text=re.compile(
                 rf"^\s*{re.escape(label)}\s*$")))
         assert box.count() >= 1, f"{self.title}: no control '{label}'"
-        field = box.first.locator("input, textarea").first
-        field.fill(text)
-        field.press("Tab")
-        if check is not None:
-            deadline = time.monotonic() + 30
-            while (got := self.probe.ask(check)) != expected:
-                assert time.monotonic() < deadline, (
-                    f"{self.title}: typed {text!r} into '{label}' but {check} is {got}, "
-                    f"expected {expected}")
-                time.sleep(0.2)
+        return box.first
+
+    def _became(self, check: str | None, expected: str | None, what: str) -> None:
+        if check is None:
+            return
+        deadline = time.monotonic() + 30
+        while (got := self.probe.ask(check)) != expected:
+            assert time.monotonic() < deadline, (
+                f"{self.title}: {what} but {check} is {got}, expected {expected}")
+            time.sleep(0.2)
 
     def button(self, label: str, scope: Any = None) -> Any:
         # By its text: the accessible name also holds the icon font's glyph.

@@ -10,6 +10,7 @@ from panel_helpers import run_code
 import onnxkit
 from onnxkit.widgets import (
     ClusterPanel,
+    ComposePanel,
     DeployPanel,
     InspectPanel,
     OptimizePanel,
@@ -21,8 +22,8 @@ from onnxkit.widgets import (
     Workbench,
 )
 
-TITLES = ("Inspect", "Convert", "Optimize", "Quantize", "Tune", "Providers", "Study", "Deploy",
-          "Serve", "Cluster")
+TITLES = ("Inspect", "Convert", "Optimize", "Compose", "Quantize", "Tune", "Providers", "Study",
+          "Deploy", "Serve", "Cluster")
 
 
 def _bench(model, **kwargs):
@@ -37,8 +38,8 @@ def test_tabs_panels_and_header(tiny):
     assert isinstance(bench.tab, widgets.Tab) and bench.tab.titles == TITLES
     assert list(bench.panels) == [t.lower() for t in TITLES]
     assert [slot.children[0] for slot in bench.tab.children] == list(bench.panels.values())
-    kinds = [InspectPanel, None, OptimizePanel, QuantizePanel, TunePanel, ProviderPanel,
-             StudyPanel, DeployPanel, ServePanel, ClusterPanel]
+    kinds = [InspectPanel, None, OptimizePanel, ComposePanel, QuantizePanel, TunePanel,
+             ProviderPanel, StudyPanel, DeployPanel, ServePanel, ClusterPanel]
     for panel, kind in zip(bench.panels.values(), kinds):
         assert kind is None or isinstance(panel, kind)
     assert bench.model == tiny and bench.models == [tiny]
@@ -79,7 +80,7 @@ def test_optimize_then_quantize_share_the_model_and_the_study(tiny):
     assert bench.model == optimized and bench.models == [tiny, optimized]
     quantize = bench.panels["quantize"]
     assert quantize is not old_quantize and quantize.model == optimized
-    assert bench.tab.children[3].children == (quantize,)
+    assert bench.tab.children[list(bench.panels).index("quantize")].children == (quantize,)
     assert bench.panels["deploy"].model == optimized and bench.panels["tune"].model == optimized
     # ...except the one that made it, which keeps its result, shown or not, until Use as
     # current on its tab moves it to the current model

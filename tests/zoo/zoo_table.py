@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 STAGES = ["convert", "dynamo", "torchscript", "check", "optimize", "fp16", "int8", "bundle",
-          "predict.py"]
+          "predict.py", "nms"]
 ARTIFACT = Path(__file__).resolve().parents[2] / "test-artifacts" / "zoo.md"
 _outcomes: dict[str, dict[str, str]] = {}
 
@@ -25,7 +25,8 @@ def markdown() -> str:
             "Measured on the case's feeds, against the float model (predict.py: the bundled "
             "model run in-process): `err` max abs error / the output's range, `cosine` of the "
             "outputs; bounds in test_zoo.TOLERANCES. `expected:` beyond the bound, for the "
-            "reason given.")
+            "reason given. `nms`: the detector's boxes through compose.with_postprocessing("
+            "nms=...), checked against numpy's NMS (test_zoo_detection).")
     return "\n".join(["# Model zoo: each model through every stage", "", note, "", header,
                       rule, *rows, ""])
 
