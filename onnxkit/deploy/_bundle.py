@@ -158,6 +158,8 @@ def _write(handle: Model, folder: Path, providers: tuple[list[str], list[dict[st
            budgets: tuple[float | None, float | None]) -> dict[str, Any]:
     model_file = _copy_model(handle, folder)
     bundled = Model(folder / model_file)
+    # the size budget first: it needs no measuring
+    refuse_over_budget({"model_bytes": bundled.size_bytes}, budgets[0], None)
     smoke_feeds = prepare_feeds(bundled, feeds)  # random ones by default
     smoke = _smoke_test(bundled, providers[0], post, smoke_feeds)
     edge = edge_report(bundled, folder, smoke_feeds)

@@ -103,14 +103,18 @@ class PlatformRoot(Result):
         return html_table(("emulated root", self.platform), list(self.to_dict().items()))
 
 
-def problems(target: Target, *, euid: int | None = None, binfmt: Path = BINFMT,
+def problems(target: Target, *, building: bool = False, euid: int | None = None,
+             binfmt: Path = BINFMT, machine: tuple[str, str] | None = None,
              which: Callable[[str], str | None] = shutil.which) -> list[str]:
-    """What this machine lacks to run ``target``'s programs, one sentence each (empty: none)."""
+    """What this machine lacks to run ``target``'s programs (and, ``building``, to build its
+    root), one sentence each naming the package or step; empty: nothing. The keywords stand
+    for this machine (tests pass others)."""
     euid = os.geteuid() if euid is None else euid
+    system, arch = machine or (_host.system(), _host.machine())
     found: list[str] = []
-    if _host.system() != "Linux" or _host.machine() not in ("x86_64", "AMD64"):
-        found.append(f"the reference run is linux/x86_64, this host is {_host.system()} "
-                     f"{_host.machine()}: run the check on an x86_64 Linux machine")
+    if system != "Linux" or arch not in ("x86_64", "AMD64"):
+        found.append(f"the reference run is linux/x86_64, this host is {system} {arch}: run "
+                     "the check on an x86_64 Linux machine")
     if euid != 0:
         found.append(f"building and entering the root (debootstrap, chroot) needs root; this "
                      f"process runs as uid {euid}: run it as root (sudo, a container, CI)")
@@ -124,10 +128,20 @@ def problems(target: Target, *, euid: int | None = None, binfmt: Path = BINFMT,
         else:
             found.append(f"{target.binfmt} is not enabled in binfmt_misc: step "
                          f"'update-binfmts --enable {target.binfmt}' (package binfmt-support)")
+    if building and which("debootstrap") is None:
+        found.append(f"building the {target.name} root needs debootstrap: install Debian's "
+                     "debootstrap (apt-get install debootstrap)")
     return found
 
 
-def ensure_emulation(target: Target, where: str) -> str:
+def refuse(target: Target, where: str, missing: list[str]) -> None:
+    """A PlatformError listing every missing capability, when there is one."""
+    if missing:
+        raise PlatformError(f"{where}(platform='{target.name}') cannot emulate "
+                            f"{target.name} here: " + "; ".join(missing) + f". {_SETUP_HINT}")
+
+
+def ensure_emulation(target: Target, where: str, *, building: bool = False) -> str:
     """Mount binfmt_misc and enable qemu when root can, then refuse with every missing step.
     Returns the emulator's interpreter path."""
     if os.geteuid() == 0 and not (BINFMT / "register").exists():
@@ -135,10 +149,7 @@ def ensure_emulation(target: Target, where: str) -> str:
     if os.geteuid() == 0 and (BINFMT / "register").exists() \
             and not _enabled(BINFMT / target.binfmt) and shutil.which("update-binfmts"):
         _quiet(["update-binfmts", "--enable", target.binfmt])
-    missing = problems(target)
-    if missing:
-        raise PlatformError(f"{where}(platform='{target.name}') cannot emulate "
-                            f"{target.name} here: " + "; ".join(missing) + f". {_SETUP_HINT}")
+    refuse(target, where, problems(target, building=building))
     entry = (BINFMT / target.binfmt).read_text().splitlines()
     return next((line.split(" ", 1)[1] for line in entry if line.startswith("interpreter ")),
                 target.binfmt)
@@ -161,22 +172,25 @@ def platform_root(platform: str = "linux/arm64") -> PlatformRoot:
         PlatformError: a missing capability (root, binfmt_misc, qemu-user-static,
             debootstrap) or a failed build step, named.
     """
-    target = resolve_platform(platform, "platform_root")
-    emulator = ensure_emulation(target, "platform_root")
+    return root_for(resolve_platform(platform, "platform_root"), "platform_root")
+
+
+def root_for(target: Target, where: str) -> PlatformRoot:
+    """:func:`platform_root` of a resolved target; errors name ``where`` as the call."""
     folder = root_folder(target)
+    emulator = ensure_emulation(target, where,
+                                building=not (folder / ".onnxkit-root.json").exists())
     with _locked(folder.with_name(folder.name + ".lock")):
         built_now = not (folder / ".onnxkit-root.json").exists()
-        if built_now:
-            _build(target, folder)
+        if built_now:  # (another process may have built it while this one waited)
+            _build(target, folder, where)
     info = json.loads((folder / ".onnxkit-root.json").read_text())
     return PlatformRoot(target.name, folder, info["distribution"], info["build_s"],
                         info["built_at"], built_now, emulator)
 
 
-def _build(target: Target, folder: Path) -> None:
-    if shutil.which("debootstrap") is None:
-        raise PlatformError(f"building the {target.name} root needs debootstrap: install "
-                            f"Debian's debootstrap (apt-get install debootstrap). {_SETUP_HINT}")
+def _build(target: Target, folder: Path, where: str) -> None:
+    refuse(target, where, problems(target, building=True))
     for stale in folder.parent.glob(f".{folder.name}.tmp-*"):  # an interrupted build
         shutil.rmtree(stale, ignore_errors=True)
     tmp = folder.with_name(f".{folder.name}.tmp-{os.getpid()}")
@@ -191,10 +205,12 @@ def _build(target: Target, folder: Path) -> None:
             raise PlatformError(f"the {target.name} root's Python says it runs on '{machine}', "
                                 f"not {target.machine}: binfmt_misc runs something else.")
         shutil.rmtree(tmp / "var/cache/apt/archives", ignore_errors=True)  # the .debs: ~100 MB
+        now = datetime.datetime.now(datetime.timezone.utc)
         (tmp / ".onnxkit-root.json").write_text(json.dumps({
             "platform": target.name, "build_s": time.monotonic() - start,
-            "distribution": f"Debian {SUITE} {target.debian_arch}, minbase + {', '.join(PACKAGES)}",
-            "built_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}))
+            "distribution": f"Debian {SUITE} {target.debian_arch}, minbase + "
+                            f"{', '.join(PACKAGES)}",
+            "built_at": now.isoformat(timespec="seconds")}))
         os.rename(tmp, folder)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -29,9 +29,8 @@ from onnxkit.bench import OutputDiff, compare
 from onnxkit.deploy._emulated_root import (
     PlatformRoot,
     Target,
-    ensure_emulation,
-    platform_root,
     python_env,
+    root_for,
     run_inside,
     work_folder,
 )
@@ -199,13 +198,14 @@ def check_on(target: Target, folder: Path, manifest: Mapping[str, Any],
     proto = onnx.load(str(folder / manifest["model"]["file"]), load_external_data=False)
     level = one_of(precision, tuple(TOLERANCES), "verify", "precision") if precision \
         else precision_of(proto)
-    emulator = ensure_emulation(target, "verify")
-    root = platform_root(target.name)
+    root = root_for(target, "verify")
     python, there, env_s = python_env(root, (folder / "requirements.txt").read_text())
-    where = f"{root.distribution} at {root.path}, run by {emulator} (chroot, no mounts)"
+    where = f"{root.distribution} at {root.path}, run by {root.emulator} (chroot, no mounts)"
     with tempfile.TemporaryDirectory(prefix="onnxkit-x86-") as tmp:
         feeds = Path(tmp) / "inputs.npz"
-        np.savez(feeds, **inputs)  # type: ignore[arg-type]
+        # text as fixed-width unicode: predict.py reads an .npz without pickle
+        np.savez(feeds, **{k: v.astype(str) if v.dtype == object else v  # type: ignore[arg-type]
+                           for k, v in inputs.items()})
         here, error = _run_here(folder, feeds, Path(tmp) / "outputs.npz")
         if error:  # the bundle does not run here either: not a platform difference
             raise SessionError(f"verify(platform=...): the bundle's predict.py fails on this "

@@ -13,11 +13,12 @@ from typing import Any
 
 import numpy as np
 
+from onnxkit.base import one_of
 from onnxkit.bundled import manifest as _manifest
 from onnxkit.bundled.manifest import SMOKE_INPUTS
 from onnxkit.deploy._bundle import bundle as make_bundle
 from onnxkit.deploy._emulated_root import Target, resolve_platform
-from onnxkit.deploy._platform import Precision, PlatformCheck, check_on
+from onnxkit.deploy._platform import TOLERANCES, PlatformCheck, Precision, check_on
 from onnxkit.errors import OnnxkitError, ParameterError
 from onnxkit.models import Model, ModelLike, load, workspace
 from onnxkit.results import Result, html_table
@@ -126,6 +127,8 @@ def verify(bundle: str | os.PathLike[str] | ModelLike, *, platform: str | None =
         (True, {'y': [1, 3]})
     """
     target = None if platform is None else resolve_platform(platform, "verify")
+    if precision is not None:
+        one_of(precision, tuple(TOLERANCES), "verify", "precision")
     if isinstance(bundle, (str, os.PathLike)) and Path(bundle).is_dir():
         return _verify_folder(Path(bundle).absolute(), target, feeds, precision)
     if target is None:
