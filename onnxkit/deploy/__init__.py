@@ -15,6 +15,7 @@
 
 from onnxkit.base import publish as _publish
 from onnxkit.deploy._bundle import Bundle, bundle
+from onnxkit.deploy._emulated_root import TARGETS as _TARGETS
 from onnxkit.deploy._emulated_root import PlatformRoot, platform_root
 from onnxkit.deploy._mobile import EpReport, MobileReport
 from onnxkit.deploy._ort_format import OrtConversion, to_ort_format
@@ -25,5 +26,8 @@ from onnxkit.deploy._verify import BundleCheck, verify
 __all__ = ["to_ort_format", "OrtConversion", "MobileReport", "EpReport", "bundle", "Bundle",
            "verify", "BundleCheck", "PlatformCheck", "platform_root", "PlatformRoot",
            "to_triton", "TritonExport"]
+
+PLATFORMS: tuple[str, ...] = tuple(_TARGETS)  # what verify(..., platform=...) can emulate
+__all__ += ["PLATFORMS"]
 
 _publish(globals(), __name__, __all__)
