@@ -106,6 +106,9 @@ class PlatformCheck(Result):
                 "setup_s": dict(self.setup_s), "error": self.error}
 
     def _rows(self) -> list[dict[str, Any]]:
+        """One row per output; a run that failed there: one row saying why."""
+        if not self.outputs:
+            return [{"name": None, "passed": False, "reason": self.error}]
         return [{**o.to_dict(), "rtol": self.tolerances.get(o.name, (None, None))[0],
                  "atol": self.tolerances.get(o.name, (None, None))[1]} for o in self.outputs]
 

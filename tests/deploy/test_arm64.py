@@ -15,6 +15,7 @@ import subprocess
 import sys
 
 import pytest
+from result_contract import check_result_contract
 
 import onnxkit
 from onnxkit import deploy
@@ -41,6 +42,7 @@ def _verified(model, folder, feeds, precision):
         assert o.passed and o.argmax_agreement == 1.0, repr(there)
     rows = next(iter(feeds.values())).shape[0]
     assert all(shape[0] == rows for shape in there.inputs.values())
+    check_result_contract(there)
     return there
 
 
@@ -48,6 +50,7 @@ def test_the_root_is_cached_in_the_user_cache(root):
     assert root.path.parent == user_cache("platforms")
     assert (root.path / "usr/bin/python3").exists()
     assert deploy.platform_root("arm64").path == root.path  # the second call: the cache
+    check_result_contract(root)
 
 
 def test_digits_cnn_fp32_and_int8_on_arm64(root, digits, tmp_path):

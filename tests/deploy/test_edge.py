@@ -46,6 +46,8 @@ def test_every_bundle_carries_its_edge_report(digits, digits_bundle):
     assert peak["inputs"] == {"image": [1, 1, 8, 8]}
     assert "enable_cpu_mem_arena=True" in peak["arena"]
     assert "edge: model" in repr(b) and "reduced build:" in repr(b)
+    readme = (b.path / "README.md").read_text()
+    assert "## On an edge device" in readme and "--include_ops_by_config" in readme
     # the manifest hashes the edge files like every other: verify catches a changed .ort
     assert deploy.verify(b.path)
     assert json.loads((b.path / "manifest.json").read_text())["edge"] == edge

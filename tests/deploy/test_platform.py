@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from graphs import make_model
 from onnx import TensorProto, helper, numpy_helper
+from result_contract import check_result_contract
 
 import onnxkit
 from onnxkit import deploy
@@ -123,6 +124,15 @@ def test_the_result_says_what_ran_where_and_how_far_apart():
     assert "FAIL" not in check._repr_html_()
     failed = _check(error="predict.py was killed by signal 11: ...", outputs=())
     assert not failed and "FAILED" in repr(failed) and "signal 11" in repr(failed)
+    check_result_contract(check)
+    check_result_contract(failed)
+
+
+def test_the_emulated_root_result(tmp_path):
+    root = er.PlatformRoot("linux/arm64", tmp_path, "Debian bookworm arm64, minbase", 412.0,
+                           "2026-12-04T18:28:00+00:00", False, "/usr/libexec/qemu-aarch64")
+    assert "from the cache" in repr(root) and "412 s" in repr(root)
+    check_result_contract(root)
 
 
 # --- what the machine lacks: each a sentence naming the package or step -----------------------
