@@ -76,3 +76,14 @@ def test_the_cli_verifies_on_arm64(root, tiny, tmp_path):
     report = json.loads(done.stdout)
     assert report["passed"] and report["platform"]["passed"]
     assert report["platform"]["there"]["machine"] == "aarch64"
+
+
+def test_a_study_runs_its_variants_on_arm64(root, digits):
+    data = digits.inputs["image"][:64]
+    study = onnxkit.Study(digits.model, data=data, platforms=["linux/arm64"], rounds=2,
+                          max_rounds=2, runs=5, budget_s=5.0)
+    study.add("int8", onnxkit.quantize.dynamic(digits.model))
+    # both ran there and matched within their precision's tolerance: nothing left out
+    assert {r.name: r.platforms for r in study.rows()} == {
+        "reference": {"linux/arm64": ""}, "int8": {"linux/arm64": ""}}
+    assert "left out" not in study.best(by="size_mb").why
