@@ -26,7 +26,7 @@ PROVIDER_TESTS := tests/runtime tests/bench tests/widgets/test_widgets_providers
 WORKSPACE_ENV := export ONNXKIT_WORKSPACE="$${ONNXKIT_WORKSPACE:-$$(mktemp -d \
                  "$${TMPDIR:-/tmp}/onnxkit-test-work-XXXXXX")}"
 
-.PHONY: setup setup-providers setup-browser lab demo notebooks test test-fresh test-busy test-providers test-e2e lint \
+.PHONY: setup setup-providers setup-browser lab demo notebooks test test-fresh test-busy test-providers test-e2e test-arm64 lint \
         bench clean
 
 setup: $(STAMP)
@@ -88,6 +88,16 @@ test-providers: setup setup-providers
 
 test-e2e: setup setup-browser
 	$(WORKSPACE_ENV); $(PY) -m pytest -p no:cacheprovider -m e2e tests/e2e
+
+# The real cross-platform check (tests/deploy/test_arm64.py, deselected from make test): the
+# digits CNN and the text transformer, fp32 and int8, bundled and run on an emulated
+# linux/arm64 Debian root, compared with this machine output by output. Needs root; the host's
+# part (qemu-user-static, binfmt-support, debootstrap, binfmt_misc) is .ci/arm64-root.sh. The
+# first run builds the root in the user cache (debootstrap from deb.debian.org, 6-12 min) and
+# pip-installs the bundles' pins inside it (about 5 min emulated); then about 2 min.
+test-arm64: setup
+	bash .ci/arm64-root.sh
+	$(WORKSPACE_ENV); $(PY) -m pytest -p no:cacheprovider -m arm64 tests/deploy/test_arm64.py
 
 # Re-execute course notebooks in place (their outputs are committed; nbval re-runs them in
 # make test). NOTEBOOKS picks some: make notebooks NOTEBOOKS=04_quantize.ipynb

@@ -24,6 +24,8 @@ __all__ = [
     "NotFoundError",
     "ServeError",
     "ClusterError",
+    "PlatformError",
+    "BudgetError",
 ]
 
 
@@ -96,3 +98,12 @@ class ServeError(OnnxkitError, RuntimeError):
 
 class ClusterError(OnnxkitError, RuntimeError):
     """The cluster could not be reached, or cannot do what was asked of it."""
+
+
+class PlatformError(OnnxkitError, RuntimeError):
+    """Another platform cannot be emulated here (no root, binfmt_misc, qemu-user-static or
+    debootstrap), or a step setting it up failed; the message names the package or step."""
+
+
+class BudgetError(OnnxkitError, ValueError):
+    """A model over an edge budget (``bundle(max_size_mb=..., max_memory_mb=...)``)."""

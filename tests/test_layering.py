@@ -30,7 +30,8 @@ TIERS: list[set[str]] = [
     {"convert", "quantize"},
     {"llm"},  # decoders with a KV cache, int4, generation
     {"samples"},
-    {"study", "deploy", "_view"},
+    {"deploy"},  # bundles, their checks on other platforms: what study(platforms=) runs
+    {"study", "_view"},
     {"serve", "cluster"},
     {"_demo", "cli"},
     {"widgets", "__main__"},

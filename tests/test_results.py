@@ -18,9 +18,10 @@ from onnxkit.results import Result
 # Results whose contract is checked where they are made at no extra cost: the demo's test.
 # (RayDeployment: tests/serve/test_ray.py; Cluster, Node, NodeTable: tests/cluster; the
 # decoder sample and onnxkit.llm's results: tests/llm/test_llm_results.py; the detector sample
-# and onnxkit.compose's: tests/compose/test_compose_results.py)
+# and onnxkit.compose's: tests/compose/test_compose_results.py; deploy's platform check and
+# emulated root: tests/deploy/test_platform.py, and for real in tests/deploy/test_arm64.py)
 ELSEWHERE = {"DemoReport", "Stage", "RayDeployment", "Cluster", "Node", "NodeTable",
-             "DecoderSample", "DetectionSample"}
+             "DecoderSample", "DetectionSample", "PlatformCheck", "PlatformRoot"}
 # Results reached only through a public one (a summary's initializers, a provider table's rows).
 NESTED = {"InitializerInfo", "ProviderInfo"}
 

@@ -20,7 +20,7 @@ def _bundle_create(args: argparse.Namespace) -> int:
 
 
 def _bundle_verify(args: argparse.Namespace) -> int:
-    check = onnxkit.deploy.verify(args.bundle_dir)
+    check = onnxkit.deploy.verify(args.bundle_dir, platform=args.platform)
     show(check, args.json)
     return 0 if check else 1
 
@@ -49,6 +49,9 @@ def _add_bundle_commands(sub: Any) -> None:
                            description="Check every file's SHA-256 against manifest.json, then "
                                        "run one smoke inference; exit 1 if either fails.")
     p.add_argument("bundle_dir", help="the bundle folder")
+    p.add_argument("--platform", help="also run it on this platform (linux/arm64: an emulated "
+                                      "arm64 Debian root, built once; needs root) and compare "
+                                      "its outputs with this machine's")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
     p.set_defaults(handler=_bundle_verify)
 

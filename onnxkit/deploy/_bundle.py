@@ -18,6 +18,7 @@ from onnxkit.bundled import RUNTIME_FILES, write_runtime
 from onnxkit.bundled import manifest as _manifest
 from onnxkit.bundled.manifest import MANIFEST, SMOKE_INPUTS, Labels, check_target
 from onnxkit.deploy._container import CONTAINER_FILES, write_dockerfile
+from onnxkit.deploy._edge import check_budget, edge_lines, edge_report, refuse_over_budget
 from onnxkit.deploy._readme import readme
 from onnxkit.errors import ParameterError, WorkspaceError
 from onnxkit.models import Model, ModelLike, load
@@ -68,6 +69,8 @@ class Bundle(Result):
             what = (f"threshold {post['threshold']}" if post["threshold"] is not None
                     else f"{len(post['labels'])} labels")
             lines.append(f"  postprocess: {what} on '{post['output']}'")
+        if "edge" in m:
+            lines += [f"  {line}" for line in edge_lines(m["edge"])]
         lines.append(f"  run: {self.command}")
         return "\n".join(lines)
 
@@ -81,7 +84,8 @@ def bundle(model: ModelLike, out_dir: str | os.PathLike[str], *,
            providers: ProviderSpec | Sequence[ProviderSpec] | None = None,
            labels: Labels | None = None, threshold: float | None = None,
            output: str | None = None, feeds: Feeds | None = None,
-           overwrite: bool = False) -> Bundle:
+           overwrite: bool = False, max_size_mb: float | None = None,
+           max_memory_mb: float | None = None) -> Bundle:
     """Write a self-contained, verifiable folder that runs ``model`` with numpy + onnxruntime.
 
     The folder holds the model (and its external data), ``manifest.json`` (SHA-256 and size of
@@ -89,6 +93,12 @@ def bundle(model: ModelLike, out_dir: str | os.PathLike[str], *,
     postprocessing, creation info), ``predict.py`` (a standalone CLI that checks the hashes and
     the inputs before running), ``requirements.txt`` (pinned) and a ``README.md``. The bundled
     model is run once on random inputs before the folder is put in place, atomically.
+
+    What an edge device needs is in the bundle too (the manifest's ``edge`` section): the
+    model's size, its session's peak memory with the CPU arena predict.py uses and with
+    ``enable_cpu_mem_arena=False`` (measured in fresh processes on the smoke inputs), and in
+    ``edge/`` the ORT-format model with onnxruntime's reduced-operator configuration for a
+    minimal build.
 
     Args:
         model: anything model-like.
@@ -105,10 +115,14 @@ def bundle(model: ModelLike, out_dir: str | os.PathLike[str], *,
             are kept in the bundle (``smoke_inputs.npz``) for :func:`verify`.
         overwrite: replace ``out_dir`` if it holds a previous bundle (one with an onnxkit
             ``manifest.json``); any other folder is never deleted.
+        max_size_mb, max_memory_mb: edge budgets in MB (10**6 bytes): the model's size
+            (with its external data) and its session's peak memory with the CPU arena.
 
     Raises:
         WorkspaceError: ``out_dir`` is a file, or a non-empty folder that may not be replaced.
         ParameterError: labels/threshold/output do not fit the model.
+        BudgetError: the model exceeds ``max_size_mb`` or ``max_memory_mb`` (the message
+            says by how much); nothing is written.
         ProviderError: an unknown provider name.
         SessionError: the bundled model does not run.
 
@@ -121,6 +135,8 @@ def bundle(model: ModelLike, out_dir: str | os.PathLike[str], *,
         >>> bool(onnxkit.deploy.verify(folder))
         True
     """
+    budgets = (check_budget(max_size_mb, "max_size_mb"),
+               check_budget(max_memory_mb, "max_memory_mb"))
     handle = load(model)
     target = Path(out_dir).absolute()
     check_target(target, overwrite)
@@ -129,7 +145,7 @@ def bundle(model: ModelLike, out_dir: str | os.PathLike[str], *,
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
     try:
-        manifest = _write(handle, tmp, names, post, feeds)
+        manifest = _write(handle, tmp, names, post, feeds, budgets)
         _install(tmp, target)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -138,13 +154,19 @@ def bundle(model: ModelLike, out_dir: str | os.PathLike[str], *,
 
 
 def _write(handle: Model, folder: Path, providers: tuple[list[str], list[dict[str, Any]]],
-           post: dict[str, Any] | None, feeds: Feeds | None) -> dict[str, Any]:
+           post: dict[str, Any] | None, feeds: Feeds | None,
+           budgets: tuple[float | None, float | None]) -> dict[str, Any]:
     model_file = _copy_model(handle, folder)
     bundled = Model(folder / model_file)
-    smoke = _smoke_test(bundled, providers[0], post, feeds)
-    extra = []
+    # the size budget first: it needs no measuring
+    refuse_over_budget({"model_bytes": bundled.size_bytes}, budgets[0], None)
+    smoke_feeds = prepare_feeds(bundled, feeds)  # random ones by default
+    smoke = _smoke_test(bundled, providers[0], post, smoke_feeds)
+    edge = edge_report(bundled, folder, smoke_feeds)
+    refuse_over_budget(edge, *budgets)
+    extra = list(edge["files"])
     if feeds is not None:  # given inputs (a domain random ones miss): verify reuses them
-        np.savez(folder / SMOKE_INPUTS, **prepare_feeds(bundled, feeds))  # type: ignore[arg-type]
+        np.savez(folder / SMOKE_INPUTS, **smoke_feeds)  # type: ignore[arg-type]
         extra.append(SMOKE_INPUTS)
     write_runtime(folder)
     write_dockerfile(folder)
@@ -152,6 +174,7 @@ def _write(handle: Model, folder: Path, providers: tuple[list[str], list[dict[st
     names = [model_file, *(f.location for f in bundled.external_data)]
     draft = _manifest.build(bundled, handle, {}, providers=providers, postprocess=post,
                             smoke=smoke)
+    draft["edge"] = {k: v for k, v in edge.items() if k != "files"}
     (folder / "README.md").write_text(readme(draft), encoding="utf-8")
     draft["files"] = _manifest.file_entries(folder, [*names, *_SUPPORT_FILES, *extra])
     (folder / MANIFEST).write_text(json.dumps(draft, indent=2) + "\n")
@@ -172,10 +195,9 @@ def _copy_model(handle: Model, folder: Path) -> str:
 
 
 def _smoke_test(model: Model, providers: list[str], post: dict[str, Any] | None,
-                feeds: Feeds | None) -> dict[str, Any]:
+                feeds: dict[str, np.ndarray]) -> dict[str, Any]:
     import warnings
 
-    feeds = prepare_feeds(model, feeds)  # random ones by default
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # providers absent here: the smoke test uses the rest
         resolved, _ = resolve(providers)

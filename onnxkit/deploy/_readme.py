@@ -67,7 +67,7 @@ Concurrent requests are batched (`--max-batch`, `--max-delay-ms`). In a containe
 | name | dtype | shape |
 |---|---|---|
 {out_rows}
-{_post_note(m['postprocess'])}
+{_post_note(m['postprocess'])}{_edge_note(m.get("edge"))}
 ## Integrity
 
 `predict.py` checks the SHA-256 of every file in `manifest.json` before it loads the model,
@@ -92,3 +92,24 @@ def _post_note(post: dict[str, Any] | None) -> str:
     else:
         how = f"the label of the highest score of `{post['output']}`: {', '.join(post['labels'])}"
     return f"\n### Predictions\n\npredict.py also reports {how}.\n"
+
+
+def _edge_note(edge: dict[str, Any] | None) -> str:
+    """What an edge device needs, from the manifest's ``edge`` section."""
+    if not edge:
+        return ""
+    peak = edge["peak_memory"]
+    memory = ("not measured (no resettable high-water mark on the machine that made it)"
+              if peak["arena_bytes"] is None else
+              f"{peak['arena_bytes'] / 1e6:.3g} MB with onnxruntime's CPU arena (what "
+              f"predict.py and serve.py use), {peak['no_arena_bytes'] / 1e6:.3g} MB with "
+              "`enable_cpu_mem_arena=False`")
+    ort = (f"`{edge['ort_format']}` is the ORT-format model (for onnxruntime's mobile and "
+           f"minimal builds) and `{edge['reduced_build_config']}` the operator kernels it "
+           "needs: pass it to onnxruntime's `build.sh --include_ops_by_config` for a reduced "
+           "build." if edge.get("ort_format") else
+           f"No ORT-format model: {edge.get('ort_format_error')}.")
+    return (f"\n## On an edge device\n\nThe model is {edge['model_bytes'] / 1e6:.3g} MB. "
+            f"At its peak a session of it adds {memory} (measured on the inputs "
+            f"{peak['inputs']}). {ort}\n")
+

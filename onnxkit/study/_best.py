@@ -77,12 +77,14 @@ def choose(study: Study, *, max_accuracy_drop: float | None, max_error: float | 
     if not candidates:
         raise ParameterError("Study.best: the study has no variants yet; add(name, model) some "
                              "first.")
-    ok = [r for r in candidates if all(_within(get(r), limit, sign)
-                                       for _, limit, get, sign in limits)]
+    portable = [r for r in candidates if not r.diverges]  # same outputs on every platform
+    ok = [r for r in portable if all(_within(get(r), limit, sign)
+                                     for _, limit, get, sign in limits)]
     if not ok:
-        return _keep(study, _none_qualifies(candidates, limits))
+        return _keep(study, _none_qualifies(candidates, limits) if portable
+                     else _diverging(candidates))
     if by in SPEED:
-        return _fastest(study, ok, min_speedup)
+        return _fastest(study, ok, min_speedup, candidates)
     sign = -1 if by in HIGHER_IS_BETTER else 1
     ranked = [(sign * v, r) for r in ok
               if (v := value(study, r, by)) is not None and not math.isnan(v)]
@@ -91,15 +93,23 @@ def choose(study: Study, *, max_accuracy_drop: float | None, max_error: float | 
                              "figure; pick another column.")
     chosen = min(ranked, key=lambda kr: kr[0])[1]
     return Choice(chosen, f"the best {by} ({_figure(study, chosen, by)}) of the {len(ok)} "
-                          "variant(s) within the limits", study)
+                          f"variant(s) within the limits{_left_out(candidates)}", study)
 
 
-def _fastest(study: Study, ok: list[Variant], min_speedup: float) -> Choice:
+def _fastest(study: Study, ok: list[Variant], min_speedup: float,
+             candidates: list[Variant]) -> Choice:
     """By :func:`~onnxkit.study._pick.pick`'s rule, confirmed with :meth:`Study.confirm`."""
     found = pick(ok, min_speedup=min_speedup, confirm=lambda r: study.confirm(r.name))
     if found.winner is None:
-        return _keep(study, found.why)
-    return Choice(found.winner, found.why, study)
+        return _keep(study, found.why + _left_out(candidates))
+    return Choice(found.winner, found.why + _left_out(candidates), study)
+
+
+def _left_out(candidates: list[Variant]) -> str:
+    """The variants left out because they diverge on another platform, as a clause."""
+    out = [f"'{r.name}' (diverges on {', '.join(r.diverges)})" for r in candidates
+           if r.diverges]
+    return f"; left out: {', '.join(out)}" if out else ""
 
 
 def _keep(study: Study, why: str) -> Choice:
@@ -138,6 +148,11 @@ def _drop(ref: float | None, score: float | None) -> float | None:
 
 def _within(figure: float | None, limit: float, sign: int) -> bool:
     return figure is not None and sign * figure <= sign * limit
+
+
+def _diverging(candidates: list[Variant]) -> str:
+    names = ", ".join(f"'{r.name}' on {', '.join(r.diverges)}" for r in candidates)
+    return f"every variant's outputs diverge on another platform beyond tolerance ({names})"
 
 
 def _none_qualifies(candidates: list[Variant], limits: list[Limit]) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -16,9 +16,11 @@ from onnxkit.models import Model, ModelLike, load
 from onnxkit.results import Result
 from onnxkit.runtime import Feeds, Providers
 from onnxkit.study import _measure as measure
+from onnxkit.study import _platforms
 from onnxkit.study import _render as render
 from onnxkit.study._auto import RECIPES, build_variants, chosen_recipes, progress_bar, report
 from onnxkit.study._best import BEST_BY, Choice, choose
+from onnxkit.study._variant import Variant
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -29,40 +31,6 @@ if TYPE_CHECKING:
 REFERENCE = "reference"
 EVAL_ROWS = 16  # rows of random inputs to measure the error on when no data is given
 LATENCY_BATCH = 1  # rows of the data each timed run takes, unless batch= says otherwise
-
-
-@dataclass(frozen=True)
-class Variant(Result):
-    """One row of a :class:`Study`: a model and what was measured on it.
-
-    ``speedup`` is the reference's time over this model's, paired within interleaved rounds:
-    its median and 95% interval (a :class:`onnxkit.bench.Speedup`, see
-    :func:`onnxkit.bench.measure`); ``score`` is the accuracy, or the user's metric (higher
-    is better); ``note`` says why a variant is larger than the reference, when it is.
-    """
-
-    name: str
-    model: Model
-    size_bytes: int
-    p50_ms: float
-    p90_ms: float
-    load_ms: float
-    speedup: Speedup
-    peak_mem_bytes: int | None
-    max_abs_err: float | None
-    cosine: float | None
-    agreement: float | None
-    score: float | None
-    note: str = ""
-
-    @property
-    def verdict(self) -> str:
-        """``"faster"``/``"slower"`` than the reference beyond the spread, else
-        ``"indistinguishable"`` (the speedup's, see :func:`onnxkit.bench.speed_verdict`)."""
-        return self.speedup.verdict
-
-    def __repr__(self) -> str:
-        return f"Variant('{self.name}', {render.describe(self)})"
 
 
 class Study(Result):
@@ -107,6 +75,11 @@ class Study(Result):
             are computed there (:func:`onnxkit.evaluate`, the data in batches on its workers).
         on: a node of ``cluster`` (id, address or a resource such as ``"GPU"``) to time the
             models on instead of this machine (peak memory is then not measured).
+        platforms: e.g. ``["linux/arm64"]``: every model also runs there (emulated, see
+            :func:`onnxkit.deploy.verify`) on the first 64 rows of ``data``; one whose
+            outputs diverge beyond its precision's tolerance is marked (``note``,
+            ``Variant.platforms``) and never :meth:`best`. Raises
+            :class:`~onnxkit.errors.PlatformError` at once if the platform cannot be emulated.
 
     Examples:
         >>> import onnxkit
@@ -127,17 +100,21 @@ class Study(Result):
                  metric: Metric | None = None, providers: Providers = None,
                  threads: int | None = None, batch: int | None = None, rounds: int = 5,
                  max_rounds: int = 30, runs: int | None = None, budget_s: float | None = 20.0,
-                 cluster: Any = None, on: str | None = None):
+                 cluster: Any = None, on: str | None = None,
+                 platforms: Sequence[str] | None = None):
         self._setup(reference, feeds=feeds, data=data, labels=labels, metric=metric,
                     providers=providers, threads=threads, batch=batch,
                     plan=measure.plan(rounds, max_rounds, runs, budget_s),
-                    where=measure.Where(cluster, on))
+                    where=measure.Where(cluster, on), platforms=platforms)
         self._measure({REFERENCE: self._ref}, tolerate=False)
 
     def _setup(self, reference: ModelLike, *, feeds: Any, data: Any, labels: Any,
                metric: Metric | None, providers: Providers, threads: int | None,
-               batch: int | None, plan: measure.Plan, where: measure.Where) -> None:
+               batch: int | None, plan: measure.Plan, where: measure.Where,
+               platforms: Sequence[str] | None) -> None:
         """Everything but timing the reference (``auto`` times it with its variants)."""
+        self._platforms = _platforms.platforms_arg(platforms, "Study")
+        _platforms.prepare(self._platforms)  # a platform it cannot emulate: raised now
         if metric is not None and not callable(metric):
             raise ParameterError(f"Study(metric=...) must be a function (outputs: dict, labels) "
                                  f"-> float; got {type(metric).__name__}.")
@@ -238,13 +215,16 @@ class Study(Result):
             threads=self._threads) if self._where.on is None else [None] * len(qualities)))
         self._ref_timings.append((latency.percentile(REFERENCE, 50),
                                   latency.percentile(REFERENCE, 90), load_ms[REFERENCE]))
+        there = {n: _platforms.verdicts(models[n], self._platforms, self._data)
+                 for n in qualities} if self._platforms else {}
         for name, q in qualities.items():
             fast, model = latency.speedup(name), models[name]
+            notes = (measure.size_note(model, self._ref), _platforms.note(there.get(name, {})))
             self._variants[name] = Variant(
                 name, model, model.size_bytes, latency.percentile(name, 50),
                 latency.percentile(name, 90), load_ms[name], fast, memory[name],
                 q.max_abs_err, q.cosine, q.agreement, q.score,
-                measure.size_note(model, self._ref))
+                "; ".join(n for n in notes if n), there.get(name, {}))
         self._rounds_done, self._stopped = latency.rounds, latency.stopped
         if REFERENCE not in models:  # its row: the median over every batch of rounds
             p50, p90, load = (float(np.median(c)) for c in zip(*self._ref_timings))
@@ -289,7 +269,8 @@ class Study(Result):
                 "min_rounds": self._plan.rounds,
                 "max_rounds": self._plan.max_rounds, "runs": self._plan.runs,
                 "budget_s": self._budget_s, "threads": self._threads,
-                "providers": self._providers or "cpu", "where": self._where.describe()}
+                "providers": self._providers or "cpu", "where": self._where.describe(),
+                "platforms": list(self._platforms)}
 
     def __getitem__(self, name: str) -> Variant:
         if name not in self._variants:
@@ -333,7 +314,8 @@ class Study(Result):
         reference beyond the spread (its speedup interval above 1) and by at least
         ``min_speedup`` (default 1.05: a few percent is not worth shipping another model);
         variants whose intervals overlap the leader's are tied with it, and the smallest of
-        them wins — if it is faster again when timed head to head (:meth:`confirm`). The
+        them wins — if it is faster again when timed head to head (:meth:`confirm`). A
+        variant whose outputs diverge on one of the study's ``platforms`` is never chosen. The
         answer is a
         :class:`Choice`: the variant's figures (``.name``, ``.model``, ``.speedup``...), and
         ``why``.
@@ -368,7 +350,7 @@ class Study(Result):
              variants: Sequence[str] | None = None, feeds: Feeds | None = None,
              batch: int | None = None, rounds: int = 5, max_rounds: int = 30,
              runs: int | None = None, budget_s: float | None = 60.0, cluster: Any = None,
-             on: str | None = None) -> Study:
+             on: str | None = None, platforms: Sequence[str] | None = None) -> Study:
         """Build the usual variants of ``model``, measure them all together, return the Study.
 
         The recipes, in order: ``ort-basic`` and ``ort-all`` (ORT's offline graph optimizations,
@@ -391,7 +373,7 @@ class Study(Result):
             budget_s: seconds for the whole study (default 60): the recipes first, then the
                 timing gets what is left (at least 5 rounds).
             data, labels, metric, feeds, batch, providers, threads, rounds, max_rounds, runs,
-                cluster, on: as :class:`Study`.
+                cluster, on, platforms: as :class:`Study`.
         """
 
         chosen = chosen_recipes(variants)
@@ -401,7 +383,7 @@ class Study(Result):
         plan = measure.plan(rounds, max_rounds, runs, budget_s)
         study._setup(reference, feeds=feeds, data=data, labels=labels, metric=metric,
                      providers=providers, threads=threads, batch=batch, plan=plan,
-                     where=measure.Where(cluster, on))
+                     where=measure.Where(cluster, on), platforms=platforms)
         total = len(chosen) + 1  # each recipe, then measuring them all
         with progress_bar(progress, total, reference, budget_s) as step:
             built = build_variants(reference, chosen, {"calibration": calibration,

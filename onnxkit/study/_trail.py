@@ -37,6 +37,13 @@ class Candidate(Result):
     score: float | None = None
     meets: bool = False  # within the accuracy (or error) budget
     error: str = ""  # why the recipe failed
+    # with tune(platforms=...): platform -> "" (same outputs there) or how they diverge
+    platforms: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def diverges(self) -> list[str]:
+        """The platforms where its outputs differ from this machine's beyond tolerance."""
+        return [p for p, why in self.platforms.items() if why]
 
     @property
     def name(self) -> str:
@@ -93,16 +100,19 @@ class TuningResult(Result):
            confirm: Callable[[Candidate], Speedup] | None = None) -> TuningResult:
         """The answer, by :meth:`onnxkit.Study.best`'s rule (:func:`onnxkit.study._pick.pick`),
         among the candidates within the budget; ``confirm`` times the pick again."""
-        within = [c for c in trail if c.meets]
+        within = [c for c in trail if c.meets and not c.diverges]
         found = pick(within, min_speedup=min_speedup, confirm=confirm,
                      reference="the float model")
+        apart = [f"'{c.recipe}' (diverges on {', '.join(c.diverges)})" for c in trail
+                 if c.meets and c.diverges]
+        left_out = f"; left out: {', '.join(apart)}" if apart else ""
         if found.winner is None:
             why = "keep the float model: " + (
-                "no candidate met the budget" if not within else found.why)
+                "no candidate met the budget" if not within else found.why) + left_out
             return cls(reference, None, why, tuple(trail), checks, ref_score, max_drop,
                        max_error, seconds, stopped)
         winner = found.winner
-        return cls(reference, load(winner.model), f"'{winner.recipe}': {found.why}",
+        return cls(reference, load(winner.model), f"'{winner.recipe}': {found.why}{left_out}",
                    tuple(trail), checks, ref_score, max_drop, max_error, seconds, stopped,
                    winner)
 
@@ -114,7 +124,9 @@ class TuningResult(Result):
                  **(none if c.speedup is None else c.speedup.columns()),
                  "verdict": c.verdict, "p50_ms": c.p50_ms, "score": c.score,
                  "max_abs_err": c.max_abs_err, "size_mb": c.size_bytes / 1e6,
-                 "note": c.error or ", ".join(f"{k}={v}" for k, v in c.params.items())}
+                 "note": c.error or "; ".join(filter(None, [
+                     ", ".join(f"{k}={v}" for k, v in c.params.items()),
+                     *(f"diverges on {p}: {why}" for p, why in c.platforms.items() if why)]))}
                 for c in self.candidates]
         return pd.DataFrame(rows)
 
@@ -170,8 +182,9 @@ class TuningResult(Result):
         for c in self.candidates:
             speed = "failed" if c.speedup is None else str(c.speedup)
             score = "" if c.score is None else f", score {c.score:.4f}"
-            lines.append(f"  {'ok ' if c.meets else '-- '}{c.recipe}: {speed}{score}"
-                         f"{', ' + c.error[:80] if c.error else ''}")
+            apart = "".join(f", diverges on {p}" for p in c.diverges)
+            lines.append(f"  {'ok ' if c.meets and not c.diverges else '-- '}{c.recipe}: "
+                         f"{speed}{score}{apart}{', ' + c.error[:80] if c.error else ''}")
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:

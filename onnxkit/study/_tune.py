@@ -25,6 +25,7 @@ from onnxkit.models import Model, ModelLike, load
 from onnxkit.prune import find_groups, structured
 from onnxkit.quantize import Preflight, debug, dynamic, preflight, static, weight_only
 from onnxkit.runtime import validate_feeds
+from onnxkit.study import _platforms
 from onnxkit.study._measure import EVAL_BATCH, quality
 from onnxkit.study._trail import Candidate, TuningResult
 from onnxkit.transforms import fuse_transformer, to_fp16
@@ -49,6 +50,13 @@ def head_to_head(reference: Model, candidate: Model, feeds: dict[str, np.ndarray
     return timing.percentile("candidate", 50), timing.speedup("candidate")
 
 
+def platform_verdicts(model: Model, platforms: tuple[str, ...], data: dict[str, np.ndarray]
+                      ) -> dict[str, str]:
+    """platform -> "" or how ``model``'s outputs diverge there (tests inject verdicts here:
+    the rule is what they check, not the emulator)."""
+    return _platforms.verdicts(model, platforms, data)
+
+
 @dataclass
 class _Search:
     reference: Model
@@ -65,6 +73,7 @@ class _Search:
     started: float
     min_speedup: float
     cluster: Any = None
+    platforms: tuple[str, ...] = ()
     ref_score: float | None = None
     trail: list[Candidate] = field(default_factory=list)
 
@@ -74,7 +83,7 @@ def tune(model: ModelLike, data: Any, *, labels: Any = None, metric: Any = None,
          calibration: Any = None, budget_s: float = 180.0, batch: int = 1,
          min_speedup: float = 1.05, progress: Callable[[int, int], None] | None = None,
          on_candidate: Callable[[TuningResult], None] | None = None,
-         cluster: Any = None) -> TuningResult:
+         cluster: Any = None, platforms: Any = None) -> TuningResult:
     """Search for the fastest model that stays within the accuracy budget.
 
     Args:
@@ -97,6 +106,11 @@ def tune(model: ModelLike, data: Any, *, labels: Any = None, metric: Any = None,
         cluster: an :func:`onnxkit.cluster.connect` cluster: the error and score of every
             candidate are computed on its workers (the same figures as here); latency is
             measured here.
+        platforms: e.g. ``["linux/arm64"]``: each candidate within the budget also runs there
+            (emulated, :func:`onnxkit.deploy.verify`, the first 64 rows of ``data``); one
+            whose outputs diverge beyond its precision's tolerance is marked in the trail and
+            never the answer. A platform this machine cannot emulate raises
+            :class:`~onnxkit.errors.PlatformError` before the search starts.
 
     Returns:
         A :class:`TuningResult`: ``best`` (None: keep the float model), the trail, the
@@ -105,6 +119,8 @@ def tune(model: ModelLike, data: Any, *, labels: Any = None, metric: Any = None,
     reference = load(model)
     search = _start(reference, data, labels, metric, max_accuracy_drop, max_error,
                     calibration, budget_s, batch, on_candidate, min_speedup, cluster)
+    search.platforms = _platforms.platforms_arg(platforms, "quantize.tune")
+    _platforms.prepare(search.platforms)  # a platform it cannot emulate: raised now
     planned, stopped = 0, "tried every recipe"
     try:
         for label, params, build in _candidates(search, search.checks):
@@ -230,9 +246,13 @@ def _try(search: _Search, label: str, params: dict[str, Any], build: Build) -> N
         return
     p50, fast = head_to_head(search.reference, model, search.latency_feeds,
                              max(2.0, min(10.0, search.deadline - _now())))
+    meets = _meets(search, q.score, q.max_abs_err)
+    # only a candidate that could win is worth an emulated run
+    there = platform_verdicts(model, search.platforms, search.data) \
+        if meets and search.platforms else {}
     _record(search, Candidate(label, params, str(model.path), model.size_bytes, p50, fast,
-                              q.max_abs_err, q.cosine, q.agreement, q.score,
-                              meets=_meets(search, q.score, q.max_abs_err)))
+                              q.max_abs_err, q.cosine, q.agreement, q.score, meets=meets,
+                              platforms=there))
 
 
 def _meets(search: _Search, score: float | None, error: float | None) -> bool:

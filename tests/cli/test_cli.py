@@ -122,3 +122,8 @@ def test_bundle_create_and_verify(digits, tmp_path):
     assert text.returncode == 1 and "predict.py: altered" in text.stdout
     missing = _onnxkit("bundle", "verify", tmp_path / "nowhere")
     assert missing.returncode == 2 and "is not a folder" in missing.stderr
+    # --platform: an unknown one is refused before anything runs (the real arm64 run:
+    # tests/deploy/test_arm64.py, make test-arm64)
+    elsewhere = _onnxkit("bundle", "verify", folder, "--platform", "sparc")
+    assert elsewhere.returncode == 2
+    assert "verify(platform=...) must be one of ['linux/arm64']" in elsewhere.stderr

@@ -132,7 +132,8 @@ def test_bundle_contents_and_manifest(digits, digits_bundle):
     serving = {f"serving/{m}" for m in ("__init__.py", "app.py", "batching.py", "metrics.py",
                                         "protocol.py")}
     files = {"digits_cnn.onnx", "predict.py", "requirements.txt", "README.md", "serve.py",
-             "Dockerfile", *serving}
+             "Dockerfile", "edge/digits_cnn.ort", "edge/digits_cnn.required_operators.config",
+             *serving}
     assert set(b.files) == files
     assert set(os.listdir(b.path)) == {f.split("/")[0] for f in files} | {"manifest.json"}
     manifest = json.loads((b.path / "manifest.json").read_text())
