@@ -42,10 +42,12 @@ Precision = Literal["fp32", "fp16", "int8-static", "int8-dynamic", "int4"]
 # same versions, another CPU: fp32 differs in the last bits (FMA, summation order); fp16 by
 # its own epsilon (arm64 has native fp16 kernels); int8 by a rounding flip here and there, one
 # step of a 256-level grid (~0.4% of the range) that a few layers may add up; weight-only int4
-# (MatMulNBits) by the kernels arm64 picks for it (activations may be quantized there).
+# (MatMulNBits) by the kernels each CPU picks: x86 may quantize activations to int8 per block
+# (accuracy_level 4) where arm64 does not, an int8-activation error measured at 1.95% of the
+# largest logit on the text transformer, so 5% leaves a margin of 2.5x.
 TOLERANCES: dict[str, tuple[float, float]] = {
     "fp32": (1e-4, 1e-5), "fp16": (1e-2, 5e-3), "int8-dynamic": (1e-2, 1e-2),
-    "int8-static": (1e-2, 2e-2), "int4": (2e-2, 2e-2)}
+    "int8-static": (1e-2, 2e-2), "int4": (2e-2, 5e-2)}
 QUANT_STEPS = 2  # an int8/uint8 output of a quantized model: grid steps it may differ by
 _INT4 = {"MatMulNBits", "GatherBlockQuantized"}
 _DYNAMIC = {"DynamicQuantizeLinear", "MatMulInteger", "ConvInteger", "DynamicQuantizeMatMul",
