@@ -38,6 +38,7 @@ from predict import (  # noqa: E402
 from serving.app import starlette_app  # noqa: E402
 from serving.auth import TOKEN_ENV, required_token  # noqa: E402
 from serving.engine import Engine  # noqa: E402
+from serving.protocol import ServerError  # noqa: E402
 
 ARGS_ENV = "ONNXKIT_SERVE_ARGS"  # the arguments, for each process of --processes
 
@@ -130,7 +131,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                      "--max-queue-delay-ms and --max-queue-size >= 0")
     try:
         args.token = required_token(args.host, args.token, no_auth=args.no_auth)
-    except ValueError as e:
+    except ServerError as e:
         parser.error(str(e))
     return args
 

@@ -14,7 +14,7 @@ import hmac
 import ipaddress
 import secrets
 
-from .protocol import RequestError
+from .protocol import RequestError, ServerError
 
 TOKEN_ENV = "ONNXKIT_SERVE_TOKEN"
 REALM = 'Bearer realm="onnxkit"'
@@ -56,16 +56,16 @@ def is_loopback(host: str) -> bool:
 
 def required_token(host: str, token: str | None, *, no_auth: bool = False) -> str | None:
     """The token a server on ``host`` uses: the one given; none on loopback; beyond
-    loopback a ``ValueError`` (refused: anyone who reaches the port could infer) unless
+    loopback a :class:`ServerError` (refused: anyone who reaches the port could infer) unless
     ``no_auth`` says so explicitly."""
     if token is not None:
         if len(token) < 16 or any(c.isspace() for c in token):
-            raise ValueError("the token must be at least 16 characters without spaces, e.g. "
+            raise ServerError("the token must be at least 16 characters without spaces, e.g. "
                              f"{new_token()!r}")
         return token
     if no_auth or is_loopback(host):
         return None
-    raise ValueError(f"binding to {host} exposes the model beyond this machine: set a token "
+    raise ServerError(f"binding to {host} exposes the model beyond this machine: set a token "
                      f"(--token, or the {TOKEN_ENV} environment variable; e.g. "
                      f"{new_token()!r}), or pass --no-auth to serve without one on purpose")
 

@@ -10,8 +10,8 @@ SCHEMA is that file's serialized FileDescriptorProto. Rather than committing the
 usual _pb2 modules, whose gencode refuses any protobuf runtime older than the protoc that
 wrote them (and whose _pb2_grpc refuses older grpcio), the messages are made here in a
 private descriptor pool: any protobuf 4.21+ runtime works, and they never collide with
-another copy of the same .proto (tritonclient's, Ray's) in the default pool. A test
-recompiles the vendored .proto and compares.
+another copy of the same .proto (tritonclient's, Ray's) in the default pool; tests/serve/
+test_grpc.py calls them with tritonclient.grpc.
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ from .grpc_schema import METHODS, SERVICE, messages
 from .protocol import (
     DATATYPES,
     RequestError,
+    ServerError,
     array_from_bytes,
     array_to_bytes,
     datatype_of,
@@ -160,7 +161,7 @@ async def start(engine: Engine, host: str, port: int, *, token: str | None = Non
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     bound = server.add_insecure_port(address)
     if not bound:
-        raise RuntimeError(f"gRPC could not listen on {address} (is the port taken?)")
+        raise ServerError(f"gRPC could not listen on {address} (is the port taken?)")
     await server.start()
     server.onnxkit_port = bound
     return server

@@ -21,7 +21,13 @@ try:  # a fast codec when installed (a bundle lists it); the standard library ot
         """JSON bytes; numpy arrays as lists, written by orjson itself."""
         return orjson.dumps(obj, option=orjson.OPT_SERIALIZE_NUMPY)
 
-    loads = orjson.loads
+    def loads(data: bytes | str) -> Any:
+        """Parsed JSON; what orjson refuses as not strict JSON (NaN, Infinity, as Python's
+        json writes them) is read by the standard library, so the checks can say why."""
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError:
+            return json.loads(data)
 except ImportError:  # pragma: no cover - exercised in a bundle without orjson
     def dumps(obj: Any) -> bytes:
         return json.dumps(obj, default=lambda v: v.tolist()).encode()
@@ -47,6 +53,11 @@ class RequestError(Exception):
         super().__init__(message)
         self.status = status
         self.headers = headers or {}
+
+
+class ServerError(Exception):
+    """A server setting the operator must fix (a token missing beyond loopback, a port
+    taken): the server does not start; ``serve.py`` prints it as one line."""
 
 
 def datatype_of(dtype: str | np.dtype) -> str:
@@ -227,7 +238,10 @@ def requested_outputs(request: dict[str, Any], names: list[str]) -> list[tuple[s
     out = []
     for item in wanted:
         name = item.get("name") if isinstance(item, dict) else None
-        if not isinstance(name, str) or name not in names:
+        if not isinstance(name, str):
+            raise RequestError(f"each requested output must be an object with a string "
+                               f"\"name\", one of {names}; got {_short(item)}")
+        if name not in names:
             raise RequestError(f"unknown output {_short(name)}; the model's outputs are {names}")
         binary = _parameters(item, name).get("binary_data", default_binary)
         out.append((name, bool(binary)))
