@@ -32,6 +32,7 @@ from .protocol import (
 )
 
 Endpoint = Callable[[Request, dict[str, str]], Awaitable[Response]]
+_KNOWN_PATHS = 4096  # (method, path) pairs whose routing is remembered (bounded)
 
 __all__ = ["Engine", "Handler", "Route", "json_response", "lifespan", "starlette_app"]
 
@@ -77,6 +78,7 @@ class Handler:
         self.engine = engine
         self.auth = TokenCheck(token)
         self._routes: list[Route] = []
+        self._matched: dict[tuple[str, str], Any] = {}
         for route in self.routes(open_metrics):
             self.add_route(route)
 
@@ -100,11 +102,12 @@ class Handler:
     def add_route(self, route: Route) -> None:
         """Serve one more path (e.g. a generate endpoint), auth and error rules included."""
         self._routes.append(route)
+        self._matched.clear()
 
     async def __call__(self, request: Request) -> Response:
         route, response = None, None
         try:
-            route, endpoint, params = self._match(request.method, request.url.path)
+            route, endpoint, params = self._match(request.method, request.scope["path"])
             if not route.public:
                 self.auth.check(request.headers.get("authorization"))
             response = await endpoint(request, params)
@@ -116,6 +119,20 @@ class Handler:
         return response
 
     def _match(self, method: str, path: str) -> tuple[Route, Endpoint, dict[str, str]]:
+        """The route, endpoint and path parameters for a request (remembered per method and
+        path: a server sees a handful of them, and a scan costs more than the lookup)."""
+        key = (method, path)
+        found = self._matched.get(key)
+        if found is None:
+            found = self._scan(method, path)
+            if len(self._matched) < _KNOWN_PATHS:
+                self._matched[key] = found
+        if isinstance(found, RequestError):  # a fresh one: a raised instance keeps its frames
+            raise RequestError(str(found), found.status, found.headers)
+        return found
+
+    def _scan(self, method: str, path: str
+              ) -> tuple[Route, Endpoint, dict[str, str]] | RequestError:
         parts = [p for p in path.split("/") if p]
         allowed: list[str] = []
         for route in self._routes:
@@ -127,10 +144,10 @@ class Handler:
                 return route, endpoint, params
             allowed += [m for m in route.methods if m not in allowed]
         if allowed:
-            raise RequestError(f"{method} is not allowed on {path[:200]}; use "
-                               f"{', '.join(allowed)}", 405, {"Allow": ", ".join(allowed)})
-        raise RequestError(f"no route {method} {path[:200]}; this server speaks the Open "
-                           "Inference Protocol (/v2/...), /predict and /metrics", 404)
+            return RequestError(f"{method} is not allowed on {path[:200]}; use "
+                                f"{', '.join(allowed)}", 405, {"Allow": ", ".join(allowed)})
+        return RequestError(f"no route {method} {path[:200]}; this server speaks the Open "
+                            "Inference Protocol (/v2/...), /predict and /metrics", 404)
 
     async def _live(self, request: Request, params: dict[str, str]) -> Response:
         return json_response({"live": True})

@@ -11,15 +11,16 @@ dtypes and every dim but the first) are stacked along the batch axis, run once, 
   ``Retry-After``), and a request may carry a queue timeout (503 when it expires unstarted).
 
 :class:`Policy` decides from the queue and a clock reading it is given (tested without
-time); :class:`Batcher` applies it on the event loop. A fast model (recent runs under
-``inline_below_s``) runs on the event loop itself: a thread hop costs more than the run. A
-batch that fails is re-run one request at a time, so one bad request cannot fail its
+time); :class:`Batcher` applies it on the event loop. A fast model (the median of its recent
+runs under ``inline_below_s``) runs on the event loop itself: a thread hop costs more than
+the run. A batch that fails is re-run one request at a time, so one bad request cannot fail its
 neighbours.
 """
 
 from __future__ import annotations
 
 import asyncio
+import statistics
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -35,6 +36,7 @@ Feeds = dict[str, np.ndarray]
 Runner = Callable[[Feeds], dict[str, np.ndarray]]
 INLINE_BELOW_S = 0.5e-3  # runs shorter than this stay on the event loop (one instance only)
 RETRY_AFTER_S = 1
+RECENT_RUNS = 15  # run times whose median decides inline or not (robust to a preempted run)
 
 
 @dataclass(eq=False)
@@ -116,7 +118,7 @@ class Batcher:
         self._executor = ThreadPoolExecutor(instances, thread_name_prefix="onnxkit-serve")
         self._queue: deque[Item] = deque()
         self._free = instances
-        self._recent_run_s: float | None = None
+        self._run_times: deque[float] = deque(maxlen=RECENT_RUNS)
         self._kicked = False
         self._timer: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -193,16 +195,22 @@ class Batcher:
             return
         self._free -= 1
         started = self._clock()
-        if runs_inline(self._recent_run_s, self.instances, self._inline_below_s):
-            self._finish(batch, started, self._compute(batch))
+        recent = statistics.median(self._run_times) if self._run_times else None
+        if runs_inline(recent, self.instances, self._inline_below_s):
+            self._finish(batch, started, *self._compute(batch))
             return
         assert self._loop is not None
         done = self._loop.run_in_executor(self._executor, self._compute, batch)
-        done.add_done_callback(lambda f: self._finish(batch, started, f.result()))
+        done.add_done_callback(lambda f: self._finish(batch, started, *f.result()))
 
-    def _compute(self, batch: list[Item]) -> list[Any]:
+    def _compute(self, batch: list[Item]) -> tuple[list[Any], float]:
         """Each request's outputs (or its exception): one run of the stacked batch, or one
-        run per request when the batch fails."""
+        run per request when the batch fails; and how long the runs took (the model's own
+        time: a thread hop's latency must not decide whether the next run needs one)."""
+        began = self._clock()
+        return self._outputs(batch), self._clock() - began
+
+    def _outputs(self, batch: list[Item]) -> list[Any]:
         feeds = batch[0].feeds if len(batch) == 1 else {
             name: np.concatenate([item.feeds[name] for item in batch]) for name in batch[0].feeds}
         try:
@@ -223,14 +231,13 @@ class Batcher:
                 results.append(e)
         return results
 
-    def _finish(self, batch: list[Item], started: float, results: list[Any]) -> None:
-        took = self._clock() - started
-        self._recent_run_s = took if self._recent_run_s is None else \
-            0.8 * self._recent_run_s + 0.2 * took
+    def _finish(self, batch: list[Item], started: float, results: list[Any],
+                run_s: float) -> None:
+        self._run_times.append(run_s)
         self._free += 1
         if self._on_batch is not None:
             self._on_batch(sum(item.rows for item in batch),
-                           [started - item.queued_at for item in batch], took)
+                           [started - item.queued_at for item in batch], run_s)
         for item, result in zip(batch, results):
             if item.future is not None and not item.future.done():
                 if isinstance(result, Exception):

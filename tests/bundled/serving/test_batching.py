@@ -225,3 +225,27 @@ def test_a_request_not_started_within_its_timeout_is_a_503():
     error = asyncio.run(scenario())
     assert isinstance(error, RequestError) and error.status == 503
     assert "timeout" in str(error) and model.runs == [1]
+
+
+def test_one_slow_run_does_not_move_a_fast_model_off_the_event_loop():
+    """Where the model runs is decided on its measured run times (an injected clock that the
+    model itself advances): the median of recent runs, so one preempted run changes nothing."""
+    import threading
+
+    durations = [1e-4] * 5 + [5e-2] + [1e-4] * 3
+    now, threads = [0.0], []
+
+    def model(feeds):
+        threads.append(threading.current_thread().name)
+        now[0] += durations[len(threads) - 1]
+        return {"y": feeds["x"]}
+
+    async def scenario():
+        batcher = Batcher(model, max_batch=1, clock=lambda: now[0])
+        for _ in durations:
+            await batcher.submit({"x": np.ones((1, 1))}, 1)
+        await batcher.stop()
+
+    asyncio.run(scenario())
+    assert threads[0].startswith("onnxkit-serve")  # nothing measured yet: in a thread
+    assert not any(t.startswith("onnxkit-serve") for t in threads[1:])  # then inline
