@@ -33,6 +33,7 @@ from predict import (  # noqa: E402
     choose_providers,
     load_manifest,
     postprocess,
+    session_options,
     validate,
 )
 from serving.app import starlette_app  # noqa: E402
@@ -50,8 +51,7 @@ def engine(folder: Path, args: argparse.Namespace) -> Engine:
     manifest = load_manifest(folder)
     check_files(folder, manifest)
     providers = choose_providers(args.providers, manifest)
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
+    options = session_options(manifest)  # with onnxruntime-extensions' operators if used
     if args.threads:
         options.intra_op_num_threads = args.threads
     known = dict(zip(manifest.get("providers", []), manifest.get("provider_options", [])))

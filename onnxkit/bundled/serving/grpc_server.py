@@ -26,6 +26,7 @@ from .protocol import (
     array_to_bytes,
     datatype_of,
     tensor_header,
+    texts,
 )
 
 PUBLIC = {"ServerLive", "ServerReady"}  # health probes: open without a token
@@ -132,7 +133,8 @@ def _from_contents(tensor: Any, datatype: str, shape: list[int], name: str) -> n
     if field is None:
         raise RequestError(f"input '{name}' is {datatype}: send it in raw_input_contents")
     values = getattr(tensor.contents, field)
-    array = np.array(list(values), dtype=DATATYPES[datatype])
+    array = texts(list(values), name) if datatype == "BYTES" else \
+        np.array(list(values), dtype=DATATYPES[datatype])
     if array.size != math.prod(shape):
         raise RequestError(f"input '{name}': shape {shape} holds {math.prod(shape)} values; "
                            f"contents.{field} has {array.size}")

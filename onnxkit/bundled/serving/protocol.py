@@ -206,7 +206,7 @@ def array_from_bytes(raw: bytes, datatype: str, shape: list[int], name: str) -> 
                 raise RequestError(f"input '{name}': a BYTES element runs past the data")
             items.append(bytes(raw[at + 4:at + 4 + length]))
             at += 4 + length
-        return _reshaped(np.array(items, dtype=object), shape, name)
+        return _reshaped(texts(items, name), shape, name)
     dtype = np.dtype(DATATYPES[datatype]).newbyteorder("<")
     if len(raw) % dtype.itemsize:
         raise RequestError(f"input '{name}': {len(raw)} bytes is not a whole number of "
@@ -215,6 +215,15 @@ def array_from_bytes(raw: bytes, datatype: str, shape: list[int], name: str) -> 
     if not dtype.isnative:
         array = array.astype(dtype.newbyteorder("="))
     return _reshaped(array, shape, name)
+
+
+def texts(items: list[bytes], name: str) -> np.ndarray:
+    """BYTES elements as the strings ONNX Runtime's string tensors take (UTF-8 text)."""
+    try:
+        return np.array([item.decode("utf-8") for item in items], dtype=object)
+    except UnicodeDecodeError as e:
+        raise RequestError(f"input '{name}': a BYTES element is not UTF-8 text ({e.reason} at "
+                           f"byte {e.start}); send text") from None
 
 
 def _reshaped(flat: np.ndarray, shape: list[int], name: str) -> np.ndarray:
