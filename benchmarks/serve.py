@@ -245,6 +245,9 @@ def main() -> None:
         overhead(title, bundles[title], model, feeds, args, tmp)
         if not args.skip_ray:
             print("\n3. Ray Serve (local Ray), the same hey load")
+            # one Ray for every deployment (on_ray alone would start and stop one each time,
+            # which a busy machine makes slow and, at times, fail)
+            onnxkit.cluster.connect()
             for title, model, feeds in cases:
                 ray(title, model, feeds, args, tmp)
     print(f"\n(cores: {os.cpu_count()}; hey and the servers share them)")
