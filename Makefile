@@ -121,6 +121,7 @@ lint: setup
 	$(VENV)/bin/ruff check onnxkit tests benchmarks
 
 bench: setup
+	bash .ci/bench-deps.sh
 	for b in benchmarks/[!_]*.py; do $(PY) $$b || exit 1; done
 
 clean:

@@ -1,29 +1,32 @@
-"""Serving on loopback: what dynamic batching buys, what the server costs, how it takes abuse.
+"""Serving on loopback, as a new user would: a bundle's own ``serve.py`` in a process of its
+own, loaded by ``hey`` (Debian's HTTP load generator, another process: nothing of ours in
+the client), JSON bodies, one row a request.
 
-1. Throughput (requests/s) of the server with dynamic batching (max_batch 32) against the
-   same server with max_batch=1, at 1, 8 and 32 concurrent clients, for the digits CNN, the
-   text transformer and a BERT-shaped model (4 layers, hidden 256, sequence 128), where the
-   model rather than HTTP takes the time. The two servers are load-tested in alternating
-   rounds; the ratio is the median of per-round ratios with its interval. Goal: >= 3x at 32
-   clients for the CNN (unreachable where HTTP costs ~100x the model: see the overhead).
-2. Overhead: p50 latency of one request at concurrency 1 against an in-process
-   ``session.run`` of the same input (ratio and milliseconds), and the same request through
-   Ray Serve (``onnxkit.serve.on_ray``, local Ray). Peak RSS of a server process.
-3. Fault run: 1,000 requests, a third of them malformed (wrong name, dtype, rank, shape,
-   non-JSON, empty batch, NaN, oversized body), 16 at a time, against a server process:
-   every good request answered correctly, every bad one a 4xx, the process alive, its RSS.
+1. Batching on (``--max-batch 32``) against off (``--max-batch 1``) at 1, 8 and 32 clients,
+   for the digits CNN and a BERT-shaped model (4 layers, hidden 256, sequence 128). The two
+   servers run side by side and are loaded in alternating rounds; the ratio is the median of
+   per-round ratios with its interval. Goals (issue 27): on/off >= 0.95x at 1 client and
+   >= 2x at 32 clients on the digits CNN.
+2. Overhead at one client: hey's p50 against ``session.run`` of the same input in this
+   process (goal: <= 0.3 ms over it), for ``--processes 1`` and, on request-bound loads,
+   ``--processes 2``; gRPC (``tritonclient``-free: grpcio's own channel from this process)
+   against HTTP/JSON from the same kind of client loop.
+3. The same hey load through Ray Serve (``onnxkit.serve.on_ray``, a local Ray), unless
+   ``--skip-ray``.
 
-The clients run on the same two cores as the server: absolute figures are low; read ratios.
-Run: ``python benchmarks/serve.py [--rounds N] [--requests N] [--skip-ray]``.
+The load generator runs on the same cores as the server (and, on a shared machine, beside
+other work): absolute figures are low and noisy; read the ratios and their intervals.
+Run: ``python benchmarks/serve.py [--rounds N] [--seconds S] [--skip-ray]`` (needs ``hey``:
+``bash .ci/bench-deps.sh``).
 """
 
 from __future__ import annotations
 
 import argparse
-import concurrent.futures
-import http.client
 import json
 import os
+import re
+import shutil
 import socket
 import statistics
 import subprocess
@@ -38,55 +41,6 @@ from _models import bert_shaped
 
 import onnxkit
 from onnxkit.bench import speedup_interval
-from onnxkit.bundled.serving.protocol import decode_response, encode_request
-
-
-def throughput(model: onnxkit.Model, feeds: dict, args: argparse.Namespace,
-               requests: int) -> None:
-    with onnxkit.serve.start(model, max_batch=32) as batched, \
-            onnxkit.serve.start(model, max_batch=1) as single:
-        for clients in (1, 8, 32):
-            ratios, rates = [], {"batched": [], "max_batch=1": []}
-            for r in range(args.rounds):
-                order = [batched, single] if r % 2 == 0 else [single, batched]
-                got = {}
-                for server in order:
-                    level = server.load_test(feeds, clients=[clients],
-                                             requests=requests).levels[0]
-                    assert level.errors == 0, level
-                    got[server is batched] = level.throughput
-                ratios.append(got[True] / got[False])
-                rates["batched"].append(got[True])
-                rates["max_batch=1"].append(got[False])
-            s = speedup_interval(ratios)
-            print(f"  {clients:>2} clients: batched {statistics.median(rates['batched']):7.0f} "
-                  f"req/s, max_batch=1 {statistics.median(rates['max_batch=1']):7.0f} req/s: "
-                  f"{s}")
-        print(f"  batches at 32 clients: mean {batched.stats()['mean_batch_rows']:.1f} rows")
-
-
-def overhead(model: onnxkit.Model, feeds: dict, args: argparse.Namespace) -> None:
-    sess = onnxkit.session(model)
-    for _ in range(20):
-        sess.run(None, feeds)
-    direct = []
-    for _ in range(args.requests):
-        t0 = time.perf_counter()
-        sess.run(None, feeds)
-        direct.append((time.perf_counter() - t0) * 1e3)
-    with onnxkit.serve.start(model) as server:
-        server.load_test(feeds, clients=[1], requests=20)  # warm
-        served = server.load_test(feeds, clients=[1], requests=args.requests).levels[0]
-    base = statistics.median(direct)
-    print(f"  session.run p50 {base:.3f} ms; served p50 {served.p50_ms:.3f} ms: "
-          f"{served.p50_ms / base:.1f}x, +{served.p50_ms - base:.2f} ms per request")
-    if args.skip_ray:
-        return
-    with onnxkit.serve.on_ray(model) as deployment:
-        deployment.load_test(feeds, clients=[1], requests=20)
-        ray = deployment.load_test(feeds, clients=[1], requests=args.requests).levels[0]
-    print(f"  Ray Serve p50 {ray.p50_ms:.3f} ms: {ray.p50_ms / base:.1f}x session.run, "
-          f"{ray.p50_ms / served.p50_ms:.1f}x onnxkit.serve")
 
 
 def _free_port() -> int:
@@ -95,117 +49,208 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _rss_kb(pid: int, field: str) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field):
-            return int(line.split()[1])
-    return -1
+class Process:
+    """A bundle's serve.py in its own process, with the given arguments."""
 
-
-def _process(bundle: Path) -> tuple[subprocess.Popen, str]:
-    port = _free_port()
-    proc = subprocess.Popen([sys.executable, str(bundle / "serve.py"), "--port", str(port),
-                             "--max-body-mb", "1"], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(600):
-        try:
-            urllib.request.urlopen(url + "/v2/health/ready", timeout=1)
-            return proc, url
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError("serve.py did not start")
-
-
-def _bad_requests(name: str) -> list[tuple[bytes, dict]]:
-    def v2(tensor_name, array, datatype="FP32", shape=None):
-        return json.dumps({"inputs": [{"name": tensor_name, "datatype": datatype,
-                                       "shape": list(shape or np.shape(array)),
-                                       "data": np.asarray(array).reshape(-1).tolist()}]}
-                          ).encode(), {"Content-Type": "application/json"}
-    return [v2("pixels", np.zeros((1, 1, 8, 8))), v2(name, np.zeros((1, 1, 8, 8)), "FP64"),
-            v2(name, np.zeros((1, 64))), v2(name, np.zeros((1, 1, 8, 7))),
-            (b"{not json", {"Content-Type": "application/json"}),
-            v2(name, np.zeros((0, 1, 8, 8))), v2(name, np.full((1, 1, 8, 8), np.nan)),
-            (b" " * ((1 << 20) + 10), {"Content-Type": "application/json"})]
-
-
-def faults(digits: onnxkit.samples.Sample, args: argparse.Namespace) -> None:
-    folder = Path(tempfile.mkdtemp(prefix="onnxkit-bench-serve-")) / "digits"
-    onnxkit.deploy.bundle(digits.model, folder)
-    proc, url = _process(folder)
-    try:
-        images = digits.inputs["image"]
-        expected = onnxkit.run(digits.model, {"image": images})["logits"]
-        bad = _bad_requests("image")
-        rss_start = _rss_kb(proc.pid, "VmRSS:")
-
-        def one(i: int) -> str:
-            connection = http.client.HTTPConnection("127.0.0.1", int(url.rsplit(":", 1)[1]),
-                                                    timeout=60)
+    def __init__(self, bundle: Path, *args: str):
+        self.port = _free_port()
+        self.grpc_port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc = subprocess.Popen([sys.executable, str(bundle / "serve.py"), "--port",
+                                      str(self.port), "--grpc-port", str(self.grpc_port),
+                                      *args], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise SystemExit(f"serve.py exited: {self.proc.stderr.read().decode()[-2000:]}")
             try:
-                if i % 3 == 2:
-                    body, headers = bad[i % len(bad)]
-                    try:
-                        connection.request("POST", "/v2/models/digits_cnn/infer", body, headers)
-                        status = connection.getresponse().status
-                    except OSError:  # the server closed an oversized body early: fine
-                        return "bad-ok"
-                    return "bad-ok" if 400 <= status < 500 else f"bad-{status}"
-                row = images[i % len(images)][None]
-                body, headers = encode_request({"image": row})
-                connection.request("POST", "/v2/models/digits_cnn/infer", body, headers)
-                reply = connection.getresponse()
-                out = decode_response(reply.read(),
-                                      reply.getheader("Inference-Header-Content-Length"))
-                good = np.allclose(out["logits"][0], expected[i % len(images)], atol=1e-5)
-                return "good-ok" if reply.status == 200 and good else f"good-{reply.status}"
-            finally:
-                connection.close()
+                urllib.request.urlopen(self.url + "/v2/health/ready", timeout=1)
+                return
+            except OSError:
+                time.sleep(0.1)
+        raise SystemExit("serve.py did not start within 180 s")
 
-        start = time.perf_counter()
-        with concurrent.futures.ThreadPoolExecutor(16) as pool:
-            results = list(pool.map(one, range(args.fault_requests)))
-        seconds = time.perf_counter() - start
-        counts = {k: results.count(k) for k in sorted(set(results))}
-        alive = proc.poll() is None and \
-            urllib.request.urlopen(url + "/v2/health/ready").status == 200
-        print(f"  {args.fault_requests} requests in {seconds:.1f} s: {counts}; server alive: "
-              f"{alive}; RSS {rss_start / 1024:.0f} -> {_rss_kb(proc.pid, 'VmRSS:') / 1024:.0f} "
-              f"MB, peak {_rss_kb(proc.pid, 'VmHWM:') / 1024:.0f} MB")
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(60)
+
+
+def _body(feeds: dict[str, np.ndarray], folder: Path) -> Path:
+    datatypes = {"float32": "FP32", "int64": "INT64"}
+    path = folder / f"body-{'-'.join(feeds)}.json"
+    path.write_text(json.dumps({"inputs": [
+        {"name": k, "shape": list(v.shape), "datatype": datatypes[str(v.dtype)],
+         "data": v.reshape(-1).tolist()} for k, v in feeds.items()]}))
+    return path
+
+
+def hey(url: str, body: Path, clients: int, seconds: float) -> dict[str, float]:
+    """hey's requests/s and p50 latency (ms) over ``seconds`` of load from ``clients``."""
+    out = subprocess.run(["hey", "-z", f"{seconds}s", "-c", str(clients), "-m", "POST",
+                          "-T", "application/json", "-D", str(body), url],
+                         capture_output=True, text=True, timeout=seconds + 120).stdout
+    codes = dict(re.findall(r"\[(\d+)\]\s+(\d+) responses", out))
+    if set(codes) != {"200"}:
+        raise SystemExit(f"hey saw non-200 answers: {codes}\n{out[-1500:]}")
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    p50 = float(re.search(r"50%+ in ([\d.]+) secs", out).group(1)) * 1e3
+    return {"rate": rate, "p50_ms": p50}
+
+
+def on_off(title: str, bundle: Path, feeds: dict, args: argparse.Namespace,
+           tmp: Path) -> None:
+    body = _body(feeds, tmp)
+    servers = {"on": Process(bundle, "--max-batch", "32"),
+               "off": Process(bundle, "--max-batch", "1")}
+    model = json.loads((bundle / "manifest.json").read_text())["model"]["name"]
+    path = f"/v2/models/{model}/infer"
+    try:
+        print(f" {title}")
+        for clients in (1, 8, 32):
+            got: dict[str, list[dict[str, float]]] = {"on": [], "off": []}
+            for r in range(args.rounds):
+                for name in (("on", "off") if r % 2 == 0 else ("off", "on")):
+                    got[name].append(hey(servers[name].url + path, body, clients,
+                                         args.seconds))
+            ratio = speedup_interval([a["rate"] / b["rate"] for a, b in
+                                      zip(got["on"], got["off"])])
+            med = {k: (statistics.median(x["rate"] for x in v),
+                       statistics.median(x["p50_ms"] for x in v)) for k, v in got.items()}
+            print(f"  {clients:>2} clients: off {med['off'][0]:7.0f} req/s (p50 "
+                  f"{med['off'][1]:.2f} ms), on {med['on'][0]:7.0f} req/s (p50 "
+                  f"{med['on'][1]:.2f} ms): on/off {ratio}")
     finally:
-        proc.terminate()
-        proc.wait(30)
+        for server in servers.values():
+            server.stop()
+
+
+def session_p50_ms(model: onnxkit.Model, feeds: dict, runs: int = 2000) -> float:
+    sess = onnxkit.session(model)
+    for _ in range(50):
+        sess.run(None, feeds)
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        sess.run(None, feeds)
+        times.append((time.perf_counter() - t0) * 1e3)
+    return statistics.median(times)
+
+
+def grpc_vs_http(server: Process, model: str, feeds: dict, requests: int) -> tuple[float, float]:
+    """p50 ms of one request at a time from this process: gRPC (raw tensors) and HTTP/JSON
+    (http.client, keep-alive): the same kind of client loop for both."""
+    import http.client
+
+    import grpc
+
+    from onnxkit.bundled.serving.grpc_schema import SERVICE, messages
+
+    m = messages()
+    channel = grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}")
+    infer = channel.unary_unary(f"/{SERVICE}/ModelInfer",
+                                request_serializer=m["ModelInferRequest"].SerializeToString,
+                                response_deserializer=m["ModelInferResponse"].FromString)
+    request = m["ModelInferRequest"](model_name=model)
+    datatypes = {"float32": "FP32", "int64": "INT64"}
+    for name, value in feeds.items():
+        request.inputs.add(name=name, datatype=datatypes[str(value.dtype)],
+                           shape=list(value.shape))
+        request.raw_input_contents.append(np.ascontiguousarray(value).tobytes())
+    body = json.dumps({"inputs": [{"name": k, "shape": list(v.shape),
+                                   "datatype": datatypes[str(v.dtype)],
+                                   "data": v.reshape(-1).tolist()} for k, v in feeds.items()]})
+    connection = http.client.HTTPConnection("127.0.0.1", server.port)
+
+    def over_http() -> None:
+        connection.request("POST", f"/v2/models/{model}/infer", body,
+                           {"Content-Type": "application/json"})
+        connection.getresponse().read()
+
+    timings: dict[str, list[float]] = {"grpc": [], "http": []}
+    calls = {"grpc": lambda: infer(request), "http": over_http}
+    for i in range(requests):  # interleaved, one call each in turn
+        for name in (("grpc", "http") if i % 2 == 0 else ("http", "grpc")):
+            t0 = time.perf_counter()
+            calls[name]()
+            timings[name].append((time.perf_counter() - t0) * 1e3)
+    connection.close()
+    channel.close()
+    return statistics.median(timings["grpc"][50:]), statistics.median(timings["http"][50:])
+
+
+def overhead(title: str, bundle: Path, model: onnxkit.Model, feeds: dict,
+             args: argparse.Namespace, tmp: Path) -> None:
+    body = _body(feeds, tmp)
+    name = json.loads((bundle / "manifest.json").read_text())["model"]["name"]
+    base = session_p50_ms(model, feeds)
+    print(f" {title}: session.run p50 {base:.3f} ms")
+    for processes in (1, 2):
+        server = Process(bundle, "--processes", str(processes))
+        try:
+            url = f"{server.url}/v2/models/{name}/infer"
+            one = [hey(url, body, 1, args.seconds) for _ in range(args.rounds)]
+            many = [hey(url, body, 32, args.seconds) for _ in range(args.rounds)]
+            p50 = statistics.median(x["p50_ms"] for x in one)
+            print(f"  --processes {processes}: 1 client p50 {p50:.3f} ms (+{p50 - base:.3f} ms "
+                  f"over session.run), {statistics.median(x['rate'] for x in one):.0f} req/s; "
+                  f"32 clients {statistics.median(x['rate'] for x in many):.0f} req/s")
+            if processes == 1:
+                grpc_ms, http_ms = grpc_vs_http(server, name, feeds, args.grpc_requests)
+                print(f"  one client in this process: gRPC p50 {grpc_ms:.3f} ms, HTTP/JSON "
+                      f"p50 {http_ms:.3f} ms (gRPC/HTTP time {grpc_ms / http_ms:.2f}x)")
+        finally:
+            server.stop()
+
+
+def ray(title: str, model: onnxkit.Model, feeds: dict, args: argparse.Namespace,
+        tmp: Path) -> None:
+    body = _body(feeds, tmp)
+    for max_batch in (32, 1):
+        with onnxkit.serve.on_ray(model, max_batch=max_batch) as deployment:
+            url = deployment.infer_url
+            hey(url, body, 8, 2)  # warm
+            levels = [(c, [hey(url, body, c, args.seconds) for _ in range(args.rounds)])
+                      for c in (1, 8, 32)]
+        print(f" {title}, Ray Serve, --max-batch {max_batch}: " + "; ".join(
+            f"{c} clients {statistics.median(x['rate'] for x in v):.0f} req/s (p50 "
+            f"{statistics.median(x['p50_ms'] for x in v):.2f} ms)" for c, v in levels))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--requests", type=int, default=400)
-    parser.add_argument("--fault-requests", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--seconds", type=float, default=3.0, help="hey's load per round")
+    parser.add_argument("--grpc-requests", type=int, default=2000)
     parser.add_argument("--skip-ray", action="store_true")
+    parser.add_argument("--skip-bert", action="store_true")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="onnxkit-bench-serve-") as tmp:
-        onnxkit.set_workspace(tmp)
-        digits, text = onnxkit.samples.digits_cnn(), onnxkit.samples.text_transformer()
-        bert, bert_feeds = bert_shaped(rows=1)
-        cases = [("digits CNN", digits.model, {"image": digits.inputs["image"][:1]}),
-                 ("text transformer", text.model, {k: v[:1] for k, v in text.inputs.items()})]
-        print(f"1. Throughput, dynamic batching vs max_batch=1 ({args.rounds} alternating "
-              f"rounds x {args.requests} requests; one row a request)")
-        for title, model, feeds in cases:
-            print(f" {title}")
-            throughput(model, feeds, args, args.requests)
-        # where the model, not HTTP, takes the time: what batching is for
-        print(f" BERT-shaped (4 layers, hidden 256, sequence 128; {args.requests // 4} requests)")
-        throughput(bert, bert_feeds, args, args.requests // 4)
-        print("\n2. Overhead at concurrency 1")
-        for title, model, feeds in cases:
-            print(f" {title}")
-            overhead(model, feeds, args)
-        print("\n3. Fault run against serve.py (a process of its own)")
-        faults(digits, args)
-    print(f"\n(cores: {os.cpu_count()}; clients and server share them)")
+    if shutil.which("hey") is None:
+        raise SystemExit("benchmarks/serve.py needs hey: bash .ci/bench-deps.sh")
+    with tempfile.TemporaryDirectory(prefix="onnxkit-bench-serve-") as tmp_name:
+        tmp = Path(tmp_name)
+        onnxkit.set_workspace(tmp / "work")
+        digits = onnxkit.samples.digits_cnn()
+        cases = [("digits CNN", digits.model, {"image": digits.inputs["image"][:1]})]
+        if not args.skip_bert:
+            cases.append(("BERT-shaped (4 layers, seq 128)", *bert_shaped(rows=1)))
+        bundles = {title: onnxkit.deploy.bundle(model, tmp / f"bundle-{i}").path
+                   for i, (title, model, _) in enumerate(cases)}
+        print(f"1. Batching on (--max-batch 32) / off (--max-batch 1): hey, JSON, one row a "
+              f"request; {args.rounds} alternating rounds of {args.seconds:g} s")
+        for title, _, feeds in cases:
+            on_off(title, bundles[title], feeds, args, tmp)
+        print("\n2. Overhead")
+        title, model, feeds = cases[0]
+        overhead(title, bundles[title], model, feeds, args, tmp)
+        if not args.skip_ray:
+            print("\n3. Ray Serve (local Ray), the same hey load")
+            # one Ray for every deployment (on_ray alone would start and stop one each time,
+            # which a busy machine makes slow and, at times, fail)
+            onnxkit.cluster.connect()
+            for title, model, feeds in cases:
+                ray(title, model, feeds, args, tmp)
+    print(f"\n(cores: {os.cpu_count()}; hey and the servers share them)")
 
 
 if __name__ == "__main__":

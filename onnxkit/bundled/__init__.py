@@ -6,7 +6,8 @@
 - :mod:`~onnxkit.bundled.predict`: the bundle's ``predict.py`` (numpy and onnxruntime only):
   the one file-hash check, input checks, postprocessing;
 - :mod:`~onnxkit.bundled.serving`: the bundle's ``serving`` package (Open Inference Protocol
-  codec, dynamic batching, metrics, the Starlette app), and :mod:`~onnxkit.bundled.serve`, its
+  codec, Triton's dynamic batching, metrics, bearer-token auth, the HTTP app and the gRPC
+  service), and :mod:`~onnxkit.bundled.serve`, its
   ``serve.py``.
 
 :func:`write_runtime` copies these files into a bundle. May import: :mod:`onnxkit.runtime`,
@@ -20,7 +21,8 @@ from pathlib import Path
 
 from onnxkit.bundled import manifest, predict
 
-SERVING_MODULES = ("__init__.py", "app.py", "batching.py", "metrics.py", "protocol.py")
+SERVING_MODULES = ("__init__.py", "app.py", "auth.py", "batching.py", "engine.py",
+                   "grpc_schema.py", "grpc_server.py", "metrics.py", "protocol.py")
 # The files write_runtime puts in a bundle, by their name there.
 RUNTIME_FILES = ("predict.py", "serve.py", *(f"serving/{m}" for m in SERVING_MODULES))
 

@@ -170,11 +170,30 @@ def choose_providers(requested: str | None, manifest: dict) -> list:
     return chosen
 
 
-def run_model(folder: Path, manifest: dict, feeds: dict, providers: list) -> dict:
+CONTRIB_DOMAIN = "ai.onnx.contrib"  # onnxruntime-extensions' operators (tokenizers...)
+
+
+def session_options(manifest: dict):
+    """ONNX Runtime session options for the bundle's model: quiet, and with
+    onnxruntime-extensions' operator library registered when the model uses its domain."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.log_severity_level = 3
+    if CONTRIB_DOMAIN in manifest["model"].get("opset_imports", {}):
+        try:
+            import onnxruntime_extensions
+        except ImportError:
+            raise BundleError(f"the model uses onnxruntime-extensions' operators (domain "
+                              f"{CONTRIB_DOMAIN}): pip install onnxruntime-extensions") from None
+        options.register_custom_ops_library(onnxruntime_extensions.get_library_path())
+    return options
+
+
+def run_model(folder: Path, manifest: dict, feeds: dict, providers: list) -> dict:
+    import onnxruntime as ort
+
+    options = session_options(manifest)
     known = dict(zip(manifest.get("providers", []), manifest.get("provider_options", [])))
     session = ort.InferenceSession(str(folder / manifest["model"]["file"]), options,
                                    providers=providers,

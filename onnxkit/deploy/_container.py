@@ -18,8 +18,11 @@ def dockerfile() -> str:
     python = f"{sys.version_info.major}.{sys.version_info.minor}"
     probe = (f"import sys, urllib.request; sys.exit(urllib.request.urlopen("
              f"'http://127.0.0.1:{PORT}/v2/health/ready', timeout=2).status != 200)")
-    return f"""# The bundle as an HTTP service (Open Inference Protocol on port {PORT}):
-#   docker build -t my-model . && docker run --rm -p {PORT}:{PORT} my-model
+    return f"""# The bundle as an HTTP service (Open Inference Protocol on port {PORT}).
+# It binds beyond loopback, so serve.py refuses to start without a bearer token: pass one in
+# the environment, and clients send 'Authorization: Bearer <token>' (the health probes need none):
+#   docker build -t my-model .
+#   docker run --rm -p {PORT}:{PORT} -e ONNXKIT_SERVE_TOKEN="$(openssl rand -hex 24)" my-model
 FROM python:{python}-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \\

@@ -272,6 +272,9 @@ def kserve_yaml(name: str, storage_uri: str | None, kind: str) -> str:
     gpu = '\n        limits:\n          nvidia.com/gpu: "1"' if kind == "KIND_GPU" else ""
     return f"""# KServe InferenceService: Triton serving this model repository over the Open
 # Inference Protocol. Upload the repository folder to storageUri first.
+# Triton checks no bearer token itself: authenticate in front of it (KServe's ingress, e.g. an
+# Istio RequestAuthentication + AuthorizationPolicy requiring 'Authorization: Bearer ...').
+# onnxkit's own server (a bundle's serve.py) checks the ONNXKIT_SERVE_TOKEN variable instead.
 apiVersion: serving.kserve.io/v1beta1
 kind: InferenceService
 metadata:

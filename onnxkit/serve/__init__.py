@@ -1,6 +1,7 @@
-"""Serving: a model or bundle as an HTTP service speaking the Open Inference Protocol
-(KServe v2), with dynamic batching and Prometheus metrics; on Ray Serve when one machine is
-not enough.
+"""Serving: a model or bundle as an HTTP (and gRPC) service speaking the Open Inference
+Protocol (KServe v2), with Triton's dynamic batching policy (a lone request never waits),
+bearer-token auth (required beyond loopback) and Prometheus metrics; on Ray Serve when one
+machine is not enough.
 
 * :func:`start` serves from this process (a background thread), loopback by default;
   ``onnxkit serve BUNDLE`` does the same from the shell, and a bundle's ``serve.py`` alone.

@@ -27,14 +27,16 @@ if TYPE_CHECKING:
 
 
 def infer(url: str, model: str, feeds: dict[str, np.ndarray], *, binary: bool = True,
-          timeout: float = 60.0) -> dict[str, np.ndarray]:
-    """POST ``feeds`` to ``url``'s ``/v2/models/{model}/infer`` and return the outputs.
+          timeout: float = 60.0, token: str | None = None) -> dict[str, np.ndarray]:
+    """POST ``feeds`` to ``url``'s ``/v2/models/{model}/infer`` and return the outputs
+    (``token``: sent as ``Authorization: Bearer <token>``).
 
     Raises:
         InputError: the server refused the input (4xx); the message is the server's.
         ServeError: the server failed (5xx) or could not be reached.
     """
     body, headers = encode_request(feeds, binary=binary)
+    headers.update(auth_header(token))
     parts = urlsplit(url)
     connection = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port,
                                             timeout=timeout)
@@ -52,6 +54,11 @@ def infer(url: str, model: str, feeds: dict[str, np.ndarray], *, binary: bool = 
             raise InputError(f"the server refused the request ({reply.status}): {message}")
         raise ServeError(f"the server failed ({reply.status}): {message}")
     return decode_response(content, reply.getheader(HEADER_LENGTH))
+
+
+def auth_header(token: str | None) -> dict[str, str]:
+    """The header that carries a bearer token (none without one)."""
+    return {"Authorization": f"Bearer {token}"} if token else {}
 
 
 def _error_text(content: bytes) -> str:
@@ -129,15 +136,17 @@ class LoadTest(Result):
 
 def load_test(url: str, model: str, feeds: dict[str, np.ndarray], *,
               clients: Sequence[int] = (1, 8, 32), requests: int = 200,
-              timeout: float = 60.0) -> LoadTest:
+              timeout: float = 60.0, token: str | None = None) -> LoadTest:
     """Send ``requests`` inferences of ``feeds`` from each number of concurrent ``clients``
-    (threads with keep-alive connections, binary tensors) and time every answer."""
+    (threads with keep-alive connections, binary tensors) and time every answer
+    (``token``: the server's bearer token)."""
     if isinstance(clients, int) or not clients:
         raise ParameterError(f"load_test(clients=...) must be a list such as [1, 8, 32]; got "
                              f"{clients!r}.")
     counts = [integer(c, "load_test", "clients", high=1024) for c in clients]
     integer(requests, "load_test", "requests", high=1_000_000)
     body, headers = encode_request(feeds)
+    headers.update(auth_header(token))
     rows = max((len(v) for v in feeds.values() if np.ndim(v)), default=1)
     levels = tuple(_level(url, f"/v2/models/{model}/infer", body, headers, n, requests, timeout)
                    for n in counts)

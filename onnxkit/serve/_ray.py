@@ -27,7 +27,7 @@ from onnxkit.results import Result, html_table
 from onnxkit.runtime import create_session, random_inputs, resolve
 from onnxkit.serve import _client
 from onnxkit.serve._client import LoadTest
-from onnxkit.serve._local import bundle_folder
+from onnxkit.serve._local import bundle_folder, check_policy, resolve_token
 
 APP_PREFIX = "onnxkit-"
 _STATE: dict[str, Any] = {"port": None, "started_ray": False}
@@ -44,10 +44,11 @@ class RayDeployment(Result):
     settings: dict[str, Any]
     _bind: Any = field(repr=False)  # replicas -> a bound application
     _sample: dict[str, Any] = field(repr=False, default_factory=dict)  # one row of inputs
+    _token: str | None = field(default=None, repr=False)
 
     def infer(self, feeds: dict[str, Any], *, binary: bool = True) -> dict[str, Any]:
         """The outputs for ``feeds``, over HTTP through Ray Serve's proxy."""
-        return _client.infer(self.url, self.model, feeds, binary=binary)
+        return _client.infer(self.url, self.model, feeds, binary=binary, token=self._token)
 
     def sample_inputs(self) -> dict[str, Any]:
         """One row of random inputs for the served model."""
@@ -57,7 +58,7 @@ class RayDeployment(Result):
                   clients: Sequence[int] = (1, 8, 32), requests: int = 200) -> LoadTest:
         """:func:`onnxkit.serve.load_test` through Ray Serve (default: one sample row)."""
         return _client.load_test(self.url, self.model, feeds or self.sample_inputs(),
-                                 clients=clients, requests=requests)
+                                 clients=clients, requests=requests, token=self._token)
 
     @property
     def infer_url(self) -> str:
@@ -119,9 +120,11 @@ class RayDeployment(Result):
 
 
 def on_ray(target: ModelLike | os.PathLike[str] | str, *, address: str | None = None,
-           replicas: int = 1, max_batch: int = 32, max_delay_ms: float = 2.0,
-           threads: int | None = 1, num_cpus: float = 1.0, port: int | None = None
-           ) -> RayDeployment:
+           replicas: int = 1, max_batch: int = 32, max_queue_delay_ms: float = 0.0,
+           preferred_batch_sizes: Sequence[int] = (), max_queue_size: int | None = 1024,
+           timeout_ms: float | None = None, threads: int | None = 1, num_cpus: float = 1.0,
+           port: int | None = None, token: str | None = None, no_auth: bool = False,
+           max_delay_ms: float | None = None) -> RayDeployment:
     """Deploy a bundle (or a model, bundled first) on Ray Serve behind the same protocol.
 
     Args:
@@ -129,10 +132,14 @@ def on_ray(target: ModelLike | os.PathLike[str] | str, *, address: str | None = 
             or ``"ray://host:port"`` joins an existing cluster (onnxkit, numpy, onnxruntime and
             starlette must be installed on its nodes).
         replicas: copies of the model; :meth:`RayDeployment.scale` changes it later.
-        max_batch, max_delay_ms: dynamic batching in each replica (as :func:`start`).
+        max_batch, max_queue_delay_ms, preferred_batch_sizes, max_queue_size, timeout_ms:
+            Triton's dynamic batching in each replica (as :func:`~onnxkit.serve.start`;
+            ``max_delay_ms`` is the former name of ``max_queue_delay_ms``).
         threads: ONNX Runtime intra-op threads per replica; num_cpus: Ray CPUs per replica.
         port: the HTTP port of Ray Serve's proxy (default: a free one, on 127.0.0.1 for a
             local Ray).
+        token: the bearer token clients must send (default: ``$ONNXKIT_SERVE_TOKEN``);
+            required on a cluster (its proxy listens beyond loopback) unless ``no_auth``.
 
     Examples:
         >>> import onnxkit
@@ -146,9 +153,15 @@ def on_ray(target: ModelLike | os.PathLike[str] | str, *, address: str | None = 
     from ray import serve
 
     replicas = integer(replicas, "serve.on_ray", "replicas", high=1024)
-    integer(max_batch, "serve.on_ray", "max_batch", high=65536)
-    number(max_delay_ms, "serve.on_ray", "max_delay_ms", low=0, high=10_000)
+    if max_delay_ms is not None:
+        max_queue_delay_ms = max_delay_ms
+    policy = check_policy("serve.on_ray", max_batch=max_batch,
+                          max_queue_delay_ms=max_queue_delay_ms,
+                          preferred_batch_sizes=preferred_batch_sizes,
+                          max_queue_size=max_queue_size, timeout_ms=timeout_ms, workers=1)
     number(num_cpus, "serve.on_ray", "num_cpus", low=0)
+    token = resolve_token("serve.on_ray", "127.0.0.1" if address is None else "0.0.0.0",
+                          token, no_auth)
     folder, owned = bundle_folder(target)
     files = _read_bundle(folder)
     manifest = _manifest.read_manifest(folder)
@@ -159,7 +172,7 @@ def on_ray(target: ModelLike | os.PathLike[str] | str, *, address: str | None = 
 
         shutil.rmtree(folder.parent, ignore_errors=True)
     _connect(ray, serve, address, port)
-    options = {"max_batch": max_batch, "max_delay_ms": max_delay_ms, "threads": threads}
+    options = {**policy, "threads": threads}
     deployment: Any = serve.deployment(_Replica, name="model", max_ongoing_requests=256,
                                        ray_actor_options={"num_cpus": num_cpus})
     app_name = f"{APP_PREFIX}{manifest['model']['name']}"
@@ -169,7 +182,7 @@ def on_ray(target: ModelLike | os.PathLike[str] | str, *, address: str | None = 
                            "that deployment first (RayDeployment.stop()).")
 
     def bind(count: int) -> Any:
-        return deployment.options(num_replicas=count).bind(files, options)
+        return deployment.options(num_replicas=count).bind(files, options, token)
 
     try:
         serve.run(bind(replicas), name=app_name, route_prefix="/")
@@ -179,8 +192,8 @@ def on_ray(target: ModelLike | os.PathLike[str] | str, *, address: str | None = 
                            f"{_replica_error(serve, app_name)}") from e
     url = f"http://127.0.0.1:{_STATE['port']}"
     return RayDeployment(url, manifest["model"]["name"], app_name, replicas,
-                         {"address": address or "local", **options, "num_cpus": num_cpus},
-                         bind, sample)
+                         {"address": address or "local", **options, "num_cpus": num_cpus,
+                          "auth": "token" if token else "none"}, bind, sample, token)
 
 
 def _replica_error(serve: Any, app_name: str) -> str:
@@ -223,7 +236,7 @@ def _free_port() -> int:
 class _Replica:
     """One Ray Serve replica: the bundle written to a private folder, served by its code."""
 
-    def __init__(self, files: dict[str, bytes], options: dict[str, Any]):
+    def __init__(self, files: dict[str, bytes], options: dict[str, Any], token: str | None):
         self._folder = Path(tempfile.mkdtemp(prefix="onnxkit-ray-replica-"))
         for name, data in files.items():
             path = self._folder / name
@@ -236,10 +249,11 @@ class _Replica:
         resolved, _ = resolve(None)
         session = create_session(load(self._folder / manifest["model"]["file"]), resolved,
                                  threads=options["threads"], where="serve.on_ray")
+        policy = {k: v for k, v in options.items() if k != "threads"}
         engine = Engine(session=session, manifest=manifest, validate=bundle_code.validate,
                         postprocess=bundle_code.postprocess, client_error=bundle_code.BundleError,
-                        max_batch=options["max_batch"], max_delay_ms=options["max_delay_ms"])
-        self._handler = Handler(engine)
+                        **policy)
+        self._handler = Handler(engine, token=token)
 
     async def __call__(self, request: Any) -> Any:
         return await self._handler(request)

@@ -16,7 +16,8 @@ class ServePanel(Panel):
     """Serve ``model`` over HTTP (:func:`onnxkit.serve.start`), call it, and load-test it.
 
     Buttons: *Start* (the main action, :meth:`run`: a server on a free loopback port, with
-    dynamic batching up to ``max_batch`` rows waiting at most ``max_delay_ms``; a running one
+    Triton's dynamic batching up to ``max_batch`` rows, the oldest request waiting at most
+    ``max_queue_delay_ms`` for a fuller batch (0: never); a running one
     is stopped first), *Send* (one request with sample inputs, through the Open Inference
     Protocol; shows the outputs), *Load test* (:meth:`onnxkit.serve.Server.load_test` at each
     number of ``clients``: throughput and latency, with a chart) and *Stop*.
@@ -35,8 +36,8 @@ class ServePanel(Panel):
 
     model = traitlets.Instance(Model, read_only=True, help="The model to serve.")
     max_batch = traitlets.Int(32, min=1, help="Start: rows per model run (1: no batching).")
-    max_delay_ms = traitlets.Float(2.0, min=0.0, help="Start: how long a request may wait "
-                                   "for others to batch with.")
+    max_queue_delay_ms = traitlets.Float(0.0, min=0.0, help="Start: how long the oldest "
+                                         "request may wait for a fuller batch (0: never).")
     clients = traitlets.Unicode("1, 8, 32", help="Load test: concurrent clients, "
                                                  "comma-separated.")
     requests = traitlets.Int(200, min=1, help="Load test: requests at each concurrency.")
@@ -48,12 +49,12 @@ class ServePanel(Panel):
         self.set_trait("model", load(model))
         self.batch_control = widgets.BoundedIntText(min=1, max=65536, description="max batch")
         self.delay_control = widgets.BoundedFloatText(min=0, max=10_000, step=0.5,
-                                                      description="delay ms")
+                                                      description="queue delay ms")
         self.clients_control = widgets.Text(description="clients")
         self.requests_control = widgets.BoundedIntText(min=1, max=1_000_000,
                                                        description="requests")
         for name, control in [("max_batch", self.batch_control),
-                              ("max_delay_ms", self.delay_control),
+                              ("max_queue_delay_ms", self.delay_control),
                               ("clients", self.clients_control),
                               ("requests", self.requests_control)]:
             traitlets.link((self, name), (control, "value"))
@@ -87,7 +88,7 @@ class ServePanel(Panel):
     def _start(self) -> serve.Server:
         self.stop()
         options: dict[str, Any] = {"max_batch": self.max_batch,
-                                   "max_delay_ms": self.max_delay_ms}
+                                   "max_queue_delay_ms": self.max_queue_delay_ms}
         self._step("bundling and starting the server")
         server = serve.start(self.model, **options)
         self._record(call("server", "onnxkit.serve.start", "model",

@@ -93,6 +93,17 @@ def test_serve_py_refuses_an_altered_bundle(digits_bundle, bundle_python, tmp_pa
     assert out.stderr.startswith("serve.py: error: 'serving/app.py' was altered")
 
 
+def test_serve_py_beyond_loopback_refuses_to_start_without_a_token(digits_bundle,
+                                                                   bundle_python):
+    out = subprocess.run([str(bundle_python), "-I", str(digits_bundle.path / "serve.py"),
+                          "--host", "0.0.0.0", "--port", "0"], env=bare_env(),
+                         capture_output=True, text=True, timeout=SERVER_S)
+    assert out.returncode == 2 and "exposes the model beyond this machine" in out.stderr
+    assert "ONNXKIT_SERVE_TOKEN" in out.stderr and "--no-auth" in out.stderr
+    text = (digits_bundle.path / "Dockerfile").read_text()
+    assert "-e ONNXKIT_SERVE_TOKEN=" in text  # the container says how to set it
+
+
 def test_the_dockerfile_passes_hadolint(digits_bundle):
     hadolint = shutil.which("hadolint") or str(Path(sys.executable).parent / "hadolint")
     if not Path(hadolint).exists():

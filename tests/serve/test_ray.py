@@ -3,6 +3,9 @@ dashboard, loopback), checked with tritonclient, scaled from 1 to 2 replicas, st
 
 from __future__ import annotations
 
+import urllib.error
+import urllib.request
+
 import numpy as np
 import pytest
 from result_contract import check_result_contract
@@ -18,14 +21,14 @@ def _client(deployment):
     return http.InferenceServerClient(deployment.url.removeprefix("http://"))
 
 
-def _infer(deployment, feeds):
+def _infer(deployment, feeds, headers=None):
     inputs = []
     for name, value in feeds.items():
         tensor = http.InferInput(name, list(value.shape),
                                  {"float32": "FP32", "int64": "INT64"}[str(value.dtype)])
         tensor.set_data_from_numpy(value)
         inputs.append(tensor)
-    return _client(deployment).infer(deployment.model, inputs)
+    return _client(deployment).infer(deployment.model, inputs, headers=headers)
 
 
 def test_ray_serve_answers_like_the_embedded_server_and_scales(digits, transformer):
@@ -55,12 +58,19 @@ def test_ray_serve_answers_like_the_embedded_server_and_scales(digits, transform
     assert deployment.status() == {"status": "DELETED"} and not _ray_running()
 
 
-def test_the_text_transformer_on_ray(transformer):
-    with onnxkit.serve.on_ray(transformer.model) as deployment:
+def test_the_text_transformer_on_ray_behind_a_token(transformer):
+    token = "ray-test-token-0123456789"
+    with onnxkit.serve.on_ray(transformer.model, token=token) as deployment:
         feeds = {k: v[:3] for k, v in transformer.inputs.items()}
-        got = _infer(deployment, feeds).as_numpy("logits")
-        np.testing.assert_allclose(got, onnxkit.run(transformer.model, feeds)["logits"],
-                                   rtol=1e-5, atol=1e-5)
+        got = _infer(deployment, feeds, {"Authorization": f"Bearer {token}"}).as_numpy("logits")
+        expected = onnxkit.run(transformer.model, feeds)["logits"]
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(f"{deployment.url}/v2/models/{deployment.model}")
+        assert refused.value.code == 401 and "WWW-Authenticate" in refused.value.headers
+        assert urllib.request.urlopen(f"{deployment.url}/v2/health/ready").status == 200
+        np.testing.assert_allclose(deployment.infer(feeds)["logits"], expected, rtol=1e-5,
+                                   atol=1e-5)  # RayDeployment.infer sends the token
     assert not _ray_running()  # Ray started here is shut down with the last deployment
 
 

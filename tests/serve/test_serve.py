@@ -93,7 +93,10 @@ def test_tritonclient_sees_a_ready_server_and_the_models_signature(digits_server
     meta = client.get_model_metadata(digits_server.model)
     assert meta["inputs"] == [{"name": "image", "datatype": "FP32", "shape": [-1, 1, 8, 8]}]
     assert meta["outputs"] == [{"name": "logits", "datatype": "FP32", "shape": [-1, 10]}]
-    assert client.get_server_metadata()["extensions"] == ["binary_tensor_data"]
+    assert client.get_server_metadata()["extensions"] == ["binary_tensor_data",
+                                                          "model_repository"]
+    assert client.get_model_repository_index() == [
+        {"name": "digits_cnn", "version": "1", "state": "READY"}]
 
 
 @pytest.mark.parametrize("binary", [True, False])
@@ -139,6 +142,14 @@ BAD = [  # (what, body, headers, expected status, words in the error)
     ("bad binary header", _v2("image", np.zeros((1, 1, 8, 8))),
      {"Inference-Header-Content-Length": "99999999"}, 400, "does not fit"),
     ("body over the limit", b" " * ((1 << 20) + 1), {}, 413, "at most 1048576"),
+    ("a datatype that is an object", json.dumps({"inputs": [{"name": "", "shape": [],
+                                                           "datatype": {}, "data": []}]}
+                                               ).encode(), {}, 400, "unknown datatype"),
+    ("a name that is a number", json.dumps({"inputs": [{"name": 3, "shape": [1],
+                                                       "datatype": "FP32", "data": [1]}]}
+                                          ).encode(), {}, 400, "string \"name\""),
+    ("outputs not objects", json.dumps({"inputs": [], "outputs": [1]}).encode(), {}, 400,
+     "a string \"name\""),
 ]
 
 
@@ -158,6 +169,55 @@ def test_unknown_routes_and_models_are_404(digits_server):
     with pytest.raises(urllib.error.HTTPError) as e:
         urllib.request.urlopen(digits_server.url + "/admin")
     assert e.value.code == 404
+
+
+def test_a_wrong_method_is_405_with_allow(digits_server):
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(digits_server.infer_url)  # GET
+    assert e.value.code == 405 and e.value.headers["Allow"] == "POST"
+    assert "use POST" in json.loads(e.value.read())["error"]
+    status, reply = _post(digits_server.url + "/v2/health/ready", b"")
+    assert status == 405 and "GET" in reply["error"]
+
+
+def _get(url, headers=None):
+    """(status, headers, parsed JSON) of a GET, 4xx included."""
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {})) as r:
+            return r.status, r.headers, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers, json.loads(e.read())
+
+
+def test_a_token_guards_all_but_the_health_probes(digits, monkeypatch):
+    token = "t0ken-for-the-test-only"
+    monkeypatch.setenv("ONNXKIT_SERVE_TOKEN", token)  # as a container would set it
+    with onnxkit.serve.start(digits.model) as server:
+        assert _get(server.url + "/v2/health/ready")[0] == 200
+        assert _get(server.url + "/v2/health/live")[0] == 200
+        status, headers, reply = _get(server.url + "/v2")
+        assert status == 401 and headers["WWW-Authenticate"].startswith("Bearer")
+        assert "Authorization: Bearer" in reply["error"]
+        status, headers, reply = _get(server.url + "/metrics",
+                                      {"Authorization": "Bearer not-the-token"})
+        assert status == 401 and 'error="invalid_token"' in headers["WWW-Authenticate"]
+        body = _v2("image", digits.inputs["image"][:1])
+        assert _post(server.infer_url, body)[0] == 401
+        assert _post(server.infer_url, body, {"Authorization": f"Bearer {token}"})[0] == 200
+        assert server.infer({"image": digits.inputs["image"][:1]})["logits"].shape == (1, 10)
+        client = http.InferenceServerClient(server.url.removeprefix("http://"))
+        assert client.is_server_ready()  # a probe: no token needed
+        assert client.get_model_metadata(server.model, headers={
+            "Authorization": f"Bearer {token}"})["name"] == "digits_cnn"
+        assert server.settings["auth"] == "token"
+
+
+def test_beyond_loopback_a_token_is_required(tiny, monkeypatch):
+    monkeypatch.delenv("ONNXKIT_SERVE_TOKEN", raising=False)
+    with pytest.raises(ParameterError, match=r"serve.start\(token=...\).*0.0.0.0.*no_auth"):
+        onnxkit.serve.start(tiny, host="0.0.0.0")
+    with pytest.raises(ParameterError, match="at least 16 characters"):
+        onnxkit.serve.start(tiny, token="short")
 
 
 def test_a_model_error_is_a_500_and_the_server_keeps_serving(tmp_path):
@@ -221,9 +281,9 @@ def test_stop_answers_the_requests_in_flight(digits, monkeypatch):
         batcher = server._engine.batcher
         submit, run = batcher.submit, batcher._run
 
-        async def counted(feeds, rows):
+        async def counted(feeds, rows, timeout_s=None):
             arrived.release()
-            return await submit(feeds, rows)
+            return await submit(feeds, rows, timeout_s)
 
         def held(feeds):
             stopping.wait(WAIT_S)
@@ -250,6 +310,10 @@ def test_stop_answers_the_requests_in_flight(digits, monkeypatch):
 def test_bad_settings_and_a_taken_port(digits_server, tiny):
     with pytest.raises(ParameterError, match="max_batch"):
         onnxkit.serve.start(tiny, max_batch=0)
+    with pytest.raises(ParameterError, match="preferred_batch_sizes"):
+        onnxkit.serve.start(tiny, preferred_batch_sizes=8)
+    with pytest.raises(ParameterError, match="max_queue_delay_ms"):
+        onnxkit.serve.start(tiny, max_queue_delay_ms=-1)
     with pytest.raises(ParameterError, match="not an onnxkit bundle"):
         onnxkit.serve.start(digits_server.bundle.parent.parent)
     port = int(digits_server.url.rsplit(":", 1)[1])

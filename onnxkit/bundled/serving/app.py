@@ -1,208 +1,204 @@
-"""The request handling: routes of the Open Inference Protocol plus ``/predict`` and
-``/metrics``, input checks, and the model behind a dynamic batcher.
+"""The HTTP side: the Open Inference Protocol's routes plus ``/predict``, ``/metrics`` and
+Triton's repository index, with bearer-token auth, for Starlette/uvicorn and Ray Serve alike.
 
-:class:`Engine` is one served model; :class:`Handler` answers a Starlette request with it.
-The same ``Handler`` runs under uvicorn (``serve.py``, ``onnxkit.serve.start``) and inside a
-Ray Serve replica (``onnxkit.serve.on_ray``).
+:class:`Handler` answers a Starlette request from its route table (404 for an unknown path,
+405 with ``Allow`` for a known path and a wrong method, every error a JSON body). A route is
+one line in :meth:`Handler.routes`; others are added with :meth:`Handler.add_route`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
-import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import Response
 
-from .batching import Batcher
-from .metrics import Metrics
+from .auth import TokenCheck
+from .engine import EXTENSIONS, SERVER, Engine, clean
 from .protocol import (
     HEADER_LENGTH,
     RequestError,
-    datatype_of,
     decode_inputs,
+    dumps,
     encode_response,
+    loads,
     parse_request,
     requested_outputs,
-    tensor_metadata,
+    timeout_s,
 )
 
-SERVER = "onnxkit"
-_PATH = re.compile(r"(?:[A-Za-z]:)?(?:[/\\][\w.\-]+){2,}")  # file paths, kept out of replies
+Endpoint = Callable[[Request, dict[str, str]], Awaitable[Response]]
+_KNOWN_PATHS = 4096  # (method, path) pairs whose routing is remembered (bounded)
+
+__all__ = ["Engine", "Handler", "Route", "json_response", "lifespan", "starlette_app"]
 
 
-class Engine:
-    """One model behind a dynamic batcher, with the bundle's input checks and post-processing.
+@dataclass
+class Route:
+    """A path (``{name}`` matches one segment), its endpoint per method, its label in the
+    metrics, and whether it is open without a token (health probes)."""
 
-    ``validate(data, manifest, from_json)`` and ``postprocess(outputs, manifest)`` are the
-    bundle's own (``predict.py``); ``client_error`` is the exception class they raise for
-    input the client must fix.
-    """
+    path: str
+    methods: dict[str, Endpoint]
+    name: str
+    public: bool = False
+    parts: tuple[str, ...] = field(init=False)
 
-    def __init__(self, *, session: Any, manifest: dict[str, Any], validate: Callable[..., Any],
-                 postprocess: Callable[..., Any], client_error: type[Exception],
-                 max_batch: int = 32, max_delay_ms: float = 2.0, workers: int = 1,
-                 allow_nonfinite: bool = False, max_body_bytes: int = 32 << 20):
-        self.manifest, self.session = manifest, session
-        self.name = manifest["model"]["name"]
-        self.version = "1"
-        self._validate, self._postprocess, self._client_error = validate, postprocess, \
-            client_error
-        self.allow_nonfinite, self.max_body_bytes = allow_nonfinite, max_body_bytes
-        self.output_names = [o["name"] for o in manifest["outputs"]]
-        self.metrics = Metrics(self.name)
-        why_not = _unbatchable(manifest)
-        self.batcher = Batcher(self._run, max_batch=1 if why_not else max_batch,
-                               max_delay_s=max_delay_ms / 1e3, workers=workers,
-                               on_batch=self.metrics.batch)
-        self.batcher.note = why_not or ""
-        self.ready = True
+    def __post_init__(self) -> None:
+        self.parts = tuple(p for p in self.path.split("/") if p)
+        if "GET" in self.methods:
+            self.methods.setdefault("HEAD", self.methods["GET"])
 
-    def metadata(self) -> dict[str, Any]:
-        return {"name": self.name, "versions": [self.version], "platform": "onnxruntime_onnx",
-                "inputs": [tensor_metadata(i) for i in self.manifest["inputs"]],
-                "outputs": [tensor_metadata(o) for o in self.manifest["outputs"]]}
+    def match(self, parts: list[str]) -> dict[str, str] | None:
+        if len(parts) != len(self.parts):
+            return None
+        params = {}
+        for want, got in zip(self.parts, parts):
+            if want.startswith("{"):
+                params[want[1:-1]] = got
+            elif want != got:
+                return None
+        return params
 
-    def _run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        return dict(zip(self.output_names, self.session.run(self.output_names, feeds)))
 
-    def check(self, arrays: dict[str, np.ndarray], *, from_json: bool) -> dict[str, np.ndarray]:
-        """The bundle's checks (names, dtypes, ranks, fixed dims), then no empty batch and,
-        unless allowed, no NaN or infinity in float inputs."""
-        if not from_json:
-            self._check_datatypes(arrays)
-        try:
-            feeds = self._validate(arrays, self.manifest, from_json)
-        except self._client_error as e:
-            raise RequestError(str(e)) from None
-        for name, value in feeds.items():
-            if value.ndim and value.shape[0] == 0:
-                raise RequestError(f"input '{name}' is an empty batch (0 rows); send at least "
-                                   "one row")
-            if not self.allow_nonfinite and value.dtype.kind == "f" and \
-                    not np.isfinite(value).all():
-                bad = int(np.count_nonzero(~np.isfinite(value)))
-                raise RequestError(f"input '{name}' has {bad} NaN or infinite value(s); this "
-                                   "server refuses them (start it with allow_nonfinite to "
-                                   "pass them to the model)")
-        return feeds
-
-    def _check_datatypes(self, arrays: dict[str, np.ndarray]) -> None:
-        for spec in self.manifest["inputs"]:
-            value = arrays.get(spec["name"])
-            if value is None:
-                continue
-            want = datatype_of(spec["dtype"])
-            got = "BYTES" if value.dtype.kind in "OUS" else datatype_of(value.dtype)
-            if got != want:
-                raise RequestError(f"input '{spec['name']}' is {want}; the request sends "
-                                   f"{got}")
-
-    async def infer(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        rows = max((len(v) for v in feeds.values() if v.ndim), default=1)
-        try:
-            return await self.batcher.submit(feeds, rows)
-        except RequestError:
-            raise
-        except Exception as e:
-            self.metrics.model_error()
-            raise RequestError(f"the model failed on this input: {_clean(e)}", 500) from None
-
-    async def stop(self) -> None:
-        self.ready = False
-        await self.batcher.stop()
+def json_response(content: Any, status: int = 200, headers: dict[str, str] | None = None
+                  ) -> Response:
+    return Response(dumps(content), status, headers, media_type="application/json")
 
 
 class Handler:
-    """Answers one HTTP request; the routing is the protocol's paths."""
+    """Answers one HTTP request for an :class:`Engine`."""
 
-    def __init__(self, engine: Engine):
+    def __init__(self, engine: Engine, *, token: str | None = None,
+                 open_metrics: bool = False):
         self.engine = engine
+        self.auth = TokenCheck(token)
+        self._routes: list[Route] = []
+        self._matched: dict[tuple[str, str], Any] = {}
+        for route in self.routes(open_metrics):
+            self.add_route(route)
+
+    def routes(self, open_metrics: bool) -> list[Route]:
+        model, version = "/v2/models/{model}", "/v2/models/{model}/versions/{version}"
+        return [
+            Route("/v2/health/live", {"GET": self._live}, "live", public=True),
+            Route("/v2/health/ready", {"GET": self._ready}, "ready", public=True),
+            Route("/v2", {"GET": self._server}, "server"),
+            Route(model, {"GET": self._model}, "model"),
+            Route(version, {"GET": self._model}, "model"),
+            Route(f"{model}/ready", {"GET": self._model_ready}, "model_ready"),
+            Route(f"{version}/ready", {"GET": self._model_ready}, "model_ready"),
+            Route(f"{model}/infer", {"POST": self._infer}, "infer"),
+            Route(f"{version}/infer", {"POST": self._infer}, "infer"),
+            Route("/v2/repository/index", {"POST": self._index}, "repository_index"),
+            Route("/predict", {"POST": self._predict}, "predict"),
+            Route("/metrics", {"GET": self._metrics}, "metrics", public=open_metrics),
+        ]
+
+    def add_route(self, route: Route) -> None:
+        """Serve one more path (e.g. a generate endpoint), auth and error rules included."""
+        self._routes.append(route)
+        self._matched.clear()
 
     async def __call__(self, request: Request) -> Response:
-        endpoint, response = "other", None
+        route, response = None, None
         try:
-            endpoint, call = self._route(request.method, request.url.path)
-            response = await call(request)
+            route, endpoint, params = self._match(request.method, request.scope["path"])
+            if not route.public:
+                self.auth.check(request.headers.get("authorization"))
+            response = await endpoint(request, params)
         except RequestError as e:
-            response = JSONResponse({"error": str(e)}, status_code=e.status)
+            response = json_response({"error": str(e)}, e.status, e.headers)
         except Exception as e:  # a bug here must not take the server down
-            response = JSONResponse({"error": f"internal error: {_clean(e)}"}, status_code=500)
-        self.engine.metrics.request(endpoint, response.status_code)
+            response = json_response({"error": f"internal error: {clean(e)}"}, 500)
+        self.engine.metrics.request(route.name if route else "other", response.status_code)
         return response
 
-    def _route(self, method: str, path: str) -> tuple[str, Callable[[Request], Any]]:
+    def _match(self, method: str, path: str) -> tuple[Route, Endpoint, dict[str, str]]:
+        """The route, endpoint and path parameters for a request (remembered per method and
+        path: a server sees a handful of them, and a scan costs more than the lookup)."""
+        key = (method, path)
+        found = self._matched.get(key)
+        if found is None:
+            found = self._scan(method, path)
+            if len(self._matched) < _KNOWN_PATHS:
+                self._matched[key] = found
+        if isinstance(found, RequestError):  # a fresh one: a raised instance keeps its frames
+            raise RequestError(str(found), found.status, found.headers)
+        return found
+
+    def _scan(self, method: str, path: str
+              ) -> tuple[Route, Endpoint, dict[str, str]] | RequestError:
         parts = [p for p in path.split("/") if p]
-        get = method in ("GET", "HEAD")
-        if get and parts == ["v2", "health", "live"]:
-            return "live", self._live
-        if get and parts == ["v2", "health", "ready"]:
-            return "ready", self._ready
-        if get and parts == ["v2"]:
-            return "server", self._server
-        if get and parts == ["metrics"]:
-            return "metrics", self._metrics
-        if method == "POST" and parts == ["predict"]:
-            return "predict", self._predict
-        if len(parts) >= 3 and parts[:2] == ["v2", "models"]:
-            return self._model_route(method, parts[2], parts[3:])
-        raise RequestError(f"no route {method} {path[:200]}; this server speaks the Open "
-                           "Inference Protocol (/v2/...), /predict and /metrics", 404)
+        allowed: list[str] = []
+        for route in self._routes:
+            params = route.match(parts)
+            if params is None:
+                continue
+            endpoint = route.methods.get(method)
+            if endpoint is not None:
+                return route, endpoint, params
+            allowed += [m for m in route.methods if m not in allowed]
+        if allowed:
+            return RequestError(f"{method} is not allowed on {path[:200]}; use "
+                                f"{', '.join(allowed)}", 405, {"Allow": ", ".join(allowed)})
+        return RequestError(f"no route {method} {path[:200]}; this server speaks the Open "
+                            "Inference Protocol (/v2/...), /predict and /metrics", 404)
 
-    def _model_route(self, method: str, name: str, rest: list[str]
-                     ) -> tuple[str, Callable[[Request], Any]]:
-        if name != self.engine.name:
-            raise RequestError(f"unknown model '{name[:100]}'; this server serves "
-                               f"'{self.engine.name}'", 404)
-        if rest[:1] == ["versions"]:
-            if rest[1:2] != [self.engine.version]:
-                raise RequestError(f"unknown version {rest[1:2]}; this server has version "
-                                   f"{self.engine.version}", 404)
-            rest = rest[2:]
-        if method in ("GET", "HEAD") and rest == []:
-            return "model", self._model
-        if method in ("GET", "HEAD") and rest == ["ready"]:
-            return "model_ready", self._ready
-        if method == "POST" and rest == ["infer"]:
-            return "infer", self._infer
-        raise RequestError(f"no route {method} /v2/models/{name}/{'/'.join(rest)[:100]}", 404)
+    async def _live(self, request: Request, params: dict[str, str]) -> Response:
+        return json_response({"live": True})
 
-    async def _live(self, request: Request) -> Response:
-        return JSONResponse({"live": True})
-
-    async def _ready(self, request: Request) -> Response:
+    async def _ready(self, request: Request, params: dict[str, str]) -> Response:
         ready = self.engine.ready
-        return JSONResponse({"ready": ready}, status_code=200 if ready else 503)
+        return json_response({"ready": ready}, 200 if ready else 503)
 
-    async def _server(self, request: Request) -> Response:
-        return JSONResponse({"name": SERVER, "version": self.engine.manifest.get(
-            "versions", {}).get("onnxkit", "unknown"), "extensions": ["binary_tensor_data"]})
+    async def _model_ready(self, request: Request, params: dict[str, str]) -> Response:
+        self.engine.model(params["model"], params.get("version"))
+        return await self._ready(request, params)
 
-    async def _model(self, request: Request) -> Response:
-        return JSONResponse(self.engine.metadata())
+    async def _server(self, request: Request, params: dict[str, str]) -> Response:
+        return json_response({"name": SERVER, "version": self.engine.manifest.get(
+            "versions", {}).get("onnxkit", "unknown"), "extensions": EXTENSIONS})
 
-    async def _metrics(self, request: Request) -> Response:
-        return PlainTextResponse(self.engine.metrics.render(),
-                                 media_type="text/plain; version=0.0.4")
+    async def _model(self, request: Request, params: dict[str, str]) -> Response:
+        return json_response(self.engine.model(params["model"], params.get("version"))
+                             .metadata())
 
-    async def _infer(self, request: Request) -> Response:
-        body = await self._body(request)
-        parsed = parse_request(body, request.headers.get(HEADER_LENGTH))
-        wanted = requested_outputs(parsed, self.engine.output_names)
-        feeds = self.engine.check(decode_inputs(parsed), from_json=False)
-        outputs = await self.engine.infer(feeds)
-        content, headers = encode_response(self.engine.name, self.engine.version,
+    async def _index(self, request: Request, params: dict[str, str]) -> Response:
+        """Triton's repository index: the one model, with its state."""
+        body = await self.body(request)
+        try:
+            wanted = loads(body) if body.strip() else {}
+        except ValueError as e:
+            raise RequestError(f"the request body is not valid JSON ({e})") from None
+        if not isinstance(wanted, dict):
+            raise RequestError("the body must be a JSON object, e.g. {\"ready\": true}")
+        ready = self.engine.ready
+        entry = {"name": self.engine.name, "version": self.engine.version,
+                 "state": "READY" if ready else "UNAVAILABLE"}
+        return json_response([] if wanted.get("ready") is True and not ready else [entry])
+
+    async def _metrics(self, request: Request, params: dict[str, str]) -> Response:
+        return Response(self.engine.metrics.render(), media_type="text/plain; version=0.0.4")
+
+    async def _infer(self, request: Request, params: dict[str, str]) -> Response:
+        engine = self.engine.model(params["model"], params.get("version"))
+        parsed = parse_request(await self.body(request), request.headers.get(HEADER_LENGTH))
+        wanted = requested_outputs(parsed, engine.output_names)
+        feeds = engine.check(decode_inputs(parsed), from_json=False)
+        outputs = await engine.infer(feeds, timeout_s(parsed))
+        content, headers = encode_response(engine.name, engine.version,
                                            parsed["json"].get("id"), outputs, wanted)
         kind = "application/octet-stream" if headers else "application/json"
         return Response(content, headers=headers, media_type=kind)
 
-    async def _predict(self, request: Request) -> Response:
+    async def _predict(self, request: Request, params: dict[str, str]) -> Response:
         try:
-            data = json.loads(await self._body(request))
+            data = loads(await self.body(request))
         except (ValueError, UnicodeDecodeError) as e:
             raise RequestError(f"the request body is not valid JSON ({e})") from None
         if isinstance(data, dict) and isinstance(data.get("inputs"), dict):
@@ -216,12 +212,13 @@ class Handler:
         feeds = self.engine.check(data, from_json=True)
         outputs = await self.engine.infer(feeds)
         reply: dict[str, Any] = {"outputs": {k: _plain(v) for k, v in outputs.items()}}
-        predictions = self.engine._postprocess(outputs, self.engine.manifest)
+        predictions = self.engine.postprocess(outputs, self.engine.manifest)
         if predictions is not None:
             reply["predictions"] = predictions
-        return JSONResponse(reply)
+        return json_response(reply)
 
-    async def _body(self, request: Request) -> bytes:
+    async def body(self, request: Request) -> bytes:
+        """The request's body, refused (413) past the server's limit before it is read."""
         limit = self.engine.max_body_bytes
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
@@ -234,36 +231,47 @@ class Handler:
                 raise RequestError(f"the body is over {limit} bytes, this server's limit "
                                    "(max_body)", 413)
             chunks.append(chunk)
-        return b"".join(chunks)
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-def lifespan(engine: Engine) -> Callable[[Any], contextlib.AbstractAsyncContextManager[None]]:
-    """Starlette lifespan: at shutdown, finish what is queued and running."""
+def lifespan(engine: Engine, on_start: Callable[[], Awaitable[Any]] | None = None,
+             on_stop: Callable[[], Awaitable[Any]] | None = None
+             ) -> Callable[[Any], contextlib.AbstractAsyncContextManager[None]]:
+    """Starlette lifespan: ``on_start`` (e.g. the gRPC server, on this event loop); at
+    shutdown ``on_stop``, then finish what is queued and running."""
     @contextlib.asynccontextmanager
     async def run(app: Any) -> AsyncIterator[None]:
-        yield
-        await engine.stop()
+        if on_start is not None:
+            await on_start()
+        try:
+            yield
+        finally:
+            if on_stop is not None:
+                await on_stop()
+            await engine.stop()
     return run
 
 
-def starlette_app(engine: Engine) -> Any:
+def starlette_app(engine: Engine, *, token: str | None = None, open_metrics: bool = False,
+                  on_start: Callable[[], Awaitable[Any]] | None = None,
+                  on_stop: Callable[[], Awaitable[Any]] | None = None) -> Any:
+    """The ASGI app: every HTTP request goes straight to one :class:`Handler` (its routing
+    answers 404/405 as JSON, the same under Ray Serve; no middleware stack on the hot path);
+    Starlette runs the lifespan."""
     from starlette.applications import Starlette
-    from starlette.routing import Route
 
-    return Starlette(routes=[Route("/{path:path}", Handler(engine).__call__,
-                                   methods=["GET", "HEAD", "POST", "PUT", "DELETE"])],
-                     lifespan=lifespan(engine))
+    handler = Handler(engine, token=token, open_metrics=open_metrics)
+    starlette = Starlette(lifespan=lifespan(engine, on_start, on_stop))
 
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            response = await handler(Request(scope, receive))
+            await response(scope, receive, send)
+        else:
+            await starlette(scope, receive, send)
 
-def _unbatchable(manifest: dict[str, Any]) -> str | None:
-    """Why requests cannot be stacked: a tensor without a dynamic first (batch) axis."""
-    for kind in ("inputs", "outputs"):
-        for spec in manifest[kind]:
-            shape = spec.get("shape")
-            if not shape or isinstance(shape[0], int):
-                return (f"{kind[:-1]} '{spec['name']}' has no dynamic batch axis (shape "
-                        f"{shape}): requests are run one at a time")
-    return None
+    app.handler = handler  # type: ignore[attr-defined]  # for add_route
+    return app
 
 
 def _plain(value: np.ndarray) -> Any:
@@ -277,9 +285,3 @@ def _plain(value: np.ndarray) -> Any:
                                  otypes=[object])(plain) if plain.size else plain
         return plain.tolist()
     return value.tolist()
-
-
-def _clean(error: BaseException) -> str:
-    """An error's message, one line, without file paths."""
-    message = " ".join(str(error).split())
-    return f"{type(error).__name__}: {_PATH.sub('<path>', message)[:400]}"
