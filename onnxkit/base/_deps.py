@@ -18,6 +18,8 @@ _EXTRA_OF = {
     "tf2onnx": "tensorflow",
     "starlette": "serve",
     "uvicorn": "serve",
+    "grpc": "serve",  # the grpcio package
+    "orjson": "serve",
     "ray": "cluster",
 }
 

@@ -101,15 +101,30 @@ def _serve(args: argparse.Namespace) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: done.set())
     server = onnxkit.serve.start(args.target, host=args.host, port=args.port,
-                                 max_batch=args.max_batch, max_delay_ms=args.max_delay_ms,
+                                 max_batch=args.max_batch,
+                                 max_queue_delay_ms=args.max_queue_delay_ms,
+                                 preferred_batch_sizes=_sizes(args.preferred_batch_sizes),
+                                 max_queue_size=args.max_queue_size, timeout_ms=args.timeout_ms,
                                  workers=args.workers, threads=args.threads,
-                                 providers=providers(args))
-    print(f"serving '{server.model}' at {server.url} (infer: POST {server.infer_url}); "
+                                 providers=providers(args), token=args.token,
+                                 no_auth=args.no_auth, grpc_port=args.grpc_port)
+    grpc = (f", gRPC on port {server.settings['grpc_port']}"
+            if "grpc_port" in server.settings else "")
+    print(f"serving '{server.model}' at {server.url} (infer: POST {server.infer_url}{grpc}); "
           "Ctrl-C to stop", flush=True)
     done.wait()
     server.stop()  # answers the requests in flight first
     print("stopped", flush=True)
     return 0
+
+
+def _sizes(text: str | None) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in text.split(",")) if text else ()
+    except ValueError:
+        raise onnxkit.errors.ParameterError(
+            f"onnxkit serve --preferred-batch-sizes takes comma-separated integers such as "
+            f"4,8; got {text!r}.") from None
 
 
 def _add_serve_command(sub: Any) -> None:
@@ -126,8 +141,20 @@ def _add_serve_command(sub: Any) -> None:
     p.add_argument("--port", type=int, default=8000, help="port (0: a free one)")
     p.add_argument("--max-batch", type=int, default=32,
                    help="rows per model run when requests are batched (1: no batching)")
-    p.add_argument("--max-delay-ms", type=float, default=2.0,
-                   help="how long a request may wait for others to batch with")
+    p.add_argument("--max-queue-delay-ms", type=float, default=0.0,
+                   help="how long a batch may wait for more requests when a full one cannot "
+                        "be formed (default 0, as Triton: run as soon as a model run is free)")
+    p.add_argument("--preferred-batch-sizes", help="comma-separated batch sizes to form first")
+    p.add_argument("--max-queue-size", type=int, default=1024,
+                   help="requests waiting at most; beyond it 503 with Retry-After")
+    p.add_argument("--timeout-ms", type=float, help="a request waiting longer gets 503")
+    p.add_argument("--token", default=None,
+                   help="bearer token clients must send (default: $ONNXKIT_SERVE_TOKEN); "
+                        "required when --host is beyond loopback")
+    p.add_argument("--no-auth", action="store_true",
+                   help="serve beyond loopback without a token (anyone who reaches the port "
+                        "may infer)")
+    p.add_argument("--grpc-port", type=int, help="also serve the protocol's gRPC service here")
     p.add_argument("--workers", type=int, default=1, help="model runs at once")
     p.add_argument("--threads", type=int, help="ONNX Runtime intra-op threads")
     p.add_argument("--providers", help="comma-separated, in priority order (e.g. cuda,cpu)")

@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -118,14 +119,22 @@ def test_the_dockerfile_passes_hadolint(digits_bundle):
 def test_onnxkit_serve_on_the_command_line(digits_bundle, digits):
     port = _free_port()
     server = subprocess.Popen([sys.executable, "-m", "onnxkit", "serve", str(digits_bundle.path),
-                               "--port", str(port)], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True)
+                               "--port", str(port), "--token", "s3cret-token-for-the-test",
+                               "--preferred-batch-sizes", "2,4", "--max-queue-size", "64"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         url = f"http://127.0.0.1:{port}"
-        _wait_ready(url, server)
+        _wait_ready(url, server)  # health probes stay open
         body = json.dumps({"inputs": {"image": digits.inputs["image"][:2].tolist()}}).encode()
+        anonymous = urllib.request.Request(url + "/predict", body,
+                                           {"Content-Type": "application/json"})
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(anonymous)
+        assert refused.value.code == 401
+        assert refused.value.headers["WWW-Authenticate"].startswith("Bearer")
         request = urllib.request.Request(url + "/predict", body,
-                                         {"Content-Type": "application/json"})
+                                         {"Content-Type": "application/json",
+                                          "Authorization": "Bearer s3cret-token-for-the-test"})
         predictions = json.loads(urllib.request.urlopen(request).read())["predictions"]
         assert len(predictions) == 2
     finally:
@@ -133,3 +142,10 @@ def test_onnxkit_serve_on_the_command_line(digits_bundle, digits):
         out, err = server.communicate(timeout=SERVER_S)
     assert server.returncode == 0, err
     assert f"serving 'digits_cnn' at {url}" in out and "stopped" in out
+
+
+def test_onnxkit_serve_refuses_bad_batch_sizes(digits_bundle):
+    out = subprocess.run([sys.executable, "-m", "onnxkit", "serve", str(digits_bundle.path),
+                          "--preferred-batch-sizes", "4,x"], capture_output=True, text=True,
+                         timeout=SERVER_S)
+    assert out.returncode != 0 and "--preferred-batch-sizes" in out.stderr
