@@ -38,6 +38,10 @@ ROOT = HERE.parents[1]
 VENVS = {"onnxkit": ".venv", "genai": ".venv-genai", "optimum": ".venv-optimum",
          "transformers": ".venv-transformers"}
 THREADS = 2
+# What onnxkit exports: fp32, int4 (blocks of 128, the default), and int4 as it was before
+# (blocks of 32, the model builder's default), to show what the block size buys side by side.
+VARIANTS = {"fp32": {"precision": "fp32"}, "int4": {"precision": "int4"},
+            "int4-b32": {"precision": "int4", "block_size": 32}}
 
 
 # --- workers: each runs in its peer's virtualenv, imports only its own libraries ----------
@@ -209,10 +213,10 @@ def exports(hf: dict[str, Path], work: Path) -> dict[tuple[str, str], Path]:
 
     out = {}
     for name, folder in hf.items():
-        for precision in ("fp32", "int4"):
+        for precision, options in VARIANTS.items():
             target = work / f"onnxkit-{name}-{precision}"
             if not (target / "onnxkit-llm.json").exists():
-                lm = llm.export(folder, precision=precision, out=target)
+                lm = llm.export(folder, out=target, **options)
                 print(f"  exported {name} {precision}: {lm.verification!r}", flush=True)
             out[(name, precision)] = target
     return out
@@ -302,13 +306,18 @@ def report(seen: dict[tuple[str, int], list[dict[str, Any]]], prompts: list[int]
                      f"{'—' if peer == 'onnxkit' else str(ratio)} | {same}/{new} |")
     for name in ("llama", "gpt2"):
         for p in prompts:
-            fp32, int4 = seen.get((f"onnxkit/{name}/fp32", p)), seen.get(
-                (f"onnxkit/{name}/int4", p))
             nocache = seen.get((f"nocache/{name}/fp32", p))
-            if fp32 and int4:
-                lines.append(f"\n{name} prompt {p}: onnxkit int4 / own fp32 = " + str(
-                    speedup_interval([a["tokens_per_s"] / b["tokens_per_s"]
-                                      for a, b in zip(int4, fp32)])))
+            for peer in ("onnxkit", "genai"):
+                fp32 = seen.get((f"{peer}/{name}/fp32", p))
+                for variant in ("int4", "int4-b32"):
+                    int4 = seen.get((f"{peer}/{name}/{variant}", p))
+                    if fp32 and int4:
+                        lines.append(f"{name} prompt {p}: {peer} {variant} / its fp32 = " + str(
+                            speedup_interval([a["tokens_per_s"] / b["tokens_per_s"]
+                                              for a, b in zip(int4, fp32)])) + ", TTFT " + str(
+                            speedup_interval([b["ttft_ms"] / a["ttft_ms"]
+                                              for a, b in zip(int4, fp32)])) + " (fp32 / it)")
+            fp32 = seen.get((f"onnxkit/{name}/fp32", p))
             if fp32 and nocache:
                 lines.append(f"{name} prompt {p}: onnxkit with cache / no-cache loop = " + str(
                     speedup_interval([a["tokens_per_s"] / b["tokens_per_s"]
