@@ -10,8 +10,10 @@ import logging
 import sys
 from collections.abc import Iterator
 
+# onnx_ir and onnxslim log every pass (INFO) through the root handler that ORT's quantizer
+# installs on import, bound to the stderr of that moment: redirecting stderr misses them.
 _LOGGERS = ("onnxruntime.quantization", "torch.onnx", "torch._dynamo", "torch.export",
-            "transformers")
+            "transformers", "onnx_ir", "onnxslim")
 
 
 @contextlib.contextmanager
