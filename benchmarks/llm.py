@@ -8,7 +8,10 @@ own virtualenv, as a worker process that loads its models once and then answers 
 greedy tokens after this prompt" requests; the rounds are interleaved across every
 (peer, model, precision, prompt) in an order that rotates, and each ratio is paired by round
 with its 95% interval (onnxkit.bench.speedup_interval). Also timed: the loop onnxkit had
-before (no cache: every token re-runs the whole prefix through the same graph).
+before (no cache: every token re-runs the whole prefix through the same graph), and the
+engine before int4 took blocks of 128, its session stopped spinning and GQA graphs shared
+their cache buffers (``spinning/...``: fp32 and int4 at blocks of 32, ORT's pool threads
+spinning between steps, a new cache each step).
 
     .venv-genai         onnxruntime 1.32.0 + onnxruntime-genai 0.18.0 (runs the builder's
                         folders that onnxkit wrote: the same graph, its own engine)
@@ -38,6 +41,11 @@ ROOT = HERE.parents[1]
 VENVS = {"onnxkit": ".venv", "genai": ".venv-genai", "optimum": ".venv-optimum",
          "transformers": ".venv-transformers"}
 THREADS = 2
+PEER_OF = {"nocache": "onnxkit", "spinning": "onnxkit"}  # keys the onnxkit worker answers
+# What onnxkit exports: fp32, int4 (blocks of 128, the default), and int4 as it was before
+# (blocks of 32, the model builder's default), to show what the block size buys side by side.
+VARIANTS = {"fp32": {"precision": "fp32"}, "int4": {"precision": "int4"},
+            "int4-b32": {"precision": "int4", "block_size": 32}}
 
 
 # --- workers: each runs in its peer's virtualenv, imports only its own libraries ----------
@@ -52,6 +60,12 @@ def _load(peer: str, spec: dict[str, Any]) -> Any:
 
         lm = llm.load(folder, threads=THREADS)
         dec = lm.decoder
+        if kind == "spinning":  # the engine as it was before: ORT's pool threads spinning
+            from onnxkit.llm._engine import Decoder
+
+            m = lm.manifest
+            dec = Decoder(lm.path / m["model"], kv_heads=m["kv_heads"],
+                          head_size=m["head_size"], threads=THREADS, spinning=True)
         if kind == "nocache":
             def run(ids: list[int], n: int) -> tuple[float, float, list[int]]:
                 seq, marks = list(ids), []
@@ -64,7 +78,8 @@ def _load(peer: str, spec: dict[str, Any]) -> Any:
 
         def run(ids: list[int], n: int) -> tuple[float, float, list[int]]:
             start = time.perf_counter()
-            batch, logits = dec.prefill([ids], lm.pad_token_id)
+            room = None if kind == "spinning" else len(ids) + n  # before: no shared cache
+            batch, logits = dec.prefill([ids], lm.pad_token_id, capacity=room)
             out, marks = [int(logits[0].argmax())], [time.perf_counter()]
             for _ in range(n - 1):
                 out.append(int(dec.step(batch, np.array(out[-1:]))[0].argmax()))
@@ -209,10 +224,10 @@ def exports(hf: dict[str, Path], work: Path) -> dict[tuple[str, str], Path]:
 
     out = {}
     for name, folder in hf.items():
-        for precision in ("fp32", "int4"):
+        for precision, options in VARIANTS.items():
             target = work / f"onnxkit-{name}-{precision}"
             if not (target / "onnxkit-llm.json").exists():
-                lm = llm.export(folder, precision=precision, out=target)
+                lm = llm.export(folder, out=target, **options)
                 print(f"  exported {name} {precision}: {lm.verification!r}", flush=True)
             out[(name, precision)] = target
     return out
@@ -250,6 +265,9 @@ def plan(hf: dict[str, Path], onnx_folders: dict[tuple[str, str], Path], work: P
             specs["genai"].append({"key": f"genai/{name}/{precision}", "kind": "", **base})
         if precision == "fp32":
             specs["onnxkit"].append({"key": f"nocache/{name}/fp32", "kind": "nocache", **base})
+        if precision in ("fp32", "int4-b32"):  # before: blocks of 32, spinning threads
+            specs["onnxkit"].append({"key": f"spinning/{name}/{precision}", "kind": "spinning",
+                                     **base})
     for name, folder in hf.items():
         for precision in ("fp32", "int4"):
             specs["optimum"].append({"key": f"optimum/{name}/{precision}", "kind": "",
@@ -272,7 +290,7 @@ def measure(workers: dict[str, Worker], keys: list[str], prompts: list[int], new
     for r in range(rounds):
         shift = (r * 7) % len(cells)
         for key, p in cells[shift:] + cells[:shift]:
-            seen[(key, p)].append(workers[key.split("/")[0].replace("nocache", "onnxkit")].run(
+            seen[(key, p)].append(workers[PEER_OF.get(key.split("/")[0], key.split("/")[0])].run(
                 key, ids[p], new))
         print(f"  round {r + 1}/{rounds}", flush=True)
     return seen
@@ -302,13 +320,18 @@ def report(seen: dict[tuple[str, int], list[dict[str, Any]]], prompts: list[int]
                      f"{'—' if peer == 'onnxkit' else str(ratio)} | {same}/{new} |")
     for name in ("llama", "gpt2"):
         for p in prompts:
-            fp32, int4 = seen.get((f"onnxkit/{name}/fp32", p)), seen.get(
-                (f"onnxkit/{name}/int4", p))
             nocache = seen.get((f"nocache/{name}/fp32", p))
-            if fp32 and int4:
-                lines.append(f"\n{name} prompt {p}: onnxkit int4 / own fp32 = " + str(
-                    speedup_interval([a["tokens_per_s"] / b["tokens_per_s"]
-                                      for a, b in zip(int4, fp32)])))
+            for peer in ("onnxkit", "spinning", "genai"):
+                fp32 = seen.get((f"{peer}/{name}/fp32", p))
+                for variant in ("int4", "int4-b32"):
+                    int4 = seen.get((f"{peer}/{name}/{variant}", p))
+                    if fp32 and int4:
+                        lines.append(f"{name} prompt {p}: {peer} {variant} / its fp32 = " + str(
+                            speedup_interval([a["tokens_per_s"] / b["tokens_per_s"]
+                                              for a, b in zip(int4, fp32)])) + ", TTFT " + str(
+                            speedup_interval([b["ttft_ms"] / a["ttft_ms"]
+                                              for a, b in zip(int4, fp32)])) + " (fp32 / it)")
+            fp32 = seen.get((f"onnxkit/{name}/fp32", p))
             if fp32 and nocache:
                 lines.append(f"{name} prompt {p}: onnxkit with cache / no-cache loop = " + str(
                     speedup_interval([a["tokens_per_s"] / b["tokens_per_s"]

@@ -93,7 +93,8 @@ def timed_generation(decoder: Decoder, prompts: list[list[int]], new_tokens: int
                      pad_id: int) -> tuple[float, float]:
     """``(ttft_ms, decode tokens/s)`` of one greedy generation of ``new_tokens`` a row."""
     start = time.perf_counter()
-    batch, logits = decoder.prefill(prompts, pad_id)
+    batch, logits = decoder.prefill(prompts, pad_id,
+                                    capacity=max(map(len, prompts)) + new_tokens)
     tokens = logits.argmax(axis=-1)
     first = time.perf_counter()
     for _ in range(new_tokens - 1):

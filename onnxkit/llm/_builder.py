@@ -1,7 +1,7 @@
 """Route one: onnxruntime-genai's model builder, for the architectures it knows. It writes
 the decoder with its cache, GroupQueryAttention and rotary embeddings fused, and MatMulNBits
-for int4/int8 (accuracy level 4 on the CPU: int8 activations); the LM head stays int8 when
-the body is int4."""
+for int4/int8 (accuracy level 4 on the CPU: int8 activations; blocks of 128, as the own
+route); the LM head stays int8 when the body is int4."""
 
 from __future__ import annotations
 
@@ -12,28 +12,27 @@ from typing import Any
 
 from onnxkit.base import require
 from onnxkit.errors import ConversionError
+from onnxkit.llm._precision import WeightQuantization
 from onnxkit.llm._quiet import quiet
 from onnxkit.llm._source import Source
 
-# precision -> the builder's extra options on the CPU
-_OPTIONS = {
-    "fp32": [],
-    "fp16": [],
-    "int8": ["accuracy_level=4"],
-    "int4": ["accuracy_level=4", "block_size=32", "matmul_mixed_precision=last_matmul:int8"],
-}
 
-
-def _options(source: Source, precision: str) -> list[str]:
-    """The builder's options; an LM head tied to the embedding stays at the body's bits
-    (onnxruntime-genai 0.18 writes an int8 head that reads a missing tensor when tied)."""
-    options = list(_OPTIONS[precision])
-    if source.config.get("tie_word_embeddings"):
-        options = [o for o in options if not o.startswith("matmul_mixed_precision")]
+def _options(source: Source, precision: str, how: WeightQuantization) -> list[str]:
+    """The builder's extra options on the CPU; an LM head tied to the embedding stays at the
+    body's bits (onnxruntime-genai 0.18 writes an int8 head that reads a missing tensor when
+    tied)."""
+    if precision not in ("int4", "int8"):
+        return []
+    method = {"rtn": "default", "k_quant": "k_quant"}[how.algorithm]  # default: RTN, as own
+    options = [f"accuracy_level={how.accuracy_level}", f"block_size={how.block_size}",
+               f"algo_config={method}"]
+    if precision == "int4" and not source.config.get("tie_word_embeddings"):
+        options.append("matmul_mixed_precision=last_matmul:int8")
     return options
 
 
-def build(source: Source, precision: str, out: Path) -> dict[str, Any]:
+def build(source: Source, precision: str, out: Path, how: WeightQuantization
+          ) -> dict[str, Any]:
     """Write the builder's decoder into ``out``; the cache geometry for the manifest."""
     builder = require("onnxruntime_genai.models.builder",
                       purpose="Exporting a Llama/Mistral/Qwen/Phi/Gemma decoder")
@@ -42,7 +41,7 @@ def build(source: Source, precision: str, out: Path) -> dict[str, Any]:
                 quiet() as chatter:
             options = builder.parse_extra_options(
                 None, str(source.folder), str(out), precision, "cpu", cache,
-                _options(source, precision))
+                _options(source, precision, how))
             builder.create_model(None, str(source.folder), str(out), precision, "cpu", cache,
                                  **options)
     except Exception as e:  # the builder raises bare Exceptions and asserts

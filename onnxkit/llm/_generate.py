@@ -72,7 +72,9 @@ class Decoding:
 
     def __iter__(self) -> Iterator[tuple[int, str]]:
         rng = np.random.default_rng(self.how.seed)
-        batch, logits = self.decoder.prefill([r.ids for r in self.rows], self.pad_id)
+        width = max(len(r.ids) for r in self.rows)
+        batch, logits = self.decoder.prefill([r.ids for r in self.rows], self.pad_id,
+                                             capacity=width + self.max_new_tokens)
         for step in range(self.max_new_tokens):
             history = [r.ids + r.tokens for r in self.rows]
             chosen = next_tokens(logits, history, self.how, rng)

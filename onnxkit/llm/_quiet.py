@@ -10,18 +10,22 @@ import logging
 import sys
 from collections.abc import Iterator
 
+# onnx_ir and onnxslim log every pass (INFO) through the root handler that ORT's quantizer
+# installs on import, bound to the stderr of that moment: redirecting stderr misses them.
 _LOGGERS = ("onnxruntime.quantization", "torch.onnx", "torch._dynamo", "torch.export",
-            "transformers")
+            "transformers", "onnx_ir", "onnxslim")
 
 
 @contextlib.contextmanager
 def quiet(log: io.StringIO | None = None) -> Iterator[io.StringIO]:
-    """Capture stdout and stderr (into ``log``) and raise the chatty loggers to WARNING."""
+    """Capture stdout and stderr (into ``log``) and raise the chatty loggers to CRITICAL
+    (the quantizer logs at ERROR what is no failure, e.g. "Gather only supports 4 bits" when
+    the builder makes int8 weights of a tied embedding; what fails raises)."""
     log = log or io.StringIO()
     loggers = [logging.getLogger(name) for name in _LOGGERS]
     levels = [logger.level for logger in loggers]
     for logger in loggers:
-        logger.setLevel(logging.ERROR)
+        logger.setLevel(logging.CRITICAL)
     bars = sys.modules.get("transformers.utils.logging")  # its tqdm writes to the notebook
     shown = bars is not None and bars.is_progress_bar_enabled()
     if shown:

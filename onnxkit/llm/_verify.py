@@ -103,7 +103,7 @@ def _reference_greedy(model: Any, prompt: list[int], pad_id: int) -> list[int]:
 
 
 def _greedy(decoder: Decoder, prompt: list[int], pad_id: int) -> list[int]:
-    batch, logits = decoder.prefill([prompt], pad_id)
+    batch, logits = decoder.prefill([prompt], pad_id, capacity=len(prompt) + CHECK_TOKENS)
     tokens = [int(logits[0].argmax())]
     for _ in range(CHECK_TOKENS - 1):
         tokens.append(int(decoder.step(batch, np.array([tokens[-1]]))[0].argmax()))
@@ -112,7 +112,7 @@ def _greedy(decoder: Decoder, prompt: list[int], pad_id: int) -> list[int]:
 
 def _teacher_forced(decoder: Decoder, prompt: list[int], tokens: list[int], pad_id: int
                     ) -> list[np.ndarray]:
-    batch, logits = decoder.prefill([prompt], pad_id)
+    batch, logits = decoder.prefill([prompt], pad_id, capacity=len(prompt) + len(tokens) + 1)
     out = [logits[0]]
     for token in tokens:
         out.append(decoder.step(batch, np.array([token]))[0])

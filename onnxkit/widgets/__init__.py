@@ -10,6 +10,7 @@ ClusterPanel       Ray: connect (local or a cluster), its nodes' hardware, evalu
 ComposePanel       a pipeline in one graph: pre-/post-processing, chain, ensemble, split
 ConvertPanel       a torch / scikit-learn / Keras model from the notebook to ONNX, verified
 DeployPanel        a self-contained bundle folder, its verification, the ORT format
+GeneratePanel      a language model continues a prompt: text streaming in, tokens/s live
 InspectPanel       pick a model; its summary, its graph inline or in Netron
 OptimizePanel      ORT graph optimizations, onnxslim, transformer fusion, float16
 ProviderPanel      providers in priority order with options; benchmark sweep, placement
@@ -27,6 +28,7 @@ from onnxkit.widgets._cluster import ClusterPanel
 from onnxkit.widgets._compose import ComposePanel
 from onnxkit.widgets._convert import ConvertPanel
 from onnxkit.widgets._deploy import DeployPanel
+from onnxkit.widgets._generate import GeneratePanel
 from onnxkit.widgets._inspect import InspectPanel
 from onnxkit.widgets._optimize import OptimizePanel
 from onnxkit.widgets._providers import ProviderPanel
@@ -36,8 +38,8 @@ from onnxkit.widgets._study import StudyPanel
 from onnxkit.widgets._tune import TunePanel
 from onnxkit.widgets._workbench import Workbench
 
-__all__ = ["Panel", "ClusterPanel", "ComposePanel", "ConvertPanel", "DeployPanel", "InspectPanel",
-           "OptimizePanel", "ProviderPanel", "QuantizePanel", "ServePanel", "StudyPanel",
-           "TunePanel", "Workbench"]
+__all__ = ["Panel", "ClusterPanel", "ComposePanel", "ConvertPanel", "DeployPanel",
+           "GeneratePanel", "InspectPanel", "OptimizePanel", "ProviderPanel", "QuantizePanel",
+           "ServePanel", "StudyPanel", "TunePanel", "Workbench"]
 
 _publish(globals(), __name__, __all__)

@@ -46,10 +46,24 @@ def test_int4_uses_matmulnbits_with_int8_activations_and_an_int8_head(gpt2_int4)
               for n in graph.node if n.op_type == "MatMulNBits"}
     assert len(packed) == 4 * llm_decoders.LAYERS + 1  # qkv, proj, fc, fc-proj; the head
     assert {a["accuracy_level"] for a in packed.values()} == {4}
+    assert {a["block_size"] for a in packed.values()} == {128}  # the default: faster than 32
     assert sorted(a["bits"] for a in packed.values()).count(8) == 1
+    assert gpt2_int4.manifest["quantization"] == {"block_size": 128, "accuracy_level": 4,
+                                                  "algorithm": "rtn"}
     check = gpt2_int4.verification
     assert check.passed and check.perplexity_change < 0.15
     assert (gpt2_int4.path / "model.onnx").stat().st_size < 100_000  # weights beside it
+
+
+def test_block_size_and_accuracy_level_reach_the_model_builder(llm_root):
+    lm = llm.export(llm_decoders.hf_folder("llama", llm_root / "hf"), precision="int4",
+                    block_size=32, accuracy_level=1, out=llm_root / "llama-b32-a1")
+    graph = onnx.load(lm.path / "model.onnx", load_external_data=False).graph
+    packed = [{a.name: onnx.helper.get_attribute_value(a) for a in n.attribute}
+              for n in graph.node if n.op_type == "MatMulNBits"]
+    assert lm.route == "builder" and packed
+    assert {(a["block_size"], a["accuracy_level"]) for a in packed} == {(32, 1)}
+    assert lm.manifest["quantization"]["block_size"] == 32 and lm.verification.passed
 
 
 def test_load_round_trips_and_describes(gpt2):
@@ -81,6 +95,10 @@ def test_bad_sources_say_what_to_do(tmp_path, llm_root):
     folder = llm_decoders.hf_folder("gpt2", llm_root / "hf")
     with pytest.raises(ParameterError, match="did you mean 'int4'"):
         llm.export(folder, precision="in4")
+    with pytest.raises(ParameterError, match=r"^export\(block_size=\.\.\.\)"):
+        llm.export(folder, precision="int4", block_size=24)
+    with pytest.raises(ParameterError, match="did you mean 'k_quant'"):
+        llm.export(folder, precision="int4", algorithm="kquant")
     with pytest.raises(ParameterError, match="does not support GPT2LMHeadModel"):
         llm.export(folder, route="builder")
     with pytest.raises(UnsupportedModelError, match="fp16"):
