@@ -19,6 +19,7 @@ from onnxkit.widgets._cluster import ClusterPanel
 from onnxkit.widgets._compose import ComposePanel
 from onnxkit.widgets._convert import ConvertPanel
 from onnxkit.widgets._deploy import DeployPanel
+from onnxkit.widgets._generate import GeneratePanel
 from onnxkit.widgets._inspect import InspectPanel
 from onnxkit.widgets._optimize import OptimizePanel
 from onnxkit.widgets._providers import ProviderPanel
@@ -62,6 +63,8 @@ TABS: dict[str, Tab] = {
     "serve": Tab("Serve", lambda b, m: ServePanel(m)),
     "cluster": Tab("Cluster", lambda b, m: ClusterPanel(m, data=b._data, labels=b._labels)),
 }
+# The tab a language model adds (Workbench(lm=...)): its panel works on the LM, not the model.
+GENERATE = Tab("Generate", lambda b, m: GeneratePanel(b._lm), on_model=False)
 
 
 class Workbench(widgets.VBox):
@@ -76,9 +79,12 @@ class Workbench(widgets.VBox):
         calibration: calibration inputs for static quantization (Quantize and the study's
             *Auto*); Quantize then assesses on them, without labels.
         namespace: where Convert looks for models (default: the notebook's).
+        lm: a language model (:class:`onnxkit.llm.LanguageModel` or its folder): adds a
+            Generate tab (:class:`GeneratePanel`) after the others.
 
     Tabs: Inspect, Convert, Optimize, Compose, Quantize, Tune, Providers, Study, Deploy, Serve,
-    Cluster (``panels`` by lowercase name; :data:`TABS`). When a panel makes a model (its ``made``),
+    Cluster, and Generate with ``lm`` (``panels`` by lowercase name; :data:`TABS`). When a
+    panel makes a model (its ``made``),
     the model is added to ``models`` and to the study as a variant (named from the model's
     name); it becomes the current ``model`` only when the person says so (*Use as current*
     in the header), or with ``follow`` on. The panels that take the model are then made again
@@ -109,13 +115,15 @@ class Workbench(widgets.VBox):
 
     def __init__(self, model: ModelLike, *, data: Data | None = None, labels: Any = None,
                  calibration: Data | None = None, namespace: Mapping[str, Any] | None = None,
-                 **kwargs: Any):
+                 lm: Any = None, **kwargs: Any):
         super().__init__(**kwargs)
         first = load(model)
         self._data: Data | None = data
         self._labels: Any = labels
         self._calibration: Data | None = calibration
         self._namespace: Mapping[str, Any] | None = namespace
+        self._lm = lm
+        self._tabs = {**TABS, **({"generate": GENERATE} if lm is not None else {})}
         self._lock = threading.RLock()
         self._blocks: list[tuple[Panel, str, str]] = []  # (panel, tab title, its code)
         self._made: dict[int, Model | None] = {}  # id(panel) -> the last model it made
@@ -126,13 +134,13 @@ class Workbench(widgets.VBox):
         self.set_trait("model", first)
         self.models = [first]
         self.message = widgets.Label("")
-        for key in TABS:
+        for key in self._tabs:
             self._watch(key, self._build(key, first))
         # each tab holds a slot whose panel is swapped: the tab bar itself never changes (new
         # tab children would send the browser back to the first tab)
-        self._slots = {k: widgets.VBox([self.panels[k]]) for k in TABS}
+        self._slots = {k: widgets.VBox([self.panels[k]]) for k in self._tabs}
         self.tab = widgets.Tab(children=list(self._slots.values()),
-                               titles=tuple(t.title for t in TABS.values()))
+                               titles=tuple(t.title for t in self._tabs.values()))
         self.tab.observe(self._shown, "selected_index")
         self.current = widgets.HTML()
         self.choice = widgets.Dropdown(description="models",
@@ -177,7 +185,7 @@ class Workbench(widgets.VBox):
     def _shown_key(self) -> str | None:
         tab = getattr(self, "tab", None)
         index = None if tab is None else tab.selected_index
-        return None if index is None else list(TABS)[index]
+        return None if index is None else list(self._tabs)[index]
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait until no panel is busy (the study's queued variants included)."""
@@ -201,7 +209,7 @@ class Workbench(widgets.VBox):
 
     def _build(self, key: str, model: Model) -> Panel:
         self._built[key] = model
-        return TABS[key].make(self, model)
+        return self._tabs[key].make(self, model)
 
     def _watch(self, key: str, panel: Panel) -> None:
         self.panels[key] = panel
@@ -217,7 +225,7 @@ class Workbench(widgets.VBox):
         old.close()
 
     def _shown(self, change: dict[str, Any]) -> None:
-        key = list(TABS)[change["new"]] if change["new"] is not None else None
+        key = list(self._tabs)[change["new"]] if change["new"] is not None else None
         panel = self.panels.get(key) if key else None
         if key in self._stale and panel is not None and not panel.busy and panel.result is None:
             self._rebuild(key)  # nothing to lose: made for the current model
@@ -231,7 +239,7 @@ class Workbench(widgets.VBox):
             with self._lock:
                 if self._blocks and self._blocks[-1][0] is panel:
                     self._blocks.pop()
-                self._blocks.append((panel, TABS[key].title, panel.to_code()))
+                self._blocks.append((panel, self._tabs[key].title, panel.to_code()))
                 self.code_view.value = (f"<pre style='white-space: pre-wrap'>"
                                         f"{_escape(self.to_code())}</pre>")
                 made = panel.made
@@ -269,7 +277,7 @@ class Workbench(widgets.VBox):
             if model not in self.models:
                 self.models = [*self.models, model]
                 self._offer(model)
-            for key in [k for k, t in TABS.items() if t.on_model]:
+            for key in [k for k, t in self._tabs.items() if t.on_model]:
                 panel = self.panels[key]
                 if self._built.get(key) == model:
                     self._stale.discard(key)
@@ -282,9 +290,9 @@ class Workbench(widgets.VBox):
     def _show_header(self) -> None:
         m = self.model
         key = self._shown_key()
-        works_on = self._built.get(key, m) if key and TABS[key].on_model else None
+        works_on = self._built.get(key, m) if key and self._tabs[key].on_model else None
         here = "" if works_on is None else \
-            f"; {TABS[key].title} works on <b>{_escape(works_on.name)}</b>"  # type: ignore[index]
+            f"; {self._tabs[key].title} works on <b>{_escape(works_on.name)}</b>"  # type: ignore[index]
         if works_on is not None and works_on != m:
             here += " (it keeps its result; <i>Use as current</i> moves it to the current model)"
         self.current.value = (f"current model: <span style='white-space: nowrap'><b>"

@@ -62,3 +62,19 @@ def test_cancel_stops_between_pieces(lm):
     click(panel, panel.generate_button)
     assert panel.error.startswith("Cancelled") and panel.status.value == "cancelled"
     assert panel.actions == 0
+
+
+def test_the_workbench_has_a_generate_tab_for_a_language_model(lm):
+    import onnxkit
+    from onnxkit.widgets import Workbench
+
+    plain = Workbench(onnxkit.samples.tiny_model())
+    assert "generate" not in plain.panels and "Generate" not in plain.tab.titles
+    bench = Workbench(onnxkit.samples.tiny_model(), lm=lm.path)
+    assert bench.tab.titles[-1] == "Generate"
+    panel = bench.panels["generate"]
+    assert isinstance(panel, GeneratePanel)
+    panel.prompt, panel.max_new_tokens = "The for statement", 4
+    assert panel.run().text == lm.generate("The for statement", max_new_tokens=4).text
+    bench.use(bench.panels["optimize"].run())  # a new current model leaves the LM's tab as it was
+    assert bench.panels["generate"] is panel and panel.text
