@@ -23,8 +23,14 @@ ROOT = Path(__file__).resolve().parents[1]
 VENV = ROOT / ".venv-bundle"
 
 
-def _build_venv(reqs: str, key: str) -> None:
-    tmp = ROOT / f".venv-bundle.tmp-{os.getpid()}"
+def pinned_venv(folder: Path, reqs: str, what: str) -> Path:
+    """``folder/bin/python`` with exactly ``reqs`` installed: built (atomically, beside it)
+    when missing or when ``reqs`` changed; skips the test when pip cannot install ``what``."""
+    key = hashlib.sha256(reqs.encode()).hexdigest()
+    stamp, python = folder / ".requirements-sha256", folder / "bin" / "python"
+    if python.exists() and stamp.exists() and stamp.read_text() == key:
+        return python
+    tmp = folder.with_name(f"{folder.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     subprocess.run([sys.executable, "-m", "venv", str(tmp)], check=True)
     (tmp / "requirements.txt").write_text(reqs)
@@ -33,23 +39,18 @@ def _build_venv(reqs: str, key: str) -> None:
                          capture_output=True, text=True)
     if pip.returncode != 0:
         shutil.rmtree(tmp, ignore_errors=True)
-        pytest.skip(f"cannot install the bundle's requirements (offline?): "
-                    f"{pip.stderr.strip().splitlines()[-1:]}")
+        pytest.skip(f"cannot install {what} (offline?): {pip.stderr.strip().splitlines()[-1:]}")
     (tmp / ".requirements-sha256").write_text(key)
-    shutil.rmtree(VENV, ignore_errors=True)
-    os.rename(tmp, VENV)  # `python -m pip` and `bin/python` do not care where the venv lives
+    shutil.rmtree(folder, ignore_errors=True)
+    os.rename(tmp, folder)  # `python -m pip` and `bin/python` do not care where the venv lives
+    return python
 
 
 @pytest.fixture(scope="session")
 def bundle_python() -> Path:
     """``.venv-bundle/bin/python``: the bundle's requirements.txt (numpy, onnxruntime,
     starlette, uvicorn) at the pinned versions, nothing else."""
-    reqs = requirements()
-    key = hashlib.sha256(reqs.encode()).hexdigest()
-    stamp = VENV / ".requirements-sha256"
-    python = VENV / "bin" / "python"
-    if not (python.exists() and stamp.exists() and stamp.read_text() == key):
-        _build_venv(reqs, key)
+    python = pinned_venv(VENV, requirements(), "the bundle's requirements")
     for absent in ("onnxkit", "onnx"):
         probe = subprocess.run([str(python), "-I", "-c", f"import {absent}"],
                                capture_output=True, env=bare_env())
