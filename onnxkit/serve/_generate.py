@@ -108,8 +108,8 @@ def start(target: Any, **options: Any) -> Server:
 
 
 # start's settings that mean something for a language model; the others must stay unset
-_SERVED = ("host", "port", "max_batch", "max_queue_size", "threads", "max_body_mb", "token",
-           "no_auth", "open_metrics")
+_SERVED = ("host", "port", "max_batch", "max_queue_delay_ms", "max_queue_size", "threads",
+           "max_body_mb", "token", "no_auth", "open_metrics")
 
 
 def _start_language_model(target: Any, **options: Any) -> GenerateServer:
@@ -127,12 +127,14 @@ def _start_language_model(target: Any, **options: Any) -> GenerateServer:
     return _serve(target, **chosen)
 
 
-def _serve(target: Any, *, host: str, port: int, max_batch: int, max_queue_size: int | None,
+def _serve(target: Any, *, host: str, port: int, max_batch: int, max_queue_delay_ms: float,
+           max_queue_size: int | None,
            threads: int | None, max_body_mb: float, token: str | None, no_auth: bool,
            open_metrics: bool) -> GenerateServer:
     uvicorn = require("uvicorn", purpose="onnxkit.serve")
     integer(port, "serve.start", "port", low=0, high=65535)
     integer(max_batch, "serve.start", "max_batch", high=256)
+    number(max_queue_delay_ms, "serve.start", "max_queue_delay_ms", low=0, high=10_000)
     if max_queue_size is not None:
         integer(max_queue_size, "serve.start", "max_queue_size")
     number(max_body_mb, "serve.start", "max_body_mb", low=0, low_open=True)
@@ -145,6 +147,7 @@ def _serve(target: Any, *, host: str, port: int, max_batch: int, max_queue_size:
 
     engine = protocol.TextEngine(
         generate=generate, name=lm.name, client_error=ParameterError, max_batch=max_batch,
+        max_queue_delay_ms=float(max_queue_delay_ms),
         max_queue_size=max_queue_size, max_body_bytes=int(max_body_mb * (1 << 20)),
         versions={"onnxkit": __version__})
     try:
@@ -157,6 +160,7 @@ def _serve(target: Any, *, host: str, port: int, max_batch: int, max_queue_size:
         raise
     bound = server.servers[0].sockets[0].getsockname()
     settings = {"host": host, "port": bound[1], "max_batch": max_batch,
+                "max_queue_delay_ms": float(max_queue_delay_ms),
                 "max_queue_size": max_queue_size, "auth": "token" if token else "none",
                 "route": lm.route, "precision": lm.precision}
     handle = GenerateServer(f"http://{_local._url_host(host)}:{bound[1]}", lm.name, lm.path,

@@ -82,7 +82,8 @@ def test_parameters_reach_generate(server, lm):
     assert sampled[0] == lm.generate(PROMPTS[1], max_new_tokens=16, do_sample=True,
                                      temperature=1.5, top_k=50, seed=7).text
     short = server.generate(PROMPTS[2], max_tokens=3, details=True)
-    assert short["details"] == {"finish_reason": "length", "logprobs": []}
+    assert short["details"] == {"finish_reason": "length", "logprobs": [],
+                                "generated_tokens": 3}
 
 
 def test_without_the_token_it_is_a_401_and_health_stays_open(server):

@@ -4,7 +4,8 @@ kserve/open-inference-protocol): ``POST /v2/models/{name}/generate`` answers one
 
 :class:`TextEngine` decodes behind a queue: whenever the decoder is free, the requests waiting
 with the same settings are decoded together as one batch (left-padded prompts), up to
-``max_batch``; a lone request starts at once. ``generate`` is the model's own function
+``max_batch``; a lone request starts at once unless ``max_queue_delay_ms`` lets it wait for
+company (Triton's rule). ``generate`` is the model's own function
 (``prompts, settings -> iterator of (index, piece)`` with ``.results``), given by who serves
 it, so this module needs nothing but the standard library (and Starlette in the handler).
 """
@@ -151,12 +152,14 @@ class TextEngine:
     batched together (see the module's text).
 
     ``generate(prompts, settings)`` returns an iterator of ``(index, piece)`` with a
-    ``results`` attribute (objects with ``text`` and ``finish_reason``) once it is exhausted;
+    ``results`` attribute (objects with ``text``, ``tokens`` and ``finish_reason``) once it is
+    exhausted;
     ``client_error`` is the exception it raises for a request the client must fix (422).
     """
 
     def __init__(self, *, generate: Callable[[list[str], dict[str, Any]], Any], name: str,
                  client_error: type[Exception], max_batch: int = 8,
+                 max_queue_delay_ms: float = 0.0,
                  max_queue_size: int | None = 1024, max_body_bytes: int = 1 << 20,
                  platform: str = "onnxruntime_onnx", versions: dict[str, str] | None = None):
         self.name, self.version, self.platform = name, "1", platform
@@ -164,6 +167,7 @@ class TextEngine:
         self._generate, self._client_error = generate, client_error
         self.max_batch, self.max_queue_size, self.max_body_bytes = max_batch, max_queue_size, \
             max_body_bytes
+        self.max_queue_delay_s = max_queue_delay_ms / 1e3
         self.metrics = Metrics(name)
         self._pending: collections.deque[_Request] = collections.deque()
         self._wake = threading.Condition()
@@ -208,8 +212,19 @@ class TextEngine:
                     self._wake.wait()
                 if not self._pending:
                     return
+                self._gather()
                 group = self._take()
             self._decode(group)
+
+    def _gather(self) -> None:
+        """Wait (at most ``max_queue_delay_ms`` after the oldest request came) for company
+        with the oldest's settings, as Triton's dynamic batcher does; 0: never wait."""
+        deadline = self._pending[0].queued + self.max_queue_delay_s
+        while not self._stopping and len(self._pending) < self.max_batch:
+            left = deadline - time.perf_counter()
+            if left <= 0:
+                return
+            self._wake.wait(left)
 
     def _take(self) -> list[_Request]:
         """The oldest request and the queued ones with its settings, up to ``max_batch``."""
@@ -305,8 +320,10 @@ class GenerateHandler(Handler):
                 raise value
             if kind == "done":
                 reply = self._reply(text_output=value.text)
-                if details:  # no log-probabilities from this decoder: an empty list
-                    reply["details"] = {"finish_reason": value.finish_reason, "logprobs": []}
+                if details:  # no log-probabilities from this decoder: an empty list; the
+                    # token count as TGI's details give it (the spec allows more properties)
+                    reply["details"] = {"finish_reason": value.finish_reason, "logprobs": [],
+                                        "generated_tokens": len(value.tokens)}
                 return json_response(reply)
         raise RequestError("incomplete generation", 500)  # unreachable: done or error ends
 

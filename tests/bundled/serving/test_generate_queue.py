@@ -57,7 +57,7 @@ def test_parameters_map_to_generate_and_unknown_ones_are_ignored_as_the_spec_all
 
 class Result:
     def __init__(self, text):
-        self.text, self.finish_reason = text, "length"
+        self.text, self.finish_reason, self.tokens = text, "length", [1]
 
 
 class Decoder:
@@ -151,3 +151,19 @@ def test_a_full_queue_is_a_429():
 
     error = asyncio.run(scenario())
     assert error.status == 429 and error.headers["Retry-After"]
+
+
+def test_with_a_queue_delay_the_first_request_waits_for_company():
+    decoder = Decoder()
+    decoder.release.set()
+
+    async def scenario():
+        # a delay far longer than the test: only max_batch (2) ends the wait
+        engine = TextEngine(generate=decoder, name="m", client_error=KeyError, max_batch=2,
+                            max_queue_delay_ms=60_000)
+        answers = await asyncio.gather(_answer(engine, "a", {}), _answer(engine, "b", {}))
+        await engine.stop()
+        return answers
+
+    asyncio.run(scenario())
+    assert decoder.batches == [["a", "b"]]
