@@ -20,9 +20,10 @@ from onnxkit.base import publish as _publish
 from onnxkit.serve._client import LoadLevel, LoadTest, infer, load_test
 from onnxkit.serve._generate import GenerateServer, start
 from onnxkit.serve._local import Server, stop_all
-from onnxkit.serve._ray import RayDeployment, on_ray
+from onnxkit.serve._ray import RayDeployment
+from onnxkit.serve._ray_generate import RayGenerateDeployment, on_ray
 
-__all__ = ["start", "Server", "GenerateServer", "stop_all", "on_ray", "RayDeployment", "infer",
-           "load_test", "LoadTest", "LoadLevel"]
+__all__ = ["start", "Server", "GenerateServer", "stop_all", "on_ray", "RayDeployment",
+           "RayGenerateDeployment", "infer", "load_test", "LoadTest", "LoadLevel"]
 
 _publish(globals(), __name__, __all__)

@@ -39,10 +39,13 @@ def is_language_model(target: Any) -> bool:
         (Path(target) / LLM_MANIFEST).is_file()
 
 
-@dataclass(eq=False)
-class GenerateServer(Server):
-    """A served language model (see :func:`onnxkit.serve.start`): ``generate`` and
-    ``generate_stream`` call it over HTTP as any client does."""
+class GenerateClient:
+    """``generate`` and ``generate_stream`` over HTTP, as any client calls a served language
+    model (for :class:`GenerateServer` and Ray Serve's deployment alike)."""
+
+    url: str
+    model: str
+    _token: str | None
 
     @property
     def generate_url(self) -> str:
@@ -79,6 +82,12 @@ class GenerateServer(Server):
         except urllib.error.HTTPError as e:
             raise InputError(f"generate: the server answered {e.code}: "
                              f"{e.read().decode(errors='replace')[:500]}") from None
+
+
+@dataclass(eq=False)
+class GenerateServer(GenerateClient, Server):
+    """A served language model (see :func:`onnxkit.serve.start`): ``generate`` and
+    ``generate_stream`` call it over HTTP as any client does."""
 
     def stats(self) -> dict[str, Any]:
         """Requests answered (ok, 4xx, 5xx), batches decoded and prompts per batch."""
