@@ -6,6 +6,10 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
+import os
+import re
+import signal
+import subprocess
 import sys
 import urllib.error
 import urllib.request
@@ -156,3 +160,19 @@ def test_a_folder_is_served_too_and_settings_for_tensors_are_refused(lm):
     with onnxkit.serve.start(lm.path) as server:  # loopback: no token needed
         assert server.generate("import", max_tokens=2)["model_name"] == server.model
     assert not server.running
+
+
+def test_onnxkit_serve_serves_a_language_model_folder(lm):
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    process = subprocess.Popen([sys.executable, "-m", "onnxkit", "serve", str(lm.path),
+                                "--port", "0"], stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        line = process.stdout.readline()  # printed once the server listens
+        url = re.search(r"generate: POST (\S+),", line).group(1)
+        status, _, body = _post(url, {"text_input": "import", "parameters": {"max_tokens": 3}},
+                                token=None)
+        assert status == 200 and json.loads(body)["text_output"] == \
+            lm.generate("import", max_new_tokens=3).text
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(60) == 0
