@@ -110,8 +110,10 @@ def _serve(args: argparse.Namespace) -> int:
                                  no_auth=args.no_auth, grpc_port=args.grpc_port)
     grpc = (f", gRPC on port {server.settings['grpc_port']}"
             if "grpc_port" in server.settings else "")
-    print(f"serving '{server.model}' at {server.url} (infer: POST {server.infer_url}{grpc}); "
-          "Ctrl-C to stop", flush=True)
+    routes = (f"generate: POST {server.generate_url}, generate_stream: POST "
+              f"{server.stream_url}" if isinstance(server, onnxkit.serve.GenerateServer)
+              else f"infer: POST {server.infer_url}{grpc}")
+    print(f"serving '{server.model}' at {server.url} ({routes}); Ctrl-C to stop", flush=True)
     done.wait()
     server.stop()  # answers the requests in flight first
     print("stopped", flush=True)
@@ -136,7 +138,8 @@ def _add_serve_command(sub: Any) -> None:
                                    "metrics at /metrics. Loopback only unless --host says "
                                    "otherwise. Ctrl-C or SIGTERM stops it after the requests "
                                    "in flight are answered.")
-    p.add_argument("target", help="a bundle folder or an .onnx file")
+    p.add_argument("target", help="a bundle folder, an .onnx file, or a language model's "
+                                   "folder (onnxkit llm export: served with /generate)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback)")
     p.add_argument("--port", type=int, default=8000, help="port (0: a free one)")
     p.add_argument("--max-batch", type=int, default=32,

@@ -134,6 +134,12 @@ def start(target: ModelLike | os.PathLike[str] | str, *, host: str = "127.0.0.1"
     protocol's gRPC service. It runs in a background thread of this process; the bundle's own
     ``serve.py`` runs the same code standalone.
 
+    A :class:`~onnxkit.llm.LanguageModel` (or its folder) is served with the protocol's
+    generate extension instead: ``POST /v2/models/{name}/generate`` and ``.../generate_stream``
+    (server-sent events), health and metadata; requests queued with equal settings are
+    decoded together, up to ``max_batch`` prompts, ``max_queue_delay_ms`` as for tensors (it
+    returns a ``GenerateServer``; settings for tensors only, e.g. ``grpc_port``, are refused).
+
     Args:
         host, port: where to listen (default: loopback, a free port).
         max_batch: dynamic batching as Triton's: whenever the model is free, the requests

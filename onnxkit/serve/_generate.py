@@ -1,0 +1,179 @@
+"""``start`` for a language model: the Open Inference Protocol's generate extension
+(:mod:`onnxkit.bundled.serving.generate`) over a :class:`~onnxkit.llm.LanguageModel`; other
+targets go on to :func:`onnxkit.serve._local.start`.
+
+The glue lives here, not in the bundled server: generating needs ``onnxkit.llm`` (its
+tokenizer and decode loop), which a bundle does not carry.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import json
+import os
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from onnxkit import llm
+from onnxkit._version import __version__
+from onnxkit.base import integer, number, require
+from onnxkit.bundled.serving import generate as protocol
+from onnxkit.errors import InputError, ParameterError
+from onnxkit.results import html_table
+from onnxkit.serve import _local
+from onnxkit.serve._local import Server
+
+LLM_MANIFEST = "onnxkit-llm.json"  # what onnxkit.llm.export writes in its folder
+
+
+def is_language_model(target: Any) -> bool:
+    """A :class:`~onnxkit.llm.LanguageModel`, or a folder :func:`onnxkit.llm.export` wrote."""
+    if isinstance(target, llm.LanguageModel):
+        return True
+    return isinstance(target, (str, os.PathLike)) and \
+        (Path(target) / LLM_MANIFEST).is_file()
+
+
+class GenerateClient:
+    """``generate`` and ``generate_stream`` over HTTP, as any client calls a served language
+    model (for :class:`GenerateServer` and Ray Serve's deployment alike)."""
+
+    url: str
+    model: str
+    _token: str | None
+
+    @property
+    def generate_url(self) -> str:
+        return f"{self.url}/v2/models/{self.model}/generate"
+
+    @property
+    def stream_url(self) -> str:
+        return f"{self.generate_url}_stream"
+
+    def generate(self, text: str, **parameters: Any) -> dict[str, Any]:
+        """The server's JSON reply for ``text`` (``parameters``: the protocol's, e.g.
+        ``max_tokens=20``); :class:`~onnxkit.errors.InputError` when it refuses them."""
+        with self._post(self.generate_url, text, parameters) as reply:
+            return json.loads(reply.read())
+
+    def generate_stream(self, text: str, **parameters: Any) -> Iterator[str]:
+        """The text pieces as the server sends them (server-sent events)."""
+        with self._post(self.stream_url, text, parameters) as reply:
+            for line in reply:
+                if line.startswith(b"data: "):
+                    event = json.loads(line[6:])
+                    if "error" in event:
+                        raise InputError(f"generate_stream: the server stopped: "
+                                         f"{event['error']}")
+                    yield event["text_output"]
+
+    def _post(self, url: str, text: str, parameters: dict[str, Any]) -> Any:
+        body = json.dumps({"text_input": text, "parameters": parameters}).encode()
+        headers = {"Content-Type": "application/json"}
+        if self._token:
+            headers["Authorization"] = f"Bearer {self._token}"
+        try:
+            return urllib.request.urlopen(urllib.request.Request(url, body, headers))
+        except urllib.error.HTTPError as e:
+            raise InputError(f"generate: the server answered {e.code}: "
+                             f"{e.read().decode(errors='replace')[:500]}") from None
+
+
+@dataclass(eq=False)
+class GenerateServer(GenerateClient, Server):
+    """A served language model (see :func:`onnxkit.serve.start`): ``generate`` and
+    ``generate_stream`` call it over HTTP as any client does."""
+
+    def stats(self) -> dict[str, Any]:
+        """Requests answered (ok, 4xx, 5xx), batches decoded and prompts per batch."""
+        engine: Any = self._engine
+        return {**engine.metrics.snapshot(), "max_batch": engine.max_batch,
+                "running": self.running}
+
+    def __repr__(self) -> str:
+        state = "running" if self.running else "stopped"
+        return (f"GenerateServer '{self.model}' at {self.url} ({state}; max_batch "
+                f"{self.settings['max_batch']})\n  generate: POST {self.generate_url}\n  "
+                f"stream:   POST {self.stream_url}")
+
+    def _repr_html_(self) -> str:
+        rows = [("url", self.url), ("state", "running" if self.running else "stopped"),
+                ("generate", f"POST {self.generate_url}"),
+                ("generate_stream", f"POST {self.stream_url}"),
+                *((k, str(v)) for k, v in self.settings.items())]
+        return html_table(("", ""), rows, caption=f"serving '{self.model}'")
+
+
+@functools.wraps(_local.start)
+def start(target: Any, **options: Any) -> Server:
+    if is_language_model(target):
+        return _start_language_model(target, **options)
+    return _local.start(target, **options)
+
+
+# start's settings that mean something for a language model; the others must stay unset
+_SERVED = ("host", "port", "max_batch", "max_queue_delay_ms", "max_queue_size", "threads",
+           "max_body_mb", "token", "no_auth", "open_metrics")
+
+
+def _start_language_model(target: Any, **options: Any) -> GenerateServer:
+    """What :func:`onnxkit.serve.start` does for a language model."""
+    defaults = {k: p.default for k, p in inspect.signature(_local.start).parameters.items()
+                if p.default is not inspect.Parameter.empty}
+    for name, value in options.items():
+        if name not in defaults:
+            raise ParameterError(f"serve.start(): unexpected setting {name!r}; see "
+                                 "help(onnxkit.serve.start)")
+        if name not in _SERVED and value != defaults[name]:
+            raise ParameterError(f"serve.start({name}=...) does not apply to a language model "
+                                 f"(its settings: {', '.join(_SERVED)}); leave it unset")
+    chosen = {k: options.get(k, defaults[k]) for k in _SERVED}
+    return _serve(target, **chosen)
+
+
+def _serve(target: Any, *, host: str, port: int, max_batch: int, max_queue_delay_ms: float,
+           max_queue_size: int | None,
+           threads: int | None, max_body_mb: float, token: str | None, no_auth: bool,
+           open_metrics: bool) -> GenerateServer:
+    uvicorn = require("uvicorn", purpose="onnxkit.serve")
+    integer(port, "serve.start", "port", low=0, high=65535)
+    integer(max_batch, "serve.start", "max_batch", high=256)
+    number(max_queue_delay_ms, "serve.start", "max_queue_delay_ms", low=0, high=10_000)
+    if max_queue_size is not None:
+        integer(max_queue_size, "serve.start", "max_queue_size")
+    number(max_body_mb, "serve.start", "max_body_mb", low=0, low_open=True)
+    token = _local.resolve_token("serve.start", host, token, no_auth)
+    lm = target if isinstance(target, llm.LanguageModel) else llm.load(target, threads=threads)
+    lm.tokenizer  # noqa: B018  (loaded now: the first request should not pay for it)
+
+    def generate(prompts: list[str], settings: dict[str, Any]) -> Any:
+        return lm.generate(prompts, stream=True, **settings)
+
+    engine = protocol.TextEngine(
+        generate=generate, name=lm.name, client_error=ParameterError, max_batch=max_batch,
+        max_queue_delay_ms=float(max_queue_delay_ms),
+        max_queue_size=max_queue_size, max_body_bytes=int(max_body_mb * (1 << 20)),
+        versions={"onnxkit": __version__})
+    try:
+        app = protocol.starlette_app(engine, token=token, open_metrics=open_metrics)
+        config = uvicorn.Config(app, host=host, port=port, log_level="error",
+                                timeout_graceful_shutdown=30, lifespan="on")
+        server, thread = _local._run_in_thread(uvicorn.Server(config))
+    except BaseException:
+        engine.close()
+        raise
+    bound = server.servers[0].sockets[0].getsockname()
+    settings = {"host": host, "port": bound[1], "max_batch": max_batch,
+                "max_queue_delay_ms": float(max_queue_delay_ms),
+                "max_queue_size": max_queue_size, "auth": "token" if token else "none",
+                "route": lm.route, "precision": lm.precision}
+    handle = GenerateServer(f"http://{_local._url_host(host)}:{bound[1]}", lm.name, lm.path,
+                            settings, server, thread, engine, False, token)  # type: ignore
+    _local._RUNNING.append(handle)
+    return handle
+

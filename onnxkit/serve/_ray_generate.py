@@ -1,0 +1,112 @@
+"""``on_ray`` for a language model: the generate extension's server
+(:mod:`onnxkit.bundled.serving.generate`) in Ray Serve replicas, each with the model's folder
+sent as bytes; other targets go on to :func:`onnxkit.serve._ray.on_ray`."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from onnxkit import llm
+from onnxkit._version import __version__
+from onnxkit.base import integer, loopback_ray, number, require
+from onnxkit.bundled.serving import generate as protocol
+from onnxkit.errors import ClusterError, ParameterError
+from onnxkit.serve import _ray
+from onnxkit.serve._generate import GenerateClient, is_language_model
+from onnxkit.serve._local import resolve_token
+from onnxkit.serve._ray import RayDeployment
+
+# on_ray's settings that mean something for a language model; the others must stay unset
+_SERVED = ("address", "replicas", "max_batch", "max_queue_delay_ms", "max_queue_size",
+           "threads", "num_cpus", "port", "token", "no_auth")
+
+
+@dataclass(eq=False)
+class RayGenerateDeployment(GenerateClient, RayDeployment):
+    """A language model on Ray Serve (see :func:`onnxkit.serve.on_ray`): ``generate``,
+    ``generate_stream``, ``scale()``, ``stop()``."""
+
+
+@functools.wraps(_ray.on_ray)
+def on_ray(target: Any, **options: Any) -> RayDeployment:
+    if is_language_model(target):
+        return _deploy_language_model(target, **options)
+    return _ray.on_ray(target, **options)
+
+
+def _deploy_language_model(target: Any, **options: Any) -> RayGenerateDeployment:
+    defaults = {k: p.default for k, p in inspect.signature(_ray.on_ray).parameters.items()
+                if p.default is not inspect.Parameter.empty}
+    for name, value in options.items():
+        if name not in defaults:
+            raise ParameterError(f"serve.on_ray(): unexpected setting {name!r}; see "
+                                 "help(onnxkit.serve.on_ray)")
+        if name not in _SERVED and value != defaults[name]:
+            raise ParameterError(f"serve.on_ray({name}=...) does not apply to a language "
+                                 f"model (its settings: {', '.join(_SERVED)}); leave it unset")
+    o = {k: options.get(k, defaults[k]) for k in _SERVED}
+    if o["address"] is None:
+        loopback_ray()
+    ray = require("ray", purpose="onnxkit.serve.on_ray")
+    from ray import serve
+
+    replicas = integer(o["replicas"], "serve.on_ray", "replicas", high=1024)
+    integer(o["max_batch"], "serve.on_ray", "max_batch", high=256)
+    number(o["max_queue_delay_ms"], "serve.on_ray", "max_queue_delay_ms", low=0, high=10_000)
+    number(o["num_cpus"], "serve.on_ray", "num_cpus", low=0)
+    token = resolve_token("serve.on_ray", "127.0.0.1" if o["address"] is None else "0.0.0.0",
+                          o["token"], o["no_auth"])
+    lm = target if isinstance(target, llm.LanguageModel) else llm.load(target)
+    files = {str(p.relative_to(lm.path)): p.read_bytes() for p in sorted(lm.path.rglob("*"))
+             if p.is_file()}
+    _ray._connect(ray, serve, o["address"], o["port"])
+    settings = {"max_batch": o["max_batch"], "max_queue_delay_ms": float(o["max_queue_delay_ms"]),
+                "max_queue_size": o["max_queue_size"], "threads": o["threads"]}
+    deployment: Any = serve.deployment(_TextReplica, name="model", max_ongoing_requests=256,
+                                       ray_actor_options={"num_cpus": o["num_cpus"]})
+    app_name = f"{_ray.APP_PREFIX}{lm.name}"
+    others = [a for a in serve.status().applications if a != app_name]
+    if others:  # the protocol's paths are absolute: one application owns the route "/"
+        raise ClusterError(f"serve.on_ray: Ray Serve already serves {others} at '/'; stop "
+                           "that deployment first (RayDeployment.stop()).")
+
+    def bind(count: int) -> Any:
+        return deployment.options(num_replicas=count).bind(files, settings, token)
+
+    try:
+        serve.run(bind(replicas), name=app_name, route_prefix="/")
+    except Exception as e:
+        raise ClusterError(f"serve.on_ray: Ray Serve could not deploy '{lm.name}': "
+                           f"{type(e).__name__}: {e}{_ray._replica_error(serve, app_name)}"
+                           ) from e
+    return RayGenerateDeployment(
+        f"http://127.0.0.1:{_ray._STATE['port']}", lm.name, app_name, replicas,
+        {"address": o["address"] or "local", **settings, "num_cpus": o["num_cpus"],
+         "auth": "token" if token else "none"}, bind, {}, token)
+
+
+class _TextReplica:
+    """One Ray Serve replica: the model's folder written to a private folder, served by the
+    bundled generate server."""
+
+    def __init__(self, files: dict[str, bytes], settings: dict[str, Any], token: str | None):
+        folder = Path(tempfile.mkdtemp(prefix="onnxkit-ray-llm-"))
+        for name, data in files.items():
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
+            (folder / name).write_bytes(data)
+        lm = llm.load(folder, threads=settings["threads"])
+        lm.tokenizer  # noqa: B018  (loaded now, not by the first request)
+        engine = protocol.TextEngine(
+            generate=lambda prompts, kw: lm.generate(prompts, stream=True, **kw),
+            name=lm.name, client_error=ParameterError, max_batch=settings["max_batch"],
+            max_queue_delay_ms=settings["max_queue_delay_ms"],
+            max_queue_size=settings["max_queue_size"], versions={"onnxkit": __version__})
+        self._handler = protocol.GenerateHandler(engine, token=token)  # type: ignore[arg-type]
+
+    async def __call__(self, request: Any) -> Any:
+        return await self._handler(request)

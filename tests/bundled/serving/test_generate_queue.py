@@ -1,0 +1,169 @@
+"""The generate extension without a model: the protocol's parameters checked and mapped to
+generate's, and which queued requests are decoded together (a decode function that records
+its batches and waits for the test's signal: no timing decides anything)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+
+pytest.importorskip("starlette")
+from onnxkit.bundled.serving.generate import TextEngine, parse_request, settings  # noqa: E402
+from onnxkit.bundled.serving.protocol import RequestError  # noqa: E402
+
+
+@pytest.mark.parametrize("body, says", [
+    (b"not json", "not valid JSON"),
+    (b"[1, 2]", "JSON object"),
+    (b"{}", "text_input must be a string"),
+    (b'{"text_input": 3}', "got int 3"),
+    (b'{"text_input": "x", "parameters": "fast"}', "parameters must be a JSON object"),
+    (b'{"text_input": "x", "parameters": {"max_tokens": -1}}', "max_tokens"),
+    (b'{"text_input": "x", "parameters": {"max_tokens": 0}}', "max_tokens"),
+    (b'{"text_input": "x", "parameters": {"max_tokens": 2.5}}', "max_tokens"),
+    (b'{"text_input": "x", "parameters": {"max_tokens": true}}', "max_tokens"),
+    (b'{"text_input": "x", "parameters": {"temperature": -0.5}}', "temperature"),
+    (b'{"text_input": "x", "parameters": {"top_p": 1.5}}', "top_p"),
+    (b'{"text_input": "x", "parameters": {"stop": "end"}}', "stop must be a list"),
+    (b'{"text_input": "x", "parameters": {"stop": [1]}}', "stop must be a list"),
+    (b'{"text_input": "x", "parameters": {"details": "yes"}}', "details"),
+    (b'{"text_input": "x", "parameters": {"do_sample": 1}}', "do_sample"),
+    (b'{"text_input": "x", "parameters": {"seed": -3}}', "seed"),
+])
+def test_a_malformed_request_is_a_422_saying_what_is_wrong(body, says):
+    with pytest.raises(RequestError) as caught:
+        parse_request(body)
+    assert caught.value.status == 422
+    assert says in str(caught.value)
+
+
+def test_parameters_map_to_generate_and_unknown_ones_are_ignored_as_the_spec_allows():
+    text, kwargs, details = parse_request(
+        b'{"text_input": "Hi", "parameters": {"max_tokens": 5, "stop": ["\\n", ""], '
+        b'"details": true, "best_of": 3}}')
+    assert (text, details) == ("Hi", True)
+    assert kwargs == {"max_new_tokens": 5, "stop": ["\n"]}  # greedy: no sampling settings
+    assert settings({}) == {"max_new_tokens": 20}  # the spec's default max_tokens
+    sampled = settings({"do_sample": True, "temperature": 0.7, "top_k": 5, "top_p": 0.9,
+                        "seed": 1, "repetition_penalty": 1.2})
+    assert sampled == {"max_new_tokens": 20, "do_sample": True, "temperature": 0.7,
+                       "top_k": 5, "top_p": 0.9, "seed": 1, "repetition_penalty": 1.2}
+    # temperature 0 and top_p 0 are valid by the spec and mean the most likely token
+    assert "do_sample" not in settings({"do_sample": True, "temperature": 0})
+    assert "do_sample" not in settings({"do_sample": True, "top_p": 0})
+
+
+class Result:
+    def __init__(self, text):
+        self.text, self.finish_reason, self.tokens = text, "length", [1]
+
+
+class Decoder:
+    """Echoes each prompt as one piece; records every batch; the first call waits until
+    released, so the requests sent meanwhile queue up behind it."""
+
+    def __init__(self):
+        self.batches: list[list[str]] = []
+        self.release = threading.Event()
+
+    def __call__(self, prompts, kwargs):
+        self.batches.append(list(prompts))
+        if len(self.batches) == 1:
+            assert self.release.wait(30)
+        if "fail" in prompts:
+            raise ValueError("bad prompt")
+
+        class Stream:
+            results = [Result(p.upper()) for p in prompts]
+
+            def __iter__(self):
+                return iter(enumerate(prompts))
+        return Stream()
+
+
+async def _answer(engine, prompt, kwargs):
+    queued = engine.submit(prompt, kwargs)
+    events = []
+    while not events or events[-1][0] == "piece":
+        events.append(await queued.events.get())
+    return events
+
+
+def test_requests_queued_with_equal_settings_are_decoded_together():
+    decoder = Decoder()
+
+    async def scenario():
+        engine = TextEngine(generate=decoder, name="m", client_error=KeyError, max_batch=2)
+        first = asyncio.ensure_future(_answer(engine, "a", {"max_new_tokens": 4}))
+        while not decoder.batches:  # the decoder holds "a"
+            await asyncio.sleep(0.001)
+        others = [asyncio.ensure_future(_answer(engine, p, {"max_new_tokens": n}))
+                  for p, n in [("b", 4), ("c", 8), ("d", 4), ("e", 4)]]
+        await asyncio.sleep(0)
+        decoder.release.set()
+        answers = await asyncio.gather(first, *others)
+        await engine.stop()
+        return answers
+
+    answers = asyncio.run(scenario())
+    # b, d share a's settings (max_batch 2 splits b, d | e); c decodes alone
+    assert decoder.batches == [["a"], ["b", "d"], ["c"], ["e"]]
+    for prompt, events in zip("abcde", answers):
+        assert events[0] == ("piece", prompt)
+        assert events[1][0] == "done" and events[1][1].text == prompt.upper()
+
+
+def test_a_failed_generation_answers_every_request_of_its_batch():
+    decoder = Decoder()
+    decoder.release.set()
+
+    async def scenario():
+        engine = TextEngine(generate=decoder, name="m", client_error=KeyError)
+        answer = await _answer(engine, "fail", {})
+        again = await _answer(engine, "ok", {})  # the decoder thread lives on
+        await engine.stop()
+        return answer, again
+
+    failed, again = asyncio.run(scenario())
+    kind, error = failed[-1]
+    assert kind == "error" and error.status == 424 and "bad prompt" in str(error)
+    assert again[-1][0] == "done"
+
+
+def test_a_full_queue_is_a_429():
+    decoder = Decoder()
+
+    async def scenario():
+        engine = TextEngine(generate=decoder, name="m", client_error=KeyError,
+                            max_queue_size=1)
+        held = asyncio.ensure_future(_answer(engine, "a", {}))
+        while not decoder.batches:
+            await asyncio.sleep(0.001)
+        engine.submit("b", {})
+        with pytest.raises(RequestError) as caught:
+            engine.submit("c", {})
+        decoder.release.set()
+        await held
+        await engine.stop()
+        return caught.value
+
+    error = asyncio.run(scenario())
+    assert error.status == 429 and error.headers["Retry-After"]
+
+
+def test_with_a_queue_delay_the_first_request_waits_for_company():
+    decoder = Decoder()
+    decoder.release.set()
+
+    async def scenario():
+        # a delay far longer than the test: only max_batch (2) ends the wait
+        engine = TextEngine(generate=decoder, name="m", client_error=KeyError, max_batch=2,
+                            max_queue_delay_ms=60_000)
+        answers = await asyncio.gather(_answer(engine, "a", {}), _answer(engine, "b", {}))
+        await engine.stop()
+        return answers
+
+    asyncio.run(scenario())
+    assert decoder.batches == [["a", "b"]]
