@@ -23,8 +23,8 @@ ROOT = Path(__file__).resolve().parents[1]
 VENV = ROOT / ".venv-bundle"
 
 
-def _build_venv(reqs: str, key: str) -> None:
-    tmp = ROOT / f".venv-bundle.tmp-{os.getpid()}"
+def _build_venv(reqs: str, key: str, venv: Path) -> None:
+    tmp = ROOT / f"{venv.name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     subprocess.run([sys.executable, "-m", "venv", str(tmp)], check=True)
     (tmp / "requirements.txt").write_text(reqs)
@@ -36,24 +36,28 @@ def _build_venv(reqs: str, key: str) -> None:
         pytest.skip(f"cannot install the bundle's requirements (offline?): "
                     f"{pip.stderr.strip().splitlines()[-1:]}")
     (tmp / ".requirements-sha256").write_text(key)
-    shutil.rmtree(VENV, ignore_errors=True)
-    os.rename(tmp, VENV)  # `python -m pip` and `bin/python` do not care where the venv lives
+    shutil.rmtree(venv, ignore_errors=True)
+    os.rename(tmp, venv)  # `python -m pip` and `bin/python` do not care where the venv lives
 
 
 @pytest.fixture(scope="session")
 def bundle_python() -> Path:
     """``.venv-bundle/bin/python``: the bundle's requirements.txt (numpy, onnxruntime,
-    starlette, uvicorn) at the pinned versions, nothing else."""
-    reqs = requirements()
+    starlette, uvicorn and serve.py's fast paths) at the pinned versions, nothing else."""
+    return venv_python(requirements(), VENV)
+
+
+def venv_python(reqs: str, venv: Path) -> Path:
+    """``venv``'s python with exactly ``reqs`` installed, (re)built when they change."""
     key = hashlib.sha256(reqs.encode()).hexdigest()
-    stamp = VENV / ".requirements-sha256"
-    python = VENV / "bin" / "python"
+    stamp = venv / ".requirements-sha256"
+    python = venv / "bin" / "python"
     if not (python.exists() and stamp.exists() and stamp.read_text() == key):
-        _build_venv(reqs, key)
+        _build_venv(reqs, key, venv)
     for absent in ("onnxkit", "onnx"):
         probe = subprocess.run([str(python), "-I", "-c", f"import {absent}"],
                                capture_output=True, env=bare_env())
-        assert probe.returncode != 0, f"{absent} must not be importable in {VENV}"
+        assert probe.returncode != 0, f"{absent} must not be importable in {venv}"
     return python
 
 

@@ -5,6 +5,7 @@ without, and JPEG/PNG files that Pillow makes. Tests import the fixtures by name
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -63,3 +64,12 @@ def image_bundles(tmp_path_factory) -> dict[str, onnxkit.deploy.Bundle]:
 def plain_bundle(tmp_path_factory) -> onnxkit.deploy.Bundle:
     """The colour classifier without preprocessing: it takes float NCHW tensors."""
     return onnxkit.deploy.bundle(colour_net(), tmp_path_factory.mktemp("plain") / "b")
+
+
+@pytest.fixture(scope="session")
+def image_bundle_python(image_bundles) -> Path:
+    """``.venv-bundle-images/bin/python``: an image bundle's requirements.txt (Pillow too)."""
+    from bundle_venv import ROOT, venv_python
+
+    reqs = (image_bundles["hwc"].path / "requirements.txt").read_text()
+    return venv_python(reqs, ROOT / ".venv-bundle-images")

@@ -5,11 +5,11 @@ arrays, refusing undecodable bytes, wrong channels and wrong dtypes in one clear
 from __future__ import annotations
 
 import subprocess
-import sys
 from importlib.metadata import version
 
 import numpy as np
 import pytest
+from bundle_venv import bare_env
 from image_bundles import COLOURS, encoded, picture
 
 from onnxkit.bundled import predict
@@ -76,18 +76,18 @@ def test_a_model_without_preprocessing_takes_no_image_bytes(plain_bundle):
         predict.predict(encoded(picture("red"), "PNG"), plain_bundle.path)
 
 
-def test_the_command_line_reads_an_image_file(image_bundles, tmp_path):
+def test_the_command_line_reads_an_image_file(image_bundles, image_bundle_python, tmp_path):
+    """predict.py in a venv of the bundle's requirements.txt only (Pillow among them)."""
     folder = image_bundles["nchw"].path
     jpeg = tmp_path / "photo.jpeg"
     jpeg.write_bytes(encoded(picture("red"), "JPEG"))
-    run = subprocess.run([sys.executable, str(folder / "predict.py"), "--input", str(jpeg)],
-                         capture_output=True, text=True, timeout=120)
-    assert run.returncode == 0, run.stderr
-    assert 'predictions: ["red"]' in run.stdout
     (tmp_path / "junk.png").write_bytes(b"\x89PNG but not really")
-    run = subprocess.run([sys.executable, str(folder / "predict.py"), "--input",
-                          str(tmp_path / "junk.png")], capture_output=True, text=True,
-                         timeout=120)
-    assert run.returncode == 1
-    assert run.stderr.startswith("predict.py: error: input 'image': the 19 bytes are not an "
-                                 "image Pillow can decode")
+    runs = [subprocess.run([str(image_bundle_python), "-I", str(folder / "predict.py"),
+                            "--input", str(path)], capture_output=True, text=True,
+                           timeout=120, env=bare_env())
+            for path in (jpeg, tmp_path / "junk.png")]
+    assert runs[0].returncode == 0, runs[0].stderr
+    assert 'predictions: ["red"]' in runs[0].stdout
+    assert runs[1].returncode == 1
+    assert runs[1].stderr.startswith("predict.py: error: input 'image': the 19 bytes are not "
+                                     "an image Pillow can decode")

@@ -8,6 +8,7 @@ one line in :meth:`Handler.routes`; others are added with :meth:`Handler.add_rou
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -205,7 +206,10 @@ class Handler:
             data = raw_image(body, self.engine.manifest, request.query_params.get("input"))
         else:
             data = self._json_inputs(body)
-        feeds = self.engine.check(data, from_json=True)  # decodes uploaded images
+        if any(isinstance(v, bytes) for v in data.values()):  # decoding: off the event loop
+            feeds = await asyncio.to_thread(self.engine.check, data, from_json=True)
+        else:
+            feeds = self.engine.check(data, from_json=True)
         outputs = await self.engine.infer(feeds)
         reply: dict[str, Any] = {"outputs": {k: _plain(v) for k, v in outputs.items()}}
         predictions = self.engine.postprocess(outputs, self.engine.manifest)

@@ -1,16 +1,21 @@
 """``POST /predict`` takes uploaded images for a model with image preprocessing: a
 multipart/form-data file field or a raw image/* body, answered like JSON /predict; every bad
 upload gets a 4xx JSON error. A real server on 127.0.0.1, real JPEG/PNG from Pillow,
-urllib3's form encoder and urllib."""
+urllib3's form encoder and urllib; serve.py also in a venv of the bundle's requirements."""
 
 from __future__ import annotations
 
 import json
+import signal
+import socket
+import subprocess
+import time
 import urllib.error
 import urllib.request
 
 import numpy as np
 import pytest
+from bundle_venv import bare_env
 from image_bundles import COLOURS, encoded, picture
 
 import onnxkit
@@ -101,3 +106,33 @@ def test_a_model_without_image_input_refuses_image_bodies(plain_bundle):
         body, kind = form({"pixel_values": json.dumps(np.zeros((1, 3, 8, 8)).tolist())})
         status, reply = post(running.url + "/predict", body, kind)
         assert status == 200 and np.shape(reply["outputs"]["logits"]) == (1, 3)
+
+
+def test_serve_py_takes_an_upload_with_only_the_bundles_requirements(image_bundles,
+                                                                     image_bundle_python):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen([str(image_bundle_python), "-I",
+                               str(image_bundles["nchw"].path / "serve.py"), "--port", str(port)],
+                              env=bare_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and server.poll() is None:
+            try:
+                urllib.request.urlopen(url + "/v2/health/ready", timeout=2)
+                break
+            except OSError:
+                time.sleep(0.1)
+        body, kind = form({"image": ("photo.jpg", encoded(picture("green"), "JPEG"),
+                                     "image/jpeg")})
+        status, reply = post(url + "/predict", body, kind)
+        assert (status, reply["predictions"]) == (200, ["green"])
+        status, reply = post(url + "/predict", b"<html>", "image/jpeg")
+        assert status == 400 and "not an image Pillow can decode" in reply["error"]
+    finally:
+        server.send_signal(signal.SIGTERM)
+        _, err = server.communicate(timeout=60)
+    assert "Traceback" not in err
