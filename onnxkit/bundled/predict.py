@@ -21,6 +21,7 @@ import argparse
 import hashlib
 import io
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -29,7 +30,8 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 _CHUNK = 1 << 20
 IMAGE_FILES = (".jpg", ".jpeg", ".png")  # what --input reads as an encoded image
-_MODES = {1: "L", 3: "RGB", 4: "RGBA"}  # the Pillow mode of a uint8 image with C channels
+_MODES = {1: "L", 3: "RGB", 4: "RGBA"}
+_OBJECT = re.compile(r" ?<[^<>]* at 0x[0-9a-fA-F]+>")  # the Pillow mode of a uint8 image with C channels
 
 
 class BundleError(Exception):
@@ -181,9 +183,9 @@ def decode_image(spec: dict, data: bytes) -> np.ndarray:
             opened.load()
             picture = _with_channels(name, opened, image["channels"])
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+        why = _OBJECT.sub("", " ".join(str(e).split()))[:200]  # no "<BytesIO at 0x...>"
         raise BundleError(f"input '{name}': the {len(data)} bytes are not an image Pillow can "
-                          f"decode ({' '.join(str(e).split())[:200]}); send a JPEG or PNG "
-                          "file") from None
+                          f"decode ({why}); send a JPEG or PNG file") from None
     pixels = np.asarray(picture, dtype=np.uint8).reshape(picture.height, picture.width, -1)
     if image["layout"] == "nchw":
         return np.ascontiguousarray(pixels.transpose(2, 0, 1)[None])
