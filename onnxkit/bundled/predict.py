@@ -30,8 +30,8 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 _CHUNK = 1 << 20
 IMAGE_FILES = (".jpg", ".jpeg", ".png")  # what --input reads as an encoded image
-_MODES = {1: "L", 3: "RGB", 4: "RGBA"}
-_OBJECT = re.compile(r" ?<[^<>]* at 0x[0-9a-fA-F]+>")  # the Pillow mode of a uint8 image with C channels
+_MODES = {1: "L", 3: "RGB", 4: "RGBA"}  # the Pillow mode of a uint8 image with C channels
+_OBJECT = re.compile(r" ?<[^<>]* at 0x[0-9a-fA-F]+>")  # an object's repr in Pillow's messages
 
 
 class BundleError(Exception):
