@@ -136,3 +136,20 @@ def test_serve_py_takes_an_upload_with_only_the_bundles_requirements(image_bundl
         server.send_signal(signal.SIGTERM)
         _, err = server.communicate(timeout=60)
     assert "Traceback" not in err
+
+
+def test_the_v2_infer_route_keeps_the_declared_uint8_datatype(server, image_bundles):
+    """Open Inference Protocol: a tensor's datatype is the model metadata's (UINT8 here), so
+    encoded images go to /predict; a BYTES tensor holding a JPEG is a 400, uint8 pixels work."""
+    http = pytest.importorskip("tritonclient.http")
+    client = http.InferenceServerClient(server.split("//")[1].split("/")[0])
+    name = image_bundles["hwc"].manifest["model"]["name"]
+    assert client.get_model_metadata(name)["inputs"][0]["datatype"] == "UINT8"
+    jpeg = http.InferInput("image", [1], "BYTES")
+    jpeg.set_data_from_numpy(np.array([encoded(picture("red"), "JPEG")], dtype=object))
+    with pytest.raises(http.InferenceServerException, match="is not UTF-8 text"):
+        client.infer(name, [jpeg])
+    pixels = picture("red")
+    tensor = http.InferInput("image", list(pixels.shape), "UINT8")
+    tensor.set_data_from_numpy(pixels)
+    assert client.infer(name, [tensor]).as_numpy("logits").argmax() == 0  # red
