@@ -49,12 +49,17 @@ def pinned_venv(folder: Path, reqs: str, what: str) -> Path:
 @pytest.fixture(scope="session")
 def bundle_python() -> Path:
     """``.venv-bundle/bin/python``: the bundle's requirements.txt (numpy, onnxruntime,
-    starlette, uvicorn) at the pinned versions, nothing else."""
-    python = pinned_venv(VENV, requirements(), "the bundle's requirements")
+    starlette, uvicorn and serve.py's fast paths) at the pinned versions, nothing else."""
+    return venv_python(requirements(), VENV)
+
+
+def venv_python(reqs: str, venv: Path) -> Path:
+    """``venv``'s python with exactly a bundle's ``reqs``: neither onnxkit nor onnx in it."""
+    python = pinned_venv(venv, reqs, "the bundle's requirements")
     for absent in ("onnxkit", "onnx"):
         probe = subprocess.run([str(python), "-I", "-c", f"import {absent}"],
                                capture_output=True, env=bare_env())
-        assert probe.returncode != 0, f"{absent} must not be importable in {VENV}"
+        assert probe.returncode != 0, f"{absent} must not be importable in {venv}"
     return python
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from onnxkit.bundled import manifest, predict
 
 SERVING_MODULES = ("__init__.py", "app.py", "auth.py", "batching.py", "engine.py",
-                   "grpc_schema.py", "grpc_server.py", "metrics.py", "protocol.py")
+                   "grpc_schema.py", "grpc_server.py", "metrics.py", "protocol.py", "uploads.py")
 # The files write_runtime puts in a bundle, by their name there.
 RUNTIME_FILES = ("predict.py", "serve.py", *(f"serving/{m}" for m in SERVING_MODULES))
 

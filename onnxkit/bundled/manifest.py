@@ -164,7 +164,7 @@ def build(model: Model, source: Model, files: dict[str, dict[str, Any]], *,
                   "ir_version": proto.ir_version,
                   "opset_imports": {o.domain or "ai.onnx": o.version for o in proto.opset_import},
                   "producer": f"{proto.producer_name} {proto.producer_version}".strip()},
-        "inputs": [i.to_dict() for i in graph_inputs(proto.graph)],
+        "inputs": mark_images([i.to_dict() for i in graph_inputs(proto.graph)], source),
         "outputs": [o.to_dict() for o in graph_outputs(proto.graph)],
         "providers": providers[0], "provider_options": providers[1],
         "postprocess": postprocess,
@@ -180,9 +180,37 @@ def build(model: Model, source: Model, files: dict[str, dict[str, Any]], *,
     }
 
 
-def requirements() -> str:
+def mark_images(inputs: list[dict[str, Any]], source: Model) -> list[dict[str, Any]]:
+    """Each raw-image input gets ``"image": {"layout", "channels"}``, so predict.py and the
+    server decode JPEG/PNG bytes into it: a ``uint8`` input of the layout that
+    ``compose.with_preprocessing(image=ImagePrep(...))`` recorded in the model's lineage
+    (the graph alone cannot tell NHWC from NCHW)."""
+    layouts = {s.params["image"].get("layout", "hwc") for s in source.lineage
+               if s.op == "with_preprocessing" and isinstance(s.params.get("image"), dict)}
+    for spec in inputs:
+        shape = spec.get("shape") or []
+        for layout in sorted(layouts):
+            axis = IMAGE_CHANNEL_AXIS[layout]
+            if spec["dtype"] == "uint8" and len(shape) == len(layout) and \
+                    shape[axis] in (1, 3, 4):
+                spec["image"] = {"layout": layout, "channels": shape[axis]}
+                break
+    return inputs
+
+
+IMAGE_CHANNEL_AXIS = {"hwc": 2, "nhwc": 3, "nchw": 1}
+# serve.py's needs and its fast paths: protocol.py uses orjson when present and uvicorn picks
+# uvloop and httptools when installed; unlisted, a bundle's server falls back to the stdlib
+# json codec, asyncio's loop and h11 (the same replies, slower), unlike `onnxkit serve` here.
+_SERVING = (("starlette", ">=0.40", ""), ("uvicorn", ">=0.30", ""), ("orjson", ">=3.9", ""),
+            ("httptools", ">=0.6", ""), ("uvloop", ">=0.19", "; sys_platform != 'win32'"))
+
+
+def requirements(manifest: Mapping[str, Any] | None = None) -> str:
     """Pinned requirements: the onnxruntime distribution installed here and numpy (all that
-    predict.py needs), then starlette and uvicorn for serve.py (pinned when installed here)."""
+    predict.py needs), then serve.py's (pinned when installed here); for ``manifest``'s
+    model also Pillow when an input takes images and onnxruntime-extensions when the graph
+    uses its operators."""
     from importlib import metadata
 
     import numpy as np
@@ -190,11 +218,17 @@ def requirements() -> str:
 
     dists = metadata.packages_distributions().get("onnxruntime") or ["onnxruntime"]
     lines = [f"{sorted(dists)[0]}=={ort.__version__}", f"numpy=={np.__version__}"]
-    for name, floor in (("starlette", "0.40"), ("uvicorn", "0.30")):
+    wanted = list(_SERVING)
+    if manifest is not None:
+        if any("image" in spec for spec in manifest["inputs"]):
+            wanted.append(("pillow", ">=10", ""))
+        if "ai.onnx.contrib" in manifest["model"].get("opset_imports", {}):
+            wanted.append(("onnxruntime-extensions", ">=0.13", ""))
+    for name, floor, marker in wanted:
         try:
-            lines.append(f"{name}=={metadata.version(name)}")
+            lines.append(f"{name}=={metadata.version(name)}{marker}")
         except metadata.PackageNotFoundError:
-            lines.append(f"{name}>={floor}")
+            lines.append(f"{name}{floor}{marker}")
     return "\n".join(lines) + "\n"
 
 

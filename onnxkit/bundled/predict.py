@@ -6,17 +6,22 @@ Usage:
     python predict.py --input inputs.json        ({"input name": nested lists, ...})
     python predict.py --input x.npz --output out.npz   (or out.json; default: print)
     python predict.py --input x.npz --providers cuda,cpu
+    python predict.py --input photo.jpg          (a model that takes raw images: JPEG, PNG)
 
 Before loading the model it checks the SHA-256 of every file listed in manifest.json, and it
 checks the inputs' names, dtypes and ranks against the manifest. Errors print one line and
-exit with status 1. Written by onnxkit's ``deploy.bundle``; this file is part of the bundle.
+exit with status 1. An image input (``"image"`` in the manifest: a graph with its
+preprocessing) also takes encoded images, decoded with Pillow. From Python, ``predict(inputs)``
+does the same. Written by onnxkit's ``deploy.bundle``; this file is part of the bundle.
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import io
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -24,6 +29,9 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 _CHUNK = 1 << 20
+IMAGE_FILES = (".jpg", ".jpeg", ".png")  # what --input reads as an encoded image
+_MODES = {1: "L", 3: "RGB", 4: "RGBA"}  # the Pillow mode of a uint8 image with C channels
+_OBJECT = re.compile(r" ?<[^<>]* at 0x[0-9a-fA-F]+>")  # an object's repr in Pillow's messages
 
 
 class BundleError(Exception):
@@ -87,8 +95,11 @@ def read_inputs(path: Path, manifest: dict) -> dict:
         elif suffix == ".json":
             data = json.loads(path.read_text())
             data = data if isinstance(data, dict) else {"": data}
+        elif suffix in IMAGE_FILES:
+            data = {"": path.read_bytes()}
         else:
-            raise BundleError(f"--input '{path}': use a .npy, .npz or .json file")
+            raise BundleError(f"--input '{path}': use a .npy, .npz or .json file (or, for a "
+                              f"model that takes images, {', '.join(IMAGE_FILES)})")
     except (OSError, ValueError) as e:
         raise BundleError(f"--input '{path}' cannot be read as {suffix}: {e}") from e
     if "" in data:
@@ -124,6 +135,8 @@ def _numpy_dtype(name: str, want: str) -> np.dtype:
 
 def _check_array(spec: dict, value, from_json: bool) -> np.ndarray:
     name, want = spec["name"], _numpy_dtype(spec["name"], spec["dtype"])
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        value, from_json = decode_image(spec, bytes(value)), False
     if from_json:
         try:
             array = np.asarray(value)
@@ -150,6 +163,79 @@ def _check_array(spec: dict, value, from_json: bool) -> np.ndarray:
                 raise BundleError(f"input '{name}' expects size {dim} at axis {axis} "
                                   f"(shape {shape}); got shape {list(value.shape)}")
     return value
+
+
+def decode_image(spec: dict, data: bytes) -> np.ndarray:
+    """Encoded image bytes (JPEG, PNG, anything Pillow reads) as the uint8 array the image
+    input takes: ``[height, width, channels]``, or a batch of one in its NHWC/NCHW layout."""
+    name, image = spec["name"], spec.get("image")
+    if image is None:
+        raise BundleError(f"input '{name}' takes {spec['dtype']}{spec['shape']} values, not "
+                          "an encoded image; only a model with image preprocessing takes "
+                          "image files")
+    try:
+        from PIL import Image
+    except ImportError:
+        raise BundleError(f"input '{name}' got an encoded image; decoding it needs Pillow: "
+                          "pip install -r requirements.txt (it lists pillow)") from None
+    try:
+        with Image.open(io.BytesIO(data)) as opened:
+            opened.load()
+            picture = _with_channels(name, opened, image["channels"])
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+        why = _OBJECT.sub("", " ".join(str(e).split()))[:200]  # no "<BytesIO at 0x...>"
+        raise BundleError(f"input '{name}': the {len(data)} bytes are not an image Pillow can "
+                          f"decode ({why}); send a JPEG or PNG file") from None
+    pixels = np.asarray(picture, dtype=np.uint8).reshape(picture.height, picture.width, -1)
+    if image["layout"] == "nchw":
+        return np.ascontiguousarray(pixels.transpose(2, 0, 1)[None])
+    return pixels[None] if image["layout"] == "nhwc" else pixels
+
+
+def _with_channels(name: str, picture, channels: int):
+    """The decoded image in the mode of ``channels`` 8-bit channels, converting only what
+    loses nothing (palette, 1-bit); anything else is the caller's to convert."""
+    if picture.mode.startswith(("I", "F")):
+        raise BundleError(f"input '{name}' takes 8-bit (uint8) images; this one is "
+                          f"{picture.mode} (16/32-bit or float): save it as an 8-bit JPEG/PNG")
+    want = _MODES[channels]
+    if picture.mode == "1" and want == "L" or picture.mode == "P" and want != "L":
+        picture = picture.convert(want)
+    if picture.mode != want:
+        raise BundleError(f"input '{name}' takes {channels}-channel {want} images; this one is "
+                          f"{picture.mode} ({len(picture.getbands())} channel(s)): convert it, "
+                          f"e.g. PIL's Image.convert('{want}')")
+    return picture
+
+
+def predict(inputs, folder: Path = HERE, providers: list | None = None) -> dict:
+    """Run the bundle from Python: ``{input name: array}`` (or one array for a one-input
+    model), where an image input also takes encoded bytes or an image file's path. Returns
+    the outputs, and ``"predictions"`` when the bundle has labels or a threshold."""
+    manifest = load_manifest(folder)
+    check_files(folder, manifest)
+    names = [i["name"] for i in manifest["inputs"]]
+    if not isinstance(inputs, dict):
+        if len(names) != 1:
+            raise BundleError(f"predict: the model has inputs {names}; pass a dict by name")
+        inputs = {names[0]: inputs}
+    images = {i["name"] for i in manifest["inputs"] if "image" in i}
+    data = {k: _image_file(k, v) if k in images and isinstance(v, (str, Path)) else v
+            for k, v in inputs.items()}
+    data = {k: v if isinstance(v, (bytes, bytearray, memoryview)) else np.asarray(v)
+            for k, v in data.items()}
+    outputs = run_model(folder, manifest, validate(data, manifest, from_json=False),
+                        providers or choose_providers(None, manifest))
+    predictions = postprocess(outputs, manifest)
+    return outputs if predictions is None else {**outputs, "predictions": predictions}
+
+
+def _image_file(name: str, path) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as e:
+        raise BundleError(f"input '{name}': cannot read the image file '{path}' "
+                          f"({e.strerror})") from None
 
 
 def choose_providers(requested: str | None, manifest: dict) -> list:

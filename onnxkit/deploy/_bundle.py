@@ -170,10 +170,10 @@ def _write(handle: Model, folder: Path, providers: tuple[list[str], list[dict[st
         extra.append(SMOKE_INPUTS)
     write_runtime(folder)
     write_dockerfile(folder)
-    (folder / "requirements.txt").write_text(_manifest.requirements())
     names = [model_file, *(f.location for f in bundled.external_data)]
     draft = _manifest.build(bundled, handle, {}, providers=providers, postprocess=post,
                             smoke=smoke)
+    (folder / "requirements.txt").write_text(_manifest.requirements(draft))
     draft["edge"] = {k: v for k, v in edge.items() if k != "files"}
     (folder / "README.md").write_text(readme(draft), encoding="utf-8")
     draft["files"] = _manifest.file_entries(folder, [*names, *_SUPPORT_FILES, *extra])

@@ -40,7 +40,7 @@ python -m venv .venv
 `--input` takes {'a `.npy` array, ' if single else ''}an `.npz` with one array per input
 name, or a `.json` object `{{"input name": [[...]]}}`{' (or a bare list)' if single else ''}.
 `--output` writes `.npz` or `.json` (default: print). `--providers cuda,cpu` picks execution
-providers (default: {', '.join(m['providers'])}, where available).
+providers (default: {', '.join(m['providers'])}, where available).{_image_note(m)}
 
 ## Serve it
 
@@ -75,6 +75,17 @@ and refuses to run if one is missing or altered. It also checks the input names,
 ranks. Errors print one line and exit with status 1. With onnxkit installed,
 `onnxkit bundle verify .` re-checks the hashes and runs the model once.
 """
+
+
+def _image_note(m: dict[str, Any]) -> str:
+    images = [i["name"] for i in m["inputs"] if "image" in i]
+    if not images:
+        return ""
+    return (f"\n\nThe graph has its image preprocessing: `{'`, `'.join(images)}` also take(s) "
+            "JPEG/PNG files (`--input photo.jpg`), decoded with Pillow. The server takes them "
+            "at `POST /predict` as a multipart file field named after the input (or `file`) "
+            "or as a raw `image/jpeg`/`image/png` body: `curl -F image=@photo.jpg "
+            "http://127.0.0.1:8000/predict`.")
 
 
 def _data_note(model: dict[str, Any]) -> str:

@@ -43,6 +43,11 @@ def test_predict_registers_the_extensions_operators(tokenizer_bundle):
     folder, tokenizer = tokenizer_bundle
     manifest = predict.load_manifest(folder)
     assert predict.CONTRIB_DOMAIN in manifest["model"]["opset_imports"]
+    pins = (folder / "requirements.txt").read_text().splitlines()
+    from importlib.metadata import version
+
+    assert f"onnxruntime-extensions=={version('onnxruntime-extensions')}" in pins
+    assert not any(pin.startswith("pillow") for pin in pins)  # no image input
     out = predict.run_model(folder, manifest, {"text": np.array(TEXTS[:1], dtype=object)},
                             ["CPUExecutionProvider"])
     assert out["input_ids"][0][out["attention_mask"][0] == 1].tolist() == \

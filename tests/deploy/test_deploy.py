@@ -129,8 +129,9 @@ def test_ort_format_out_and_bad_arguments(tiny, tmp_path):
 
 def test_bundle_contents_and_manifest(digits, digits_bundle):
     b = digits_bundle
-    serving = {f"serving/{m}" for m in ("__init__.py", "app.py", "batching.py", "metrics.py",
-                                        "protocol.py")}
+    serving = {f"serving/{m}" for m in ("__init__.py", "app.py", "auth.py", "batching.py",
+                                        "engine.py", "grpc_schema.py", "grpc_server.py",
+                                        "metrics.py", "protocol.py", "uploads.py")}
     files = {"digits_cnn.onnx", "predict.py", "requirements.txt", "README.md", "serve.py",
              "Dockerfile", "edge/digits_cnn.ort", "edge/digits_cnn.required_operators.config",
              *serving}
@@ -148,11 +149,13 @@ def test_bundle_contents_and_manifest(digits, digits_bundle):
     assert manifest["tested_with"]["onnxruntime"] == ort.__version__
     assert manifest["tested_with"]["numpy"] == np.__version__
     pins = (b.path / "requirements.txt").read_text().splitlines()
-    import starlette
-    import uvicorn
+    from importlib.metadata import version
 
+    # serve.py's fast paths are listed (pinned as installed here); no Pillow: no image input
     assert pins == [f"{pins[0].split('==')[0]}=={ort.__version__}", f"numpy=={np.__version__}",
-                    f"starlette=={starlette.__version__}", f"uvicorn=={uvicorn.__version__}"]
+                    *(f"{n}=={version(n)}" for n in ("starlette", "uvicorn", "orjson",
+                                                      "httptools")),
+                    f"uvloop=={version('uvloop')}; sys_platform != 'win32'"]
     assert pins[0].startswith("onnxruntime")  # or onnxruntime-gpu etc., whichever is installed
     assert manifest["providers"] == ["CPUExecutionProvider"]
     assert manifest["postprocess"] == {"output": "logits", "labels": DIGITS, "threshold": None}

@@ -8,6 +8,7 @@ one line in :meth:`Handler.routes`; others are added with :meth:`Handler.add_rou
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ from .protocol import (
     requested_outputs,
     timeout_s,
 )
+from .uploads import FORM, form_inputs, media_type, raw_image
 
 Endpoint = Callable[[Request, dict[str, str]], Awaitable[Response]]
 _KNOWN_PATHS = 4096  # (method, path) pairs whose routing is remembered (bounded)
@@ -197,8 +199,27 @@ class Handler:
         return Response(content, headers=headers, media_type=kind)
 
     async def _predict(self, request: Request, params: dict[str, str]) -> Response:
+        kind, body = media_type(request.headers.get("content-type")), await self.body(request)
+        if kind == FORM:
+            data = form_inputs(body, request.headers["content-type"], self.engine.manifest)
+        elif kind.startswith("image/"):
+            data = raw_image(body, self.engine.manifest, request.query_params.get("input"))
+        else:
+            data = self._json_inputs(body)
+        if any(isinstance(v, bytes) for v in data.values()):  # decoding: off the event loop
+            feeds = await asyncio.to_thread(self.engine.check, data, from_json=True)
+        else:
+            feeds = self.engine.check(data, from_json=True)
+        outputs = await self.engine.infer(feeds)
+        reply: dict[str, Any] = {"outputs": {k: _plain(v) for k, v in outputs.items()}}
+        predictions = self.engine.postprocess(outputs, self.engine.manifest)
+        if predictions is not None:
+            reply["predictions"] = predictions
+        return json_response(reply)
+
+    def _json_inputs(self, body: bytes) -> dict[str, Any]:
         try:
-            data = loads(await self.body(request))
+            data = loads(body)
         except (ValueError, UnicodeDecodeError) as e:
             raise RequestError(f"the request body is not valid JSON ({e})") from None
         if isinstance(data, dict) and isinstance(data.get("inputs"), dict):
@@ -209,13 +230,7 @@ class Handler:
                 raise RequestError(f"send {{\"inputs\": {{name: values}}}} for the model's "
                                    f"inputs {names}")
             data = {names[0]: data}
-        feeds = self.engine.check(data, from_json=True)
-        outputs = await self.engine.infer(feeds)
-        reply: dict[str, Any] = {"outputs": {k: _plain(v) for k, v in outputs.items()}}
-        predictions = self.engine.postprocess(outputs, self.engine.manifest)
-        if predictions is not None:
-            reply["predictions"] = predictions
-        return json_response(reply)
+        return data
 
     async def body(self, request: Request) -> bytes:
         """The request's body, refused (413) past the server's limit before it is read."""
