@@ -188,7 +188,9 @@ def _special_tokens(src: Source, tokenizer: Any) -> dict[str, Any]:
     if eos is None:
         eos = tokenizer.eos_token_id
     eos_ids = [eos] if isinstance(eos, int) else list(eos or [])
-    pad = tokenizer.pad_token_id
-    if pad is None:
-        pad = src.config.get("pad_token_id") or (eos_ids[0] if eos_ids else 0)
-    return {"eos_token_ids": eos_ids, "pad_token_id": int(pad)}
+    # the pad id fills a batch's left padding: masked, but still looked up in the embedding, so
+    # it must lie inside the vocabulary (GPT-2's eos 50256 does not in a smaller one)
+    vocab = int(src.config.get("vocab_size") or 0)
+    candidates = (tokenizer.pad_token_id, src.config.get("pad_token_id"), *eos_ids)
+    pad = next((int(c) for c in candidates if c is not None and (not vocab or 0 <= c < vocab)), 0)
+    return {"eos_token_ids": eos_ids, "pad_token_id": pad}

@@ -120,3 +120,21 @@ def test_load_refuses_what_export_did_not_write(tmp_path):
 
 def test_the_front_door_names_the_stage():
     assert onnxkit.llm is llm and "llm" in onnxkit.__all__
+
+
+@pytest.mark.parametrize(("tokenizer_pad", "config", "expected"), [
+    (None, {"vocab_size": 512, "eos_token_id": 50256, "pad_token_id": 0}, 0),  # 0 is an id
+    (None, {"vocab_size": 512, "eos_token_id": 50256}, 0),  # eos beyond the vocabulary
+    (None, {"vocab_size": 512, "eos_token_id": 7}, 7),
+    (3, {"vocab_size": 512, "eos_token_id": 7, "pad_token_id": 5}, 3),
+])
+def test_the_pad_id_is_one_the_embedding_can_look_up(tmp_path, tokenizer_pad, config, expected):
+    # batched prompts are left-padded with it: an id beyond the vocabulary failed every batch
+    from types import SimpleNamespace
+
+    from onnxkit.llm._export import _special_tokens
+    from onnxkit.llm._source import Source
+
+    tokenizer = SimpleNamespace(pad_token_id=tokenizer_pad, eos_token_id=config["eos_token_id"])
+    found = _special_tokens(Source(tmp_path, config, "m"), tokenizer)
+    assert found["pad_token_id"] == expected
