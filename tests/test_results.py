@@ -19,9 +19,12 @@ from onnxkit.results import Result
 # (RayDeployment: tests/serve/test_ray.py; Cluster, Node, NodeTable: tests/cluster; the
 # decoder sample and onnxkit.llm's results: tests/llm/test_llm_results.py; the detector sample
 # and onnxkit.compose's: tests/compose/test_compose_results.py; deploy's platform check and
-# emulated root: tests/deploy/test_platform.py, and for real in tests/deploy/test_arm64.py)
+# emulated root: tests/deploy/test_platform.py, and for real in tests/deploy/test_arm64.py;
+# the LLM study's: tests/llm/test_llm_study.py; the generate servers: tests/serve/test_generate.py
+# and test_ray_generate.py)
 ELSEWHERE = {"DemoReport", "Stage", "RayDeployment", "Cluster", "Node", "NodeTable",
-             "DecoderSample", "DetectionSample", "PlatformCheck", "PlatformRoot"}
+             "DecoderSample", "DetectionSample", "PlatformCheck", "PlatformRoot",
+             "LLMStudy", "LLMVariant", "LLMChoice", "GenerateServer", "RayGenerateDeployment"}
 # Results reached only through a public one (a summary's initializers, a provider table's rows).
 NESTED = {"InitializerInfo", "ProviderInfo"}
 

@@ -7,6 +7,7 @@ import math
 
 import llm_decoders
 import pytest
+from result_contract import check_result_contract
 
 from onnxkit.bench import speedup_interval
 from onnxkit.errors import NotFoundError, ParameterError
@@ -74,6 +75,8 @@ def test_a_real_study_measures_every_variant(tmp_path):
     assert set(study.table()["variant"]) == {"fp32", "int4"}
     choice = study.best(max_perplexity_increase=0.5)  # 3 rounds: never beyond the noise
     assert choice.keeps_reference and "noise" in choice.why
+    for result in (study, rows["int4"], choice):  # LLMStudy, LLMVariant, LLMChoice
+        check_result_contract(result)
     with pytest.raises(NotFoundError):
         study["int2"]
     with pytest.raises(ParameterError, match=r"^LLMStudy\(variants"):

@@ -16,6 +16,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from result_contract import check_result_contract
 
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
@@ -159,6 +160,7 @@ def test_a_folder_is_served_too_and_settings_for_tensors_are_refused(lm):
         onnxkit.serve.start(lm.path, host="0.0.0.0")  # beyond loopback without a token
     with onnxkit.serve.start(lm.path) as server:  # loopback: no token needed
         assert server.generate("import", max_tokens=2)["model_name"] == server.model
+        check_result_contract(server)  # a GenerateServer
     assert not server.running
 
 

@@ -10,6 +10,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from result_contract import check_result_contract
 
 pytest.importorskip("ray.serve")
 pytest.importorskip("torch")
@@ -36,4 +37,5 @@ def test_a_language_model_on_ray_generates_and_streams_behind_a_token(tmp_path):
             urllib.request.urlopen(urllib.request.Request(deployment.generate_url, body))
         assert refused.value.code == 401
         assert urllib.request.urlopen(f"{deployment.url}/v2/health/ready").status == 200
+        check_result_contract(deployment)  # a RayGenerateDeployment
     assert not ray.is_initialized()  # the Ray started here is shut down with it
