@@ -56,8 +56,8 @@ class ComposePanel(Panel):
         >>> from onnxkit.widgets import ComposePanel
         >>> panel = ComposePanel(onnxkit.samples.tiny_model())
         >>> panel.softmax, panel.labels = True, "cat, dog, bird"
-        >>> panel.run().name
-        'tiny.post'
+        >>> panel.run().name.startswith("tiny.post")  # a suffix when the workspace has one
+        True
         >>> [str(t) for t in onnxkit.summarize(panel.current).outputs][1:]
         ['class: int64[batch]', 'label: string[batch]']
         >>> panel.history
