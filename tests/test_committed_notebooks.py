@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -29,6 +30,17 @@ def test_committed_outputs_carry_no_machine_paths(notebook):
              for path in strip.ABSOLUTE.findall(json.dumps(output))]
     assert not found, (f"{notebook.name}: absolute paths in committed outputs (cell, path): "
                        f"{found[:5]}; run python .ci/strip_notebook_paths.py {notebook.name}")
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[n.name for n in NOTEBOOKS])
+def test_nbval_markers_stand_alone(notebook):
+    # nbval reads a marker only when the comment is the marker alone: "# NBVAL_SKIP (why)"
+    # is not one, and the cell ran in the suite (an emulated root built in a fresh run)
+    found = [(i, line.strip()) for i, cell in enumerate(json.loads(notebook.read_text())["cells"])
+             for line in "".join(cell["source"]).splitlines()
+             if re.match(r"#\s*NBVAL_", line.strip())
+             and not re.fullmatch(r"#\s*NBVAL_[A-Z_]+", line.strip())]
+    assert not found, f"{notebook.name}: put the marker alone on its line (cell, line): {found}"
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[n.name for n in NOTEBOOKS])
