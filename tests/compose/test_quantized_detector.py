@@ -3,6 +3,8 @@ onnxkit's detection evaluation against the float model's, on scenes it was not c
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 import onnxkit
@@ -51,3 +53,32 @@ def test_int8_keeps_nms_in_the_graph_and_its_map(scores):
         # scenes: fp32 0.940, static (uint8 QDQ) 0.940, dynamic (ConvInteger) 0.940; the
         # bound leaves room for another CPU's training and int8 kernels
         assert score.map > fp32.map - 0.08, (name, score, fp32)
+
+
+def test_the_int8_detector_serves_camera_images_with_nms_in_its_graph(detector, scores, tmp_path):
+    import io
+    import urllib.request
+
+    import numpy as np
+    from PIL import Image
+
+    whole = scores["int8-static"][0]
+    bundle = onnxkit.deploy.bundle(whole, tmp_path / "detector")
+    scene = detector.images[CALIBRATION:CALIBRATION + 1]  # uint8 NHWC, as a camera gives it
+    name = whole.proto.graph.input[0].name
+    here = onnxkit.run(whole, {name: scene})
+    png = io.BytesIO()
+    Image.fromarray(scene[0]).save(png, format="PNG")  # lossless: the same pixels arrive
+    with onnxkit.serve.start(bundle.path) as server:
+        tensors = onnxkit.serve.infer(server.url, server.model, {name: scene})
+        request = urllib.request.Request(server.url + "/predict", png.getvalue(),
+                                         {"Content-Type": "image/png"})
+        with urllib.request.urlopen(request, timeout=60) as reply:
+            uploaded = json.loads(reply.read())["outputs"]
+    count = int(here["count"][0])
+    assert count > 0  # a held-out scene has shapes in it
+    for got in (tensors, uploaded):
+        assert int(np.asarray(got["count"])[0]) == count
+        np.testing.assert_allclose(np.asarray(got["boxes"])[0, :count], here["boxes"][0, :count],
+                                   rtol=1e-5, atol=1e-4)
+        assert list(np.asarray(got["labels"])[0, :count]) == list(here["labels"][0, :count])
