@@ -22,7 +22,6 @@ from typing import Any
 from onnxkit import llm
 from onnxkit._version import __version__
 from onnxkit.base import integer, number, require
-from onnxkit.bundled.serving import generate as protocol
 from onnxkit.errors import InputError, ParameterError
 from onnxkit.results import html_table
 from onnxkit.serve import _local
@@ -153,6 +152,9 @@ def _serve(target: Any, *, host: str, port: int, max_batch: int, max_queue_delay
 
     def generate(prompts: list[str], settings: dict[str, Any]) -> Any:
         return lm.generate(prompts, stream=True, **settings)
+
+    require("starlette", purpose="onnxkit.serve")
+    from onnxkit.bundled.serving import generate as protocol  # needs starlette: not at import
 
     engine = protocol.TextEngine(
         generate=generate, name=lm.name, client_error=ParameterError, max_batch=max_batch,

@@ -14,7 +14,6 @@ from typing import Any
 from onnxkit import llm
 from onnxkit._version import __version__
 from onnxkit.base import integer, loopback_ray, number, require
-from onnxkit.bundled.serving import generate as protocol
 from onnxkit.errors import ClusterError, ParameterError
 from onnxkit.serve import _ray
 from onnxkit.serve._generate import GenerateClient, is_language_model
@@ -101,6 +100,8 @@ class _TextReplica:
             (folder / name).write_bytes(data)
         lm = llm.load(folder, threads=settings["threads"])
         lm.tokenizer  # noqa: B018  (loaded now, not by the first request)
+        from onnxkit.bundled.serving import generate as protocol  # starlette: in the replica
+
         engine = protocol.TextEngine(
             generate=lambda prompts, kw: lm.generate(prompts, stream=True, **kw),
             name=lm.name, client_error=ParameterError, max_batch=settings["max_batch"],
