@@ -120,19 +120,26 @@ _SERVED = ("host", "port", "max_batch", "max_queue_delay_ms", "max_queue_size", 
            "max_body_mb", "token", "no_auth", "open_metrics")
 
 
-def _start_language_model(target: Any, **options: Any) -> GenerateServer:
-    """What :func:`onnxkit.serve.start` does for a language model."""
-    defaults = {k: p.default for k, p in inspect.signature(_local.start).parameters.items()
+def language_model_options(where: str, tensor_function: Any, served: tuple[str, ...],
+                           options: dict[str, Any]) -> dict[str, Any]:
+    """``served`` settings of ``tensor_function`` (e.g. ``start``) for a language model, with
+    their defaults; a setting only a tensor model has must stay at its default."""
+    defaults = {k: p.default for k, p in inspect.signature(tensor_function).parameters.items()
                 if p.default is not inspect.Parameter.empty}
     for name, value in options.items():
         if name not in defaults:
-            raise ParameterError(f"serve.start(): unexpected setting {name!r}; see "
-                                 "help(onnxkit.serve.start)")
-        if name not in _SERVED and value != defaults[name]:
-            raise ParameterError(f"serve.start({name}=...) does not apply to a language model "
-                                 f"(its settings: {', '.join(_SERVED)}); leave it unset")
-    chosen = {k: options.get(k, defaults[k]) for k in _SERVED}
-    return _serve(target, **chosen)
+            raise ParameterError(f"{where}(): unexpected setting {name!r}; see "
+                                 f"help(onnxkit.{where})")
+        if name not in served and value != defaults[name]:
+            raise ParameterError(f"{where}({name}=...) does not apply to a language model "
+                                 f"(its settings: {', '.join(served)}); leave it unset")
+    return {k: options.get(k, defaults[k]) for k in served}
+
+
+def _start_language_model(target: Any, **options: Any) -> GenerateServer:
+    """What :func:`onnxkit.serve.start` does for a language model."""
+    return _serve(target, **language_model_options("serve.start", _local.start, _SERVED,
+                                                   options))
 
 
 def _serve(target: Any, *, host: str, port: int, max_batch: int, max_queue_delay_ms: float,

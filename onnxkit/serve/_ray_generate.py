@@ -5,7 +5,6 @@ sent as bytes; other targets go on to :func:`onnxkit.serve._ray.on_ray`."""
 from __future__ import annotations
 
 import functools
-import inspect
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +15,7 @@ from onnxkit._version import __version__
 from onnxkit.base import integer, loopback_ray, number, require
 from onnxkit.errors import ClusterError, ParameterError
 from onnxkit.serve import _ray
-from onnxkit.serve._generate import GenerateClient, is_language_model
+from onnxkit.serve._generate import GenerateClient, is_language_model, language_model_options
 from onnxkit.serve._local import resolve_token
 from onnxkit.serve._ray import RayDeployment
 
@@ -39,16 +38,7 @@ def on_ray(target: Any, **options: Any) -> RayDeployment:
 
 
 def _deploy_language_model(target: Any, **options: Any) -> RayGenerateDeployment:
-    defaults = {k: p.default for k, p in inspect.signature(_ray.on_ray).parameters.items()
-                if p.default is not inspect.Parameter.empty}
-    for name, value in options.items():
-        if name not in defaults:
-            raise ParameterError(f"serve.on_ray(): unexpected setting {name!r}; see "
-                                 "help(onnxkit.serve.on_ray)")
-        if name not in _SERVED and value != defaults[name]:
-            raise ParameterError(f"serve.on_ray({name}=...) does not apply to a language "
-                                 f"model (its settings: {', '.join(_SERVED)}); leave it unset")
-    o = {k: options.get(k, defaults[k]) for k in _SERVED}
+    o = language_model_options("serve.on_ray", _ray.on_ray, _SERVED, options)
     if o["address"] is None:
         loopback_ray()
     ray = require("ray", purpose="onnxkit.serve.on_ray")
