@@ -99,6 +99,8 @@ def _integer(params: dict[str, Any], name: str, default: Any, low: int, high: in
     value = params.get(name, default)
     if value is default:
         return value
+    if isinstance(value, float) and value.is_integer():  # JSON Schema: 5.0 is an integer
+        value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or value < low or \
             (high is not None and value > high):
         bound = f"at least {low}" if high is None else f"from {low} to {high}"

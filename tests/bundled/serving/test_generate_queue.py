@@ -46,6 +46,9 @@ def test_parameters_map_to_generate_and_unknown_ones_are_ignored_as_the_spec_all
     assert (text, details) == ("Hi", True)
     assert kwargs == {"max_new_tokens": 5, "stop": ["\n"]}  # greedy: no sampling settings
     assert settings({}) == {"max_new_tokens": 20}  # the spec's default max_tokens
+    # JSON Schema's integer takes 7.0 (schemathesis sends such numbers): it is 7 tokens
+    assert settings({"max_tokens": 7.0}) == {"max_new_tokens": 7}
+    assert settings({"max_tokens": 7.0, "top_k": 3.0, "do_sample": True})["top_k"] == 3
     sampled = settings({"do_sample": True, "temperature": 0.7, "top_k": 5, "top_p": 0.9,
                         "seed": 1, "repetition_penalty": 1.2})
     assert sampled == {"max_new_tokens": 20, "do_sample": True, "temperature": 0.7,
