@@ -176,24 +176,32 @@ def on_ray(target: ModelLike | os.PathLike[str] | str, *, address: str | None = 
     deployment: Any = serve.deployment(_Replica, name="model", max_ongoing_requests=256,
                                        ray_actor_options={"num_cpus": num_cpus})
     app_name = f"{APP_PREFIX}{manifest['model']['name']}"
+    bind = run_app(serve, deployment, app_name, manifest["model"]["name"], replicas,
+                   files, options, token)
+    url = f"http://127.0.0.1:{_STATE['port']}"
+    return RayDeployment(url, manifest["model"]["name"], app_name, replicas,
+                         {"address": address or "local", **options, "num_cpus": num_cpus,
+                          "auth": "token" if token else "none"}, bind, sample, token)
+
+
+def run_app(serve: Any, deployment: Any, app_name: str, model: str, replicas: int,
+            *args: Any) -> Any:
+    """Run ``deployment`` (its replicas built from ``args``) as the application at "/"; the
+    ``bind(count)`` that scales it. Refuses when another application owns "/"."""
     others = [a for a in serve.status().applications if a != app_name]
     if others:  # the protocol's paths are absolute: one application owns the route "/"
         raise ClusterError(f"serve.on_ray: Ray Serve already serves {others} at '/'; stop "
                            "that deployment first (RayDeployment.stop()).")
 
     def bind(count: int) -> Any:
-        return deployment.options(num_replicas=count).bind(files, options, token)
+        return deployment.options(num_replicas=count).bind(*args)
 
     try:
         serve.run(bind(replicas), name=app_name, route_prefix="/")
     except Exception as e:
-        raise ClusterError(f"serve.on_ray: Ray Serve could not deploy "
-                           f"'{manifest['model']['name']}': {type(e).__name__}: {e}"
-                           f"{_replica_error(serve, app_name)}") from e
-    url = f"http://127.0.0.1:{_STATE['port']}"
-    return RayDeployment(url, manifest["model"]["name"], app_name, replicas,
-                         {"address": address or "local", **options, "num_cpus": num_cpus,
-                          "auth": "token" if token else "none"}, bind, sample, token)
+        raise ClusterError(f"serve.on_ray: Ray Serve could not deploy '{model}': "
+                           f"{type(e).__name__}: {e}{_replica_error(serve, app_name)}") from e
+    return bind
 
 
 def _replica_error(serve: Any, app_name: str) -> str:

@@ -13,7 +13,7 @@ from typing import Any
 from onnxkit import llm
 from onnxkit._version import __version__
 from onnxkit.base import integer, loopback_ray, number, require
-from onnxkit.errors import ClusterError, ParameterError
+from onnxkit.errors import ParameterError
 from onnxkit.serve import _ray
 from onnxkit.serve._generate import GenerateClient, is_language_model, language_model_options
 from onnxkit.serve._local import resolve_token
@@ -59,20 +59,7 @@ def _deploy_language_model(target: Any, **options: Any) -> RayGenerateDeployment
     deployment: Any = serve.deployment(_TextReplica, name="model", max_ongoing_requests=256,
                                        ray_actor_options={"num_cpus": o["num_cpus"]})
     app_name = f"{_ray.APP_PREFIX}{lm.name}"
-    others = [a for a in serve.status().applications if a != app_name]
-    if others:  # the protocol's paths are absolute: one application owns the route "/"
-        raise ClusterError(f"serve.on_ray: Ray Serve already serves {others} at '/'; stop "
-                           "that deployment first (RayDeployment.stop()).")
-
-    def bind(count: int) -> Any:
-        return deployment.options(num_replicas=count).bind(files, settings, token)
-
-    try:
-        serve.run(bind(replicas), name=app_name, route_prefix="/")
-    except Exception as e:
-        raise ClusterError(f"serve.on_ray: Ray Serve could not deploy '{lm.name}': "
-                           f"{type(e).__name__}: {e}{_ray._replica_error(serve, app_name)}"
-                           ) from e
+    bind = _ray.run_app(serve, deployment, app_name, lm.name, replicas, files, settings, token)
     return RayGenerateDeployment(
         f"http://127.0.0.1:{_ray._STATE['port']}", lm.name, app_name, replicas,
         {"address": o["address"] or "local", **settings, "num_cpus": o["num_cpus"],

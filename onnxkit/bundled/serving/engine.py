@@ -21,6 +21,15 @@ _PATH = re.compile(r"(?:[A-Za-z]:)?(?:[/\\][\w.\-]+){2,}")  # file paths, kept o
 _KNOWN_SIGNATURES = 1024  # input signatures whose checks passed, remembered (bounded)
 
 
+def check_model(served: str, served_version: str, name: str, version: str | None) -> None:
+    """A 404 unless a request's model (and version) is the one served."""
+    if name != served:
+        raise RequestError(f"unknown model '{name[:100]}'; this server serves '{served}'", 404)
+    if version not in (None, "", served_version):
+        raise RequestError(f"unknown version '{version[:20]}' of '{served}'; this server has "
+                           f"version {served_version}", 404)
+
+
 class Engine:
     """One model behind a dynamic batcher, with the bundle's input checks and post-processing.
 
@@ -62,12 +71,7 @@ class Engine:
 
     def model(self, name: str, version: str | None = None) -> Engine:
         """This engine, if it is the model (and version) a request names; else a 404."""
-        if name != self.name:
-            raise RequestError(f"unknown model '{name[:100]}'; this server serves "
-                               f"'{self.name}'", 404)
-        if version not in (None, "", self.version):
-            raise RequestError(f"unknown version '{version[:20]}' of '{self.name}'; this "
-                               f"server has version {self.version}", 404)
+        check_model(self.name, self.version, name, version)
         return self
 
     def _run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

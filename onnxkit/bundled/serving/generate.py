@@ -25,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from .app import Handler, Route, json_response, lifespan
-from .engine import SERVER, clean
+from .engine import SERVER, check_model, clean
 from .metrics import Metrics
 from .protocol import RequestError, dumps, loads
 
@@ -180,12 +180,7 @@ class TextEngine:
         self.ready = True
 
     def model(self, name: str, version: str | None = None) -> TextEngine:
-        if name != self.name:
-            raise RequestError(f"unknown model '{name[:100]}'; this server serves "
-                               f"'{self.name}'", 404)
-        if version not in (None, "", self.version):
-            raise RequestError(f"unknown version '{version[:20]}' of '{self.name}'; this "
-                               f"server has version {self.version}", 404)
+        check_model(self.name, self.version, name, version)
         return self
 
     def metadata(self) -> dict[str, Any]:
