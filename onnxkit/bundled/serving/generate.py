@@ -31,6 +31,7 @@ from .protocol import RequestError, dumps, loads
 
 INVALID = 422  # the spec's "Input validation error"
 FAILED = 424  # the spec's "Request failed during generation"
+GONE = 499  # the client closed the request (nginx's code; never sent: nobody is there)
 _INT32 = 2**31 - 1
 _SSE = "text/event-stream"
 
@@ -137,6 +138,7 @@ class _Request:
     loop: asyncio.AbstractEventLoop
     events: asyncio.Queue = field(default_factory=asyncio.Queue)
     queued: float = field(default_factory=time.perf_counter)
+    cancelled: bool = False  # its client went away: decode no more for it
 
     @property
     def key(self) -> str:  # requests decoded together share every setting
@@ -187,6 +189,19 @@ class TextEngine:
         return {"name": self.name, "versions": [self.version], "platform": self.platform,
                 "inputs": [{"name": "text_input", "datatype": "BYTES", "shape": [1]}],
                 "outputs": [{"name": "text_output", "datatype": "BYTES", "shape": [1]}]}
+
+    def cancel(self, request: _Request) -> None:
+        """The client of ``request`` went away: it leaves the queue, and a batch whose every
+        client went away stops decoding at its next piece (the decoder is free for the
+        others). Its ``events`` end with a 499 (the client closed the request)."""
+        with self._wake:
+            if request.cancelled:
+                return
+            request.cancelled = True
+            if request in self._pending:
+                self._pending.remove(request)
+        self.metrics.cancelled()
+        request.put("error", RequestError("the client closed the request", GONE))
 
     def submit(self, prompt: str, settings: dict[str, Any]) -> _Request:
         """Queue a request; its ``events`` receive ``("piece", text)`` as they are made, then
@@ -239,8 +254,14 @@ class TextEngine:
         started = time.perf_counter()
         try:
             decoding = self._generate([r.prompt for r in group], dict(group[0].settings))
-            for index, piece in decoding:
-                group[index].put("piece", piece)
+            pieces = iter(decoding)
+            for index, piece in pieces:
+                if not group[index].cancelled:
+                    group[index].put("piece", piece)
+                if all(r.cancelled for r in group):  # nobody is listening: stop here
+                    getattr(pieces, "close", lambda: None)()
+                    self.metrics.stopped_batch()
+                    return
             for request, result in zip(group, decoding.results):
                 request.put("done", result)
         except self._client_error as e:
@@ -312,37 +333,56 @@ class GenerateHandler(Handler):
 
     async def _generate(self, request: Request, params: dict[str, str]) -> Response:
         queued, details = await self._submit(request, params)
-        async for kind, value in _events(queued):
-            if kind == "error":
-                raise value
-            if kind == "done":
-                reply = self._reply(text_output=value.text)
-                if details:  # no log-probabilities from this decoder: an empty list; the
-                    # token count as TGI's details give it (the spec allows more properties)
-                    reply["details"] = {"finish_reason": value.finish_reason, "logprobs": [],
-                                        "generated_tokens": len(value.tokens)}
-                return json_response(reply)
+        watcher = asyncio.ensure_future(self._cancel_on_disconnect(request, queued))
+        try:
+            async for kind, value in _events(queued):
+                if kind == "error":
+                    raise value
+                if kind == "done":
+                    reply = self._reply(text_output=value.text)
+                    if details:  # no log-probabilities from this decoder: an empty list; the
+                        # token count as TGI's details give it (the spec allows more)
+                        reply["details"] = {"finish_reason": value.finish_reason,
+                                            "logprobs": [], "generated_tokens": len(value.tokens)}
+                    return json_response(reply)
+        finally:
+            watcher.cancel()
         raise RequestError("incomplete generation", 500)  # unreachable: done or error ends
+
+    async def _cancel_on_disconnect(self, request: Request, queued: _Request) -> None:
+        """The body is read: the next ASGI message is the client's disconnect."""
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+        self.engine.cancel(queued)
 
     async def _stream(self, request: Request, params: dict[str, str]) -> Response:
         try:
             queued, _ = await self._submit(request, params)
-            first = await queued.events.get()  # a refused prompt is a 4xx, not a 200
+            watcher = asyncio.ensure_future(self._cancel_on_disconnect(request, queued))
+            try:  # (from the 200 on, Starlette watches for the disconnect)
+                first = await queued.events.get()  # a refused prompt is a 4xx, not a 200
+            finally:
+                watcher.cancel()
             if first[0] == "error":
                 raise first[1]
         except RequestError as e:  # the spec gives the stream's errors as event streams too
             return Response(_sse({"error": str(e)}), e.status, e.headers, media_type=_SSE)
 
         async def pieces() -> AsyncIterator[bytes]:
-            if first[0] == "piece":
-                yield _sse(self._reply(text_output=first[1]))
-            else:  # done without a piece
+            if first[0] != "piece":  # done without a piece
                 return
-            async for kind, value in _events(queued):
-                if kind == "piece":
-                    yield _sse(self._reply(text_output=value))
-                elif kind == "error":  # after the 200: the error is the last event
-                    yield _sse({"error": str(value)})
+            finished = False
+            try:
+                yield _sse(self._reply(text_output=first[1]))
+                async for kind, value in _events(queued):
+                    if kind == "piece":
+                        yield _sse(self._reply(text_output=value))
+                    elif kind == "error":  # after the 200: the error is the last event
+                        yield _sse({"error": str(value)})
+                finished = True
+            finally:  # Starlette cancels the stream when the client disconnects
+                if not finished:
+                    self.engine.cancel(queued)
 
         return StreamingResponse(pieces(), media_type=_SSE,
                                  headers={"Cache-Control": "no-cache"})

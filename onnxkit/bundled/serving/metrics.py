@@ -53,6 +53,8 @@ class Metrics:
         self.queue_seconds = Histogram(SECONDS_BUCKETS)
         self.inference_seconds = Histogram(SECONDS_BUCKETS)
         self.model_errors = 0
+        self.cancelled_requests = 0  # their client went away before the answer
+        self.stopped_batches = 0  # decoding stopped early: every client of it went away
 
     def request(self, endpoint: str, status: int) -> None:
         with self._lock:
@@ -69,6 +71,14 @@ class Metrics:
         with self._lock:
             self.model_errors += 1
 
+    def cancelled(self) -> None:
+        with self._lock:
+            self.cancelled_requests += 1
+
+    def stopped_batch(self) -> None:
+        with self._lock:
+            self.stopped_batches += 1
+
     def snapshot(self) -> dict:
         """The figures as plain numbers (``Server.stats()``)."""
         with self._lock:
@@ -78,6 +88,7 @@ class Metrics:
             batches = self.batch_rows.count
             return {"requests": done + bad + failed, "ok": done, "client_errors": bad,
                     "server_errors": failed, "model_errors": self.model_errors,
+                    "cancelled": self.cancelled_requests, "stopped_batches": self.stopped_batches,
                     "batches": batches,
                     "mean_batch_rows": self.batch_rows.total / batches if batches else None,
                     "max_batch_rows_seen": max(self.batch_rows.values, default=None),
@@ -95,7 +106,14 @@ class Metrics:
                              f'code="{status}"}} {n}')
             lines += ["# HELP onnxkit_model_errors_total Runs that failed inside the model.",
                       "# TYPE onnxkit_model_errors_total counter",
-                      f"onnxkit_model_errors_total{{{label}}} {self.model_errors}"]
+                      f"onnxkit_model_errors_total{{{label}}} {self.model_errors}",
+                      "# HELP onnxkit_cancelled_total Requests whose client went away first.",
+                      "# TYPE onnxkit_cancelled_total counter",
+                      f"onnxkit_cancelled_total{{{label}}} {self.cancelled_requests}",
+                      "# HELP onnxkit_stopped_batches_total Generations stopped early: every "
+                      "client of the batch went away.",
+                      "# TYPE onnxkit_stopped_batches_total counter",
+                      f"onnxkit_stopped_batches_total{{{label}}} {self.stopped_batches}"]
             for name, doc, hist in (
                     ("onnxkit_batch_rows", "Rows per model run (dynamic batching).",
                      self.batch_rows),

@@ -170,3 +170,114 @@ def test_with_a_queue_delay_the_first_request_waits_for_company():
 
     asyncio.run(scenario())
     assert decoder.batches == [["a", "b"]]
+
+
+class Stepper:
+    """Yields one piece per row each time the test allows a step; records how many steps ran
+    and whether the iteration was closed before its end."""
+
+    def __init__(self, steps=50):
+        self.steps, self.ran, self.closed = steps, 0, False
+        self.allow = threading.Semaphore(0)
+
+    def __call__(self, prompts, kwargs):
+        stepper = self
+
+        class Stream:
+            results = [Result(p) for p in prompts]
+
+            def __iter__(self):
+                try:
+                    for _ in range(stepper.steps):
+                        assert stepper.allow.acquire(timeout=30)
+                        stepper.ran += 1
+                        yield from enumerate(prompts)
+                except GeneratorExit:
+                    stepper.closed = True
+                    raise
+        return Stream()
+
+
+def test_a_batch_whose_clients_all_left_stops_decoding_and_a_queued_one_is_dropped():
+    stepper = Stepper()
+
+    async def scenario():
+        engine = TextEngine(generate=stepper, name="m", client_error=KeyError, max_batch=2)
+        both = [engine.submit(p, {"max_new_tokens": 50}) for p in ("a", "b")]
+        queued = engine.submit("c", {"max_new_tokens": 9})  # other settings: waits its turn
+        stepper.allow.release()
+        first = [await r.events.get() for r in both]  # step 1 reached both clients
+        engine.cancel(both[0])
+        stepper.allow.release()
+        second = await both[1].events.get()  # b is still served after a left
+        engine.cancel(both[1])
+        engine.cancel(queued)  # left while waiting: never decoded
+        stepper.allow.release()  # the step in which the batch sees nobody listening
+        while stepper.ran < 3 or not stepper.closed:
+            await asyncio.sleep(0.001)
+        ends = [await r.events.get() for r in (*both, queued)]
+        await engine.stop()
+        return engine, first, second, ends
+
+    engine, first, second, ends = asyncio.run(scenario())
+    assert first == [("piece", "a"), ("piece", "b")] and second == ("piece", "b")
+    # the batch ended at the piece after its last client left: 3 of 50 steps
+    assert stepper.closed and stepper.ran == 3
+    assert [(kind, e.status) for kind, e in ends] == [("error", 499)] * 3
+    snapshot = engine.metrics.snapshot()
+    assert snapshot["cancelled"] == 3 and snapshot["stopped_batches"] == 1
+    assert snapshot["batches"] == 1  # a and b's; c never ran
+    assert "onnxkit_cancelled_total" in engine.metrics.render()
+
+
+@pytest.mark.parametrize("route", ["generate", "generate_stream"])
+def test_a_client_that_disconnects_over_http_frees_the_decoder(route):
+    """Real HTTP (uvicorn, Starlette): the client sends, reads what the route gives before the
+    end (the first event of a stream, nothing of a plain generate) and closes its socket."""
+    import http.client
+    import json
+    import socket
+
+    import uvicorn
+
+    from onnxkit.bundled.serving.generate import starlette_app
+
+    stepper = Stepper()
+    engine = TextEngine(generate=stepper, name="m", client_error=KeyError)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(starlette_app(engine), host="127.0.0.1", port=port,
+                                           log_level="error", lifespan="off"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        while not server.started:
+            assert thread.is_alive()
+            threading.Event().wait(0.01)
+        client = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        client.request("POST", f"/v2/models/m/{route}", json.dumps({"text_input": "hi"}),
+                       {"Content-Type": "application/json"})
+        stepper.allow.release()
+        if route == "generate_stream":
+            reply = client.getresponse()
+            assert reply.status == 200 and reply.readline().startswith(b"data: ")
+        else:
+            while stepper.ran < 1:  # the first step was decoded; its answer is not ready
+                threading.Event().wait(0.01)
+        client.close()  # the client goes away
+        for _ in range(3000):  # the server notices; bounded at 30 s, decides nothing
+            if engine.metrics.snapshot()["cancelled"]:
+                break
+            threading.Event().wait(0.01)
+        stepper.allow.release()  # the next piece: nobody listens, the batch stops
+        for _ in range(3000):
+            if stepper.closed:
+                break
+            threading.Event().wait(0.01)
+        assert engine.metrics.snapshot()["cancelled"] == 1
+        assert stepper.closed and stepper.ran == 2
+    finally:
+        server.should_exit = True
+        thread.join(30)
+        engine.close()
