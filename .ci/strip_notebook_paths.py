@@ -14,8 +14,11 @@ import re
 import sys
 from pathlib import Path
 
-WORKSPACE = re.compile(r"(?:[A-Za-z]:)?(?:[/\\][^\s'\"<>\\/]+)*[/\\]notebooks[/\\](onnxkit-work)")
-TEMPORARY = re.compile(r"(?<![\w.])/tmp/[^\s'\"<>\\/]+")
+# A path's segment: no space, quote, bracket or separator, and no HTML entity (a widget's
+# HTML holds paths between &quot;s, which must stay).
+_SEGMENT = r"(?:(?!&(?:quot|amp|lt|gt|#39|#x27);)[^\s'\"<>\\/])+"
+WORKSPACE = re.compile(rf"(?:[A-Za-z]:)?(?:[/\\]{_SEGMENT})*[/\\]notebooks[/\\](onnxkit-work)")
+TEMPORARY = re.compile(rf"(?<![\w.])/tmp/{_SEGMENT}")
 # What a committed output may not hold (tests/test_committed_notebooks.py checks it too).
 ABSOLUTE = re.compile(r"(?<![\w.:/])/(?:work|home|root|tmp|Users|var)/[^\s'\"<\\]*")
 # tqdm's text beside its widget: "calibrating:   0%|          | 0/12 [00:00<?, ?it/s]"

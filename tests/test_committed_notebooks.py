@@ -56,3 +56,11 @@ def test_the_sanitizer_drops_a_progress_bar_and_keeps_results():
         "text/plain": ["calibrating:   0%|          | 0/12 [00:00<?, ?it/s]"]}}
     result = {"output_type": "stream", "name": "stdout", "text": ["100%| done 12/12 [\n"]}
     assert strip.is_progress_bar(bar) and not strip.is_progress_bar(result)
+
+
+def test_paths_inside_escaped_widget_html_are_stripped_and_the_quotes_kept():
+    html = ("&quot;/tmp/onnxkit-abc123/model.onnx&quot; and "
+            "&quot;/work/main/notebooks/onnxkit-work/digits.int8.onnx&quot;")
+    assert strip.strip(html) == ("&quot;TMP/model.onnx&quot; and "
+                                 "&quot;onnxkit-work/digits.int8.onnx&quot;")
+    assert strip.strip("/tmp/x y") == "TMP y"
