@@ -222,8 +222,19 @@ def texts(items: list[bytes], name: str) -> np.ndarray:
     try:
         return np.array([item.decode("utf-8") for item in items], dtype=object)
     except UnicodeDecodeError as e:
+        image = next((kind for item in items for magic, kind in _IMAGE_MAGIC.items()
+                      if item.startswith(magic)), None)
+        if image:
+            raise RequestError(f"input '{name}': a BYTES element is a {image} image, not text; "
+                               "post encoded images to /predict (a multipart file field or an "
+                               "image/* body), or send decoded pixels as a UINT8 tensor") from None
         raise RequestError(f"input '{name}': a BYTES element is not UTF-8 text ({e.reason} at "
                            f"byte {e.start}); send text") from None
+
+
+# The first bytes of the encoded images people send by mistake as BYTES tensors.
+_IMAGE_MAGIC = {b"\xff\xd8\xff": "JPEG", b"\x89PNG\r\n\x1a\n": "PNG", b"GIF8": "GIF",
+                b"BM": "BMP", b"RIFF": "WebP"}
 
 
 def _reshaped(flat: np.ndarray, shape: list[int], name: str) -> np.ndarray:

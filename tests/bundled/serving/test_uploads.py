@@ -147,7 +147,8 @@ def test_the_v2_infer_route_keeps_the_declared_uint8_datatype(server, image_bund
     assert client.get_model_metadata(name)["inputs"][0]["datatype"] == "UINT8"
     jpeg = http.InferInput("image", [1], "BYTES")
     jpeg.set_data_from_numpy(np.array([encoded(picture("red"), "JPEG")], dtype=object))
-    with pytest.raises(http.InferenceServerException, match="is not UTF-8 text"):
+    with pytest.raises(http.InferenceServerException,
+                       match="is a JPEG image, not text; post encoded images to /predict"):
         client.infer(name, [jpeg])
     pixels = picture("red")
     tensor = http.InferInput("image", list(pixels.shape), "UINT8")
