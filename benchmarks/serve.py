@@ -9,8 +9,10 @@ the client), JSON bodies, one row a request.
    >= 2x at 32 clients on the digits CNN.
 2. Overhead at one client: hey's p50 against ``session.run`` of the same input in this
    process (goal: <= 0.3 ms over it), for ``--processes 1`` and, on request-bound loads,
-   ``--processes 2``; gRPC (``tritonclient``-free: grpcio's own channel from this process)
-   against HTTP/JSON from the same kind of client loop.
+   ``--processes 2``. Then gRPC (``tritonclient``-free: grpcio's own channel from this
+   process) against HTTP/JSON and HTTP with binary tensors, from the same kind of client
+   loop, for the digits CNN's 256-byte input and a 3x224x224 image (588 KiB) through a model
+   that does next to nothing: what each transport costs by the size of what it carries.
 3. The same hey load through Ray Serve (``onnxkit.serve.on_ray``, a local Ray), unless
    ``--skip-ray``.
 
@@ -137,17 +139,22 @@ def session_p50_ms(model: onnxkit.Model, feeds: dict, runs: int = 2000) -> float
     return statistics.median(times)
 
 
-def grpc_vs_http(server: Process, model: str, feeds: dict, requests: int) -> tuple[float, float]:
-    """p50 ms of one request at a time from this process: gRPC (raw tensors) and HTTP/JSON
-    (http.client, keep-alive): the same kind of client loop for both."""
+def grpc_vs_http(server: Process, model: str, feeds: dict, requests: int
+                 ) -> dict[str, float]:
+    """p50 ms of one request at a time from this process, for each transport: gRPC (raw
+    tensors, grpcio's channel), HTTP/JSON and HTTP with the binary tensor extension
+    (http.client, keep-alive): the same kind of client loop for all three, interleaved call
+    by call in a rotating order."""
     import http.client
 
     import grpc
 
     from onnxkit.bundled.serving.grpc_schema import SERVICE, messages
+    from onnxkit.bundled.serving.protocol import encode_request
 
     m = messages()
-    channel = grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}")
+    channel = grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}",
+                                    options=[("grpc.max_receive_message_length", -1)])
     infer = channel.unary_unary(f"/{SERVICE}/ModelInfer",
                                 request_serializer=m["ModelInferRequest"].SerializeToString,
                                 response_deserializer=m["ModelInferResponse"].FromString)
@@ -157,26 +164,57 @@ def grpc_vs_http(server: Process, model: str, feeds: dict, requests: int) -> tup
         request.inputs.add(name=name, datatype=datatypes[str(value.dtype)],
                            shape=list(value.shape))
         request.raw_input_contents.append(np.ascontiguousarray(value).tobytes())
-    body = json.dumps({"inputs": [{"name": k, "shape": list(v.shape),
-                                   "datatype": datatypes[str(v.dtype)],
-                                   "data": v.reshape(-1).tolist()} for k, v in feeds.items()]})
     connection = http.client.HTTPConnection("127.0.0.1", server.port)
+    bodies = {binary: encode_request(feeds, binary=binary) for binary in (False, True)}
 
-    def over_http() -> None:
-        connection.request("POST", f"/v2/models/{model}/infer", body,
-                           {"Content-Type": "application/json"})
-        connection.getresponse().read()
+    def over_http(binary: bool) -> None:
+        body, headers = bodies[binary]
+        connection.request("POST", f"/v2/models/{model}/infer", body, headers)
+        reply = connection.getresponse()
+        reply.read()
+        assert reply.status == 200, reply.status
 
-    timings: dict[str, list[float]] = {"grpc": [], "http": []}
-    calls = {"grpc": lambda: infer(request), "http": over_http}
-    for i in range(requests):  # interleaved, one call each in turn
-        for name in (("grpc", "http") if i % 2 == 0 else ("http", "grpc")):
+    calls = {"grpc": lambda: infer(request), "http-json": lambda: over_http(False),
+             "http-binary": lambda: over_http(True)}
+    timings: dict[str, list[float]] = {name: [] for name in calls}
+    names = list(calls)
+    for i in range(requests):  # interleaved, one call each in turn, the order rotating
+        for name in names[i % 3:] + names[:i % 3]:
             t0 = time.perf_counter()
             calls[name]()
             timings[name].append((time.perf_counter() - t0) * 1e3)
     connection.close()
     channel.close()
-    return statistics.median(timings["grpc"][50:]), statistics.median(timings["http"][50:])
+    return {name: statistics.median(t[requests // 20:]) for name, t in timings.items()}
+
+
+def transports(bundle: Path, title: str, model: str, feeds: dict, requests: int) -> None:
+    """gRPC against HTTP (JSON and binary) for one model, one client in this process."""
+    server = Process(bundle, "--max-batch", "1")
+    try:
+        ms = grpc_vs_http(server, model, feeds, requests)
+    finally:
+        server.stop()
+    size = sum(v.nbytes for v in feeds.values())
+    print(f"  {title} ({size / 1024:.1f} KiB of inputs): gRPC p50 {ms['grpc']:.3f} ms, "
+          f"HTTP/JSON {ms['http-json']:.3f} ms, HTTP binary {ms['http-binary']:.3f} ms "
+          f"(gRPC time / HTTP/JSON {ms['grpc'] / ms['http-json']:.2f}x, / HTTP binary "
+          f"{ms['grpc'] / ms['http-binary']:.2f}x)")
+
+
+def image_mean() -> tuple[onnxkit.Model, dict[str, np.ndarray]]:
+    """A model whose run is next to nothing (the mean of each channel) on a 224x224 RGB image:
+    the transport is what is timed."""
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("ReduceMean", ["image", "axes"], ["mean"], keepdims=0)], "image_mean",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["batch", 3, 224, 224])],
+        [helper.make_tensor_value_info("mean", TensorProto.FLOAT, ["batch", 3])],
+        [helper.make_tensor("axes", TensorProto.INT64, [2], [2, 3])])
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    feeds = {"image": np.random.default_rng(0).random((1, 3, 224, 224), np.float32)}
+    return onnxkit.load(proto.SerializeToString()), feeds
 
 
 def overhead(title: str, bundle: Path, model: onnxkit.Model, feeds: dict,
@@ -195,10 +233,6 @@ def overhead(title: str, bundle: Path, model: onnxkit.Model, feeds: dict,
             print(f"  --processes {processes}: 1 client p50 {p50:.3f} ms (+{p50 - base:.3f} ms "
                   f"over session.run), {statistics.median(x['rate'] for x in one):.0f} req/s; "
                   f"32 clients {statistics.median(x['rate'] for x in many):.0f} req/s")
-            if processes == 1:
-                grpc_ms, http_ms = grpc_vs_http(server, name, feeds, args.grpc_requests)
-                print(f"  one client in this process: gRPC p50 {grpc_ms:.3f} ms, HTTP/JSON "
-                      f"p50 {http_ms:.3f} ms (gRPC/HTTP time {grpc_ms / http_ms:.2f}x)")
         finally:
             server.stop()
 
@@ -243,6 +277,14 @@ def main() -> None:
         print("\n2. Overhead")
         title, model, feeds = cases[0]
         overhead(title, bundles[title], model, feeds, args, tmp)
+        print("\n   gRPC against HTTP, one client in this process, by the size of the inputs")
+        image, image_feeds = image_mean()
+        sizes = [(title, bundles[title], feeds),
+                 ("image mean (3x224x224)", onnxkit.deploy.bundle(image, tmp / "bundle-image")
+                  .path, image_feeds)]
+        for name, folder, inputs in sizes:
+            served = json.loads((folder / "manifest.json").read_text())["model"]["name"]
+            transports(folder, name, served, inputs, args.grpc_requests)
         if not args.skip_ray:
             print("\n3. Ray Serve (local Ray), the same hey load")
             # one Ray for every deployment (on_ray alone would start and stop one each time,
