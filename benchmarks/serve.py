@@ -7,12 +7,13 @@ the client), JSON bodies, one row a request.
    servers run side by side and are loaded in alternating rounds; the ratio is the median of
    per-round ratios with its interval. Goals (issue 27): on/off >= 0.95x at 1 client and
    >= 2x at 32 clients on the digits CNN.
-2. Overhead at one client: hey's p50 against ``session.run`` of the same input in this
-   process (goal: <= 0.3 ms over it), for ``--processes 1`` and, on request-bound loads,
-   ``--processes 2``. Then gRPC (``tritonclient``-free: grpcio's own channel from this
-   process) against HTTP/JSON and HTTP with binary tensors, from the same kind of client
-   loop, for the digits CNN's 256-byte input and a 3x224x224 image (588 KiB) through a model
-   that does next to nothing: what each transport costs by the size of what it carries.
+2. Overhead at one client: hey's and wrk's p50 against ``session.run`` of the same input
+   in this process (goal: <= 0.3 ms over it; wrk, a C client, adds less of its own), for
+   ``--processes 1`` and, on request-bound loads, ``--processes 2``. Then gRPC
+   (``tritonclient``-free: grpcio's own channel from this process) against HTTP/JSON and
+   HTTP with binary tensors, from the same kind of client loop, for the digits CNN's
+   256-byte input and a 3x224x224 image (588 KiB) through a model that does next to
+   nothing: what each transport costs by the size of what it carries.
 3. The same hey load through Ray Serve (``onnxkit.serve.on_ray``, a local Ray), unless
    ``--skip-ray``.
 
@@ -98,6 +99,28 @@ def hey(url: str, body: Path, clients: int, seconds: float) -> dict[str, float]:
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     p50 = float(re.search(r"50%+ in ([\d.]+) secs", out).group(1)) * 1e3
     return {"rate": rate, "p50_ms": p50}
+
+
+WRK_POST = """wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+local f = io.open(os.getenv("ONNXKIT_BODY"), "rb"); wrk.body = f:read("*a"); f:close()
+"""
+
+
+def wrk(url: str, body: Path, seconds: float) -> dict[str, float]:
+    """wrk's requests/s and p50 latency (ms) from one connection: a C client whose own share
+    of a request is smaller than hey's, and whose percentiles have microseconds."""
+    script = body.with_suffix(".lua")
+    script.write_text(WRK_POST)
+    out = subprocess.run(["wrk", "-t1", "-c1", f"-d{max(1, round(seconds))}s", "--latency",
+                          "-s", str(script), url], capture_output=True, text=True,
+                         timeout=seconds + 120, env={**os.environ, "ONNXKIT_BODY": str(body)}
+                         ).stdout
+    if "Non-2xx" in out or "Socket errors" in out:
+        raise SystemExit(f"wrk saw failed requests:\n{out[-1500:]}")
+    value, unit = re.search(r"50%\s+([\d.]+)(us|ms|s)\b", out).groups()
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    return {"rate": rate, "p50_ms": float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]}
 
 
 def on_off(title: str, bundle: Path, feeds: dict, args: argparse.Namespace,
@@ -228,11 +251,16 @@ def overhead(title: str, bundle: Path, model: onnxkit.Model, feeds: dict,
         try:
             url = f"{server.url}/v2/models/{name}/infer"
             one = [hey(url, body, 1, args.seconds) for _ in range(args.rounds)]
+            lean = [wrk(url, body, args.seconds) for _ in range(args.rounds)]
             many = [hey(url, body, 32, args.seconds) for _ in range(args.rounds)]
-            p50 = statistics.median(x["p50_ms"] for x in one)
-            print(f"  --processes {processes}: 1 client p50 {p50:.3f} ms (+{p50 - base:.3f} ms "
-                  f"over session.run), {statistics.median(x['rate'] for x in one):.0f} req/s; "
-                  f"32 clients {statistics.median(x['rate'] for x in many):.0f} req/s")
+            for tool, rounds in (("hey", one), ("wrk", lean)):
+                p50 = [x["p50_ms"] for x in rounds]
+                print(f"  --processes {processes}, 1 client, {tool}: p50 "
+                      f"{statistics.median(p50):.3f} ms (+{statistics.median(p50) - base:.3f} ms "
+                      f"over session.run; rounds {min(p50):.3f}-{max(p50):.3f} ms), "
+                      f"{statistics.median(x['rate'] for x in rounds):.0f} req/s")
+            print(f"  --processes {processes}, 32 clients, hey: "
+                  f"{statistics.median(x['rate'] for x in many):.0f} req/s")
         finally:
             server.stop()
 
@@ -259,8 +287,8 @@ def main() -> None:
     parser.add_argument("--skip-ray", action="store_true")
     parser.add_argument("--skip-bert", action="store_true")
     args = parser.parse_args()
-    if shutil.which("hey") is None:
-        raise SystemExit("benchmarks/serve.py needs hey: bash .ci/bench-deps.sh")
+    if shutil.which("hey") is None or shutil.which("wrk") is None:
+        raise SystemExit("benchmarks/serve.py needs hey and wrk: bash .ci/bench-deps.sh")
     with tempfile.TemporaryDirectory(prefix="onnxkit-bench-serve-") as tmp_name:
         tmp = Path(tmp_name)
         onnxkit.set_workspace(tmp / "work")
