@@ -24,6 +24,7 @@ pytest.importorskip("onnxruntime_genai")
 
 from bundle_venv import ROOT, bare_env, venv_python  # noqa: E402
 
+import onnxkit  # noqa: E402
 from onnxkit import deploy  # noqa: E402
 from onnxkit.bundled.manifest import requirements  # noqa: E402
 from onnxkit.errors import ParameterError, WorkspaceError  # noqa: E402
@@ -63,12 +64,17 @@ def test_predict_gives_the_greedy_tokens_of_generate(made, llm_python):
     reqs = (bundle.path / "requirements.txt").read_text()
     assert "onnxruntime-genai==" in reqs and "tokenizers==" in reqs
     expected = [lm.generate(p, max_new_tokens=NEW_TOKENS) for p in PROMPTS]
+    sample = "dict(max_new_tokens=12, do_sample=True, temperature=0.8, top_k=40, seed=7)"
     code = (f"import json, sys; sys.path.insert(0, {str(bundle.path)!r}); import predict; "
             f"print(json.dumps([predict.generate(p, max_new_tokens={NEW_TOKENS}) "
-            f"for p in {PROMPTS!r}]))")
+            f"for p in {PROMPTS!r}])); "
+            f"print(json.dumps([predict.generate('x', **{sample}) for _ in range(2)]))")
     out = _run(llm_python, bundle.path, "-c", code)
     assert out.returncode == 0, out.stderr.decode()
-    got = json.loads(out.stdout)
+    greedy, sampled = out.stdout.splitlines()
+    got = json.loads(greedy)
+    first, again = json.loads(sampled)  # a seed makes sampling repeatable
+    assert first == again and 1 <= len(first["tokens"]) <= 12
     assert [g["tokens"] for g in got] == [list(e.tokens) for e in expected]
     assert [g["text"] for g in got] == [e.text for e in expected]
     # the command line streams the text to stdout
@@ -172,3 +178,14 @@ def test_bundling_a_language_model_keeps_the_users_files_and_checks_options(made
     with pytest.raises(ParameterError, match="providers"):
         deploy.bundle(lm, tmp_path / "new", providers="cuda")
     assert not (tmp_path / "new").exists()
+
+
+def test_onnxkit_serves_the_bundle_with_its_own_runtime(made):
+    lm, bundle = made
+    server = onnxkit.serve.start(bundle.path, port=0)
+    try:
+        reply = server.generate(PROMPTS[1], max_tokens=NEW_TOKENS)
+        assert reply["text_output"] == lm.generate(PROMPTS[1], max_new_tokens=NEW_TOKENS).text
+        assert server.settings["route"] == lm.route
+    finally:
+        server.stop()
