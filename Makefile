@@ -125,4 +125,4 @@ bench: setup
 	for b in benchmarks/[!_]*.py; do $(PY) $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) $(VENV_OV) .venv-bundle .venv-bundle-images onnxkit-work notebooks/onnxkit-work test-artifacts
+	rm -rf $(VENV) $(VENV_OV) .venv-bundle .venv-bundle-images .venv-bundle-llm onnxkit-work notebooks/onnxkit-work test-artifacts

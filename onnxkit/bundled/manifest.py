@@ -206,11 +206,15 @@ _SERVING = (("starlette", ">=0.40", ""), ("uvicorn", ">=0.30", ""), ("orjson", "
             ("httptools", ">=0.6", ""), ("uvloop", ">=0.19", "; sys_platform != 'win32'"))
 
 
+# A language model's bundle decodes with onnxruntime-genai and tokenizes with tokenizers.
+_TEXT = (("onnxruntime-genai", ">=0.18", ""), ("tokenizers", ">=0.20", ""))
+
+
 def requirements(manifest: Mapping[str, Any] | None = None) -> str:
     """Pinned requirements: the onnxruntime distribution installed here and numpy (all that
     predict.py needs), then serve.py's (pinned when installed here); for ``manifest``'s
-    model also Pillow when an input takes images and onnxruntime-extensions when the graph
-    uses its operators."""
+    language model onnxruntime-genai and tokenizers; for another model Pillow when an input
+    takes images and onnxruntime-extensions when the graph uses its operators."""
     from importlib import metadata
 
     import numpy as np
@@ -219,7 +223,9 @@ def requirements(manifest: Mapping[str, Any] | None = None) -> str:
     dists = metadata.packages_distributions().get("onnxruntime") or ["onnxruntime"]
     lines = [f"{sorted(dists)[0]}=={ort.__version__}", f"numpy=={np.__version__}"]
     wanted = list(_SERVING)
-    if manifest is not None:
+    if manifest is not None and manifest.get("kind") == "language-model":
+        wanted += _TEXT  # its decoder and tokenizer
+    elif manifest is not None:
         if any("image" in spec for spec in manifest["inputs"]):
             wanted.append(("pillow", ">=10", ""))
         if "ai.onnx.contrib" in manifest["model"].get("opset_imports", {}):

@@ -7,12 +7,15 @@ Usage:
     python predict.py --input x.npz --output out.npz   (or out.json; default: print)
     python predict.py --input x.npz --providers cuda,cpu
     python predict.py --input photo.jpg          (a model that takes raw images: JPEG, PNG)
+    python predict.py "Once upon" --max-tokens 20   (a language model's bundle: text out;
+                                                     its onnxruntime-genai and tokenizers)
 
 Before loading the model it checks the SHA-256 of every file listed in manifest.json, and it
 checks the inputs' names, dtypes and ranks against the manifest. Errors print one line and
 exit with status 1. An image input (``"image"`` in the manifest: a graph with its
 preprocessing) also takes encoded images, decoded with Pillow. From Python, ``predict(inputs)``
-does the same. Written by onnxkit's ``deploy.bundle``; this file is part of the bundle.
+does the same, and ``generate(prompt, ...)`` for a language model. Written by onnxkit's
+``deploy.bundle``; this file is part of the bundle.
 """
 
 from __future__ import annotations
@@ -79,6 +82,40 @@ def check_files(folder: Path, manifest: dict) -> None:
                               "restore it from the original bundle")
         raise BundleError(f"'{name}' was {problem}; refusing to run. Restore the original "
                           "file")
+
+
+LANGUAGE_MODEL = "language-model"  # the manifest's "kind" of a bundle that generates text
+_TEXT_MODELS: dict = {}  # folder -> its decoder, loaded once
+
+
+def generate(prompt: str, folder: Path = HERE, **options):
+    """A language-model bundle continues ``prompt``: ``{"text", "tokens", "finish_reason",
+    "prompt_tokens"}``. ``options``: ``max_new_tokens`` (64), ``do_sample``, ``temperature``,
+    ``top_k``, ``top_p``, ``repetition_penalty``, ``stop``, ``seed``; greedy by default."""
+    folder = Path(folder)
+    textgen = _textgen(folder)
+    if folder not in _TEXT_MODELS:
+        manifest = load_manifest(folder)
+        check_files(folder, manifest)
+        _TEXT_MODELS[folder] = textgen.TextModel(folder, manifest["llm"])
+    try:
+        decoding = _TEXT_MODELS[folder].generate([prompt], textgen.checked_settings(options))
+        for _ in decoding:
+            pass
+    except textgen.TextError as e:
+        raise BundleError(str(e)) from None
+    row = decoding.results[0]
+    return {"text": row.text, "tokens": row.tokens, "finish_reason": row.reason,
+            "prompt_tokens": len(row.ids)}
+
+
+def _textgen(folder: Path):
+    """The bundle's ``serving.textgen`` (onnxruntime-genai and tokenizers behind it)."""
+    if str(folder) not in sys.path:
+        sys.path.insert(0, str(folder))
+    from serving import textgen
+
+    return textgen
 
 
 def read_inputs(path: Path, manifest: dict) -> dict:
@@ -342,10 +379,16 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def main(argv=None) -> int:
-    args = parse_args(argv)
     try:
         manifest = load_manifest(HERE)
         check_files(HERE, manifest)  # before anything is loaded
+        if manifest.get("kind") == LANGUAGE_MODEL:
+            textgen = _textgen(HERE)
+            try:
+                return textgen.cli(HERE, manifest["llm"], argv)
+            except textgen.TextError as e:
+                raise BundleError(str(e)) from None
+        args = parse_args(argv)
         data = read_inputs(args.input, manifest)
         feeds = validate(data, manifest, from_json=args.input.suffix.lower() == ".json")
         outputs = run_model(HERE, manifest, feeds, choose_providers(args.providers, manifest))

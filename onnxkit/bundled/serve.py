@@ -1,6 +1,7 @@
 """Serve the bundled ONNX model: the Open Inference Protocol (KServe v2) that Triton, KServe
 and MLServer clients speak, over HTTP (plus ``POST /predict`` and ``GET /metrics``) and,
-with ``--grpc-port``, over gRPC.
+with ``--grpc-port``, over gRPC. A language model's bundle answers the protocol's generate
+extension instead (``/v2/models/{name}/generate`` and ``/generate_stream``), over HTTP.
 
 Usage:
     python serve.py                         (127.0.0.1:8000, no token needed on loopback)
@@ -28,6 +29,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))  # predict.py and the serving package sit next to this file
 
 from predict import (  # noqa: E402
+    LANGUAGE_MODEL,
     BundleError,
     check_files,
     choose_providers,
@@ -67,10 +69,33 @@ def engine(folder: Path, args: argparse.Namespace) -> Engine:
                   max_body_bytes=int(args.max_body_mb * (1 << 20)))
 
 
+def text_app(folder: Path, manifest: dict, args: argparse.Namespace):
+    """A language model's bundle: the generate extension (``serving.generate``) over its
+    onnxruntime-genai decoder (``serving.textgen``); prompts queued with equal settings are
+    decoded one after the other (see textgen)."""
+    from serving import generate, textgen
+
+    if args.grpc_port is not None:
+        raise BundleError("--grpc-port: a language model is served over HTTP only (the "
+                          "generate extension); leave it out")
+    check_files(folder, manifest)
+    model = textgen.TextModel(folder, manifest["llm"], threads=args.threads)
+    served = generate.TextEngine(
+        generate=model.generate, name=manifest["model"]["name"],
+        client_error=textgen.TextError, max_batch=args.max_batch,
+        max_queue_delay_ms=args.max_queue_delay_ms, max_queue_size=args.max_queue_size or None,
+        max_body_bytes=int(args.max_body_mb * (1 << 20)),
+        versions={"onnxkit": manifest.get("created", {}).get("by", "").split(" ")[-1]})
+    return generate.starlette_app(served, token=args.token, open_metrics=args.open_metrics)
+
+
 def app(args: argparse.Namespace | None = None):
     """The ASGI app (HTTP, and gRPC started on its event loop); uvicorn calls this in each
     process of --processes, with the arguments from the environment."""
     args = args or parse_args(json.loads(os.environ[ARGS_ENV]))
+    manifest = load_manifest(HERE)
+    if manifest.get("kind") == LANGUAGE_MODEL:
+        return text_app(HERE, manifest, args)
     served = engine(HERE, args)
     grpc: dict = {}
 

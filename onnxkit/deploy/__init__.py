@@ -6,7 +6,9 @@
 * :func:`bundle` writes a folder with the model, a ``manifest.json`` (hashes, IO signature,
   tested versions), a standalone ``predict.py`` that needs only numpy and onnxruntime, pinned
   ``requirements.txt``, an HTTP server (``serve.py``, see :mod:`onnxkit.serve`), a
-  ``Dockerfile`` and a README; :func:`verify` re-checks such a folder (``onnxkit bundle
+  ``Dockerfile`` and a README (for a :class:`~onnxkit.llm.LanguageModel`: its decoder and
+  tokenizer, run by onnxruntime-genai; ``predict.py "prompt"`` generates and ``serve.py``
+  answers the generate extension); :func:`verify` re-checks such a folder (``onnxkit bundle
   verify DIR`` in the shell); ``verify(..., platform="linux/arm64")`` runs it in an emulated
   arm64 Debian root (:func:`platform_root`) too and compares the outputs (:class:`PlatformCheck`).
 * :func:`to_triton` writes a Triton Inference Server model repository (onnxruntime backend)

@@ -19,8 +19,11 @@ from onnxkit.bundled import manifest as _manifest
 from onnxkit.bundled.manifest import MANIFEST, SMOKE_INPUTS, Labels, check_target
 from onnxkit.deploy._container import CONTAINER_FILES, write_dockerfile
 from onnxkit.deploy._edge import check_budget, edge_lines, edge_report, refuse_over_budget
+from onnxkit.deploy._lm_bundle import lines as lm_lines
+from onnxkit.deploy._lm_bundle import refuse_tensor_options, write_language_model
 from onnxkit.deploy._readme import readme
 from onnxkit.errors import ParameterError, WorkspaceError
+from onnxkit.llm import LanguageModel
 from onnxkit.models import Model, ModelLike, load
 from onnxkit.results import Result, fmt_bytes, html_table
 from onnxkit.runtime import Feeds, ProviderSpec, create_session, prepare_feeds, resolve, run_session
@@ -46,7 +49,10 @@ class Bundle(Result):
 
     @property
     def command(self) -> str:
-        """How to run it: ``python <path>/predict.py --input ...``."""
+        """How to run it: ``python <path>/predict.py --input ...`` (a language model's:
+        ``python <path>/predict.py "prompt" --max-tokens 20``)."""
+        if "llm" in self.manifest:
+            return f"python {self.path / 'predict.py'} \"Once upon a time\" --max-tokens 20"
         example = "x.npy" if len(self.manifest["inputs"]) == 1 else "inputs.npz"
         return f"python {self.path / 'predict.py'} --input {example}"
 
@@ -56,12 +62,14 @@ class Bundle(Result):
 
     def __repr__(self) -> str:
         m = self.manifest
+        head = [f"Bundle '{self.path.name}': {self.model_file} ({len(self.files)} files, "
+                f"{fmt_bytes(sum(self.files.values()))})", f"  {self.path}"]
+        if "llm" in m:
+            return "\n".join([*head, *lm_lines(m), f"  run: {self.command}"])
         io = ", ".join(f"{i['name']}: {i['dtype']}{i['shape']}" for i in m["inputs"])
         smoke = ", ".join(f"{k}{v['shape']}" for k, v in m["smoke_test"]["outputs"].items())
         tested = m["tested_with"]
-        lines = [f"Bundle '{self.path.name}': {self.model_file} ({len(self.files)} files, "
-                 f"{fmt_bytes(sum(self.files.values()))})", f"  {self.path}",
-                 f"  inputs: {io}", f"  smoke test passed: {smoke}",
+        lines = [*head, f"  inputs: {io}", f"  smoke test passed: {smoke}",
                  f"  tested with onnxruntime {tested['onnxruntime']}, numpy {tested['numpy']}; "
                  f"providers {', '.join(m['providers'])}"]
         if m["postprocess"]:
@@ -80,7 +88,7 @@ class Bundle(Result):
         return html_table(("bundle", self.path.name), rows)
 
 
-def bundle(model: ModelLike, out_dir: str | os.PathLike[str], *,
+def bundle(model: ModelLike | LanguageModel, out_dir: str | os.PathLike[str], *,
            providers: ProviderSpec | Sequence[ProviderSpec] | None = None,
            labels: Labels | None = None, threshold: float | None = None,
            output: str | None = None, feeds: Feeds | None = None,
@@ -93,6 +101,14 @@ def bundle(model: ModelLike, out_dir: str | os.PathLike[str], *,
     postprocessing, creation info), ``predict.py`` (a standalone CLI that checks the hashes and
     the inputs before running), ``requirements.txt`` (pinned) and a ``README.md``. The bundled
     model is run once on random inputs before the folder is put in place, atomically.
+
+    A :class:`~onnxkit.llm.LanguageModel` gets a bundle that generates: its decoder, its
+    tokenizer and onnxruntime-genai's ``genai_config.json``; ``predict.py "prompt"
+    --max-tokens N`` streams the text (greedy by default, ``predict.generate`` from Python),
+    ``serve.py`` answers the Open Inference Protocol's generate extension; the runtime is
+    onnxruntime-genai and ``tokenizers`` (pinned), no onnxkit. Its greedy tokens on a smoke
+    prompt must equal ``lm.generate``'s before the folder is put in place. Only ``out_dir``,
+    ``overwrite`` and ``max_size_mb`` apply to it.
 
     What an edge device needs is in the bundle too (the manifest's ``edge`` section): the
     model's size, its session's peak memory with the CPU arena predict.py uses and with
@@ -135,17 +151,24 @@ def bundle(model: ModelLike, out_dir: str | os.PathLike[str], *,
         >>> bool(onnxkit.deploy.verify(folder))
         True
     """
+    language = isinstance(model, LanguageModel)
+    if language:
+        refuse_tensor_options({"providers": providers, "labels": labels, "threshold": threshold,
+                               "output": output, "feeds": feeds,
+                               "max_memory_mb": max_memory_mb})
     budgets = (check_budget(max_size_mb, "max_size_mb"),
                check_budget(max_memory_mb, "max_memory_mb"))
-    handle = load(model)
+    handle = None if language else load(model)  # type: ignore[arg-type]
     target = Path(out_dir).absolute()
     check_target(target, overwrite)
-    names = _manifest.provider_names(providers)
-    post = _manifest.postprocess_spec(handle, labels, threshold, output)
+    if handle is not None:
+        names = _manifest.provider_names(providers)
+        post = _manifest.postprocess_spec(handle, labels, threshold, output)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
     try:
-        manifest = _write(handle, tmp, names, post, feeds, budgets)
+        manifest = _write(handle, tmp, names, post, feeds, budgets) if handle is not None \
+            else write_language_model(model, tmp, budgets[0])  # type: ignore[arg-type]
         _install(tmp, target)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -16,8 +16,10 @@ import numpy as np
 from onnxkit.base import one_of
 from onnxkit.bundled import manifest as _manifest
 from onnxkit.bundled.manifest import SMOKE_INPUTS
+from onnxkit.bundled.predict import LANGUAGE_MODEL
 from onnxkit.deploy._bundle import bundle as make_bundle
 from onnxkit.deploy._emulated_root import Target, resolve_platform
+from onnxkit.deploy._lm_bundle import smoke_tokens
 from onnxkit.deploy._platform import TOLERANCES, PlatformCheck, Precision, check_on
 from onnxkit.errors import OnnxkitError, ParameterError
 from onnxkit.models import Model, ModelLike, load, workspace
@@ -152,6 +154,12 @@ def _verify_folder(folder: Path, target: Target | None, feeds: Feeds | None,
         return BundleCheck(folder, False, False, failed,
                            error=f"refusing to load the model: {names}. Restore the original "
                                  "files or make the bundle again.")
+    if manifest.get("kind") == LANGUAGE_MODEL:
+        if target is not None:
+            raise ParameterError("verify(platform=...) runs tensor bundles on another "
+                                 "platform; a language model's bundle is checked here only. "
+                                 "Leave platform unset.")
+        return _smoke_text(folder, manifest)
     check = _smoke(folder, manifest)
     if target is None or not check:
         return check
@@ -184,6 +192,21 @@ def _smoke_inputs(folder: Path, model: Model, manifest: Mapping[str, Any]
             return {k: npz[k] for k in npz.files}
     shapes = manifest.get("smoke_test", {}).get("inputs", {})
     return random_inputs(model, dims={k: v for k, v in shapes.items()})
+
+
+def _smoke_text(folder: Path, manifest: dict[str, Any]) -> BundleCheck:
+    """A language model's bundle: its greedy tokens on the smoke prompt, decoded again by
+    its runtime, must be those recorded (``lm.generate``'s when it was made)."""
+    expected = manifest["smoke_test"]["tokens"]
+    try:
+        tokens = smoke_tokens(folder, manifest["llm"])
+    except Exception as e:  # onnxruntime-genai's RuntimeError, with its own text
+        return BundleCheck(folder, True, False, error=f"smoke generation failed: {e}")
+    shapes = {"tokens": [len(tokens)]}
+    if tokens != expected:
+        return BundleCheck(folder, True, False, output_shapes=shapes,
+                           error=f"greedy tokens {tokens} differ from the manifest's {expected}")
+    return BundleCheck(folder, True, True, output_shapes=shapes)
 
 
 def _smoke(folder: Path, manifest: dict[str, Any]) -> BundleCheck:

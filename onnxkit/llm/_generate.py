@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from onnxkit.bundled.serving.textgen import take_token
 from onnxkit.llm._engine import Decoder
 from onnxkit.llm._sampling import Sampling, next_tokens
 from onnxkit.results import Result
@@ -93,25 +94,14 @@ class Decoding:
         self.results = [self._generation(r) for r in self.rows]
 
     def _take(self, row: _Row, token: int, now: float, *, last: bool) -> str:
-        """Add a token to a row; the text it adds that is safe to show now."""
+        """Add a token to a row; the text it adds that is safe to show now (the rules a
+        bundle's runtime follows too: :func:`~onnxkit.bundled.serving.textgen.take_token`)."""
         row.first_at = row.first_at or now
         row.last_at = now
-        row.tokens.append(token)
-        if token in self.eos:
-            row.reason = "eos_token"
-        decoded = self.tokenizer.decode(row.tokens, skip_special_tokens=True)
-        cut = min((decoded.find(s) for s in self.stop if s in decoded), default=-1)
-        if cut >= 0:
-            decoded, row.reason = decoded[:cut], "stop_sequence"
-        elif last and row.reason is None:
-            row.reason = "length"
-        row.text = decoded
-        if row.reason is None:  # hold back what may be half a character or half a stop
-            hold = max((len(s) - 1 for s in self.stop), default=0)
-            decoded = decoded.rstrip("\ufffd")
-            decoded = decoded[:max(len(decoded) - hold, row.sent)]
-        piece, row.sent = decoded[row.sent:], max(row.sent, len(decoded))
-        return piece
+        return take_token(row, token, self._decode, self.stop, self.eos, last=last)
+
+    def _decode(self, tokens: list[int]) -> str:
+        return self.tokenizer.decode(tokens, skip_special_tokens=True)
 
     def _generation(self, row: _Row) -> Generation:
         ttft_ms = (row.first_at - self.started) * 1e3

@@ -22,6 +22,9 @@ from typing import Any
 from onnxkit import llm
 from onnxkit._version import __version__
 from onnxkit.base import integer, number, require
+from onnxkit.bundled import manifest as _manifest
+from onnxkit.bundled.predict import LANGUAGE_MODEL
+from onnxkit.bundled.serving import textgen
 from onnxkit.errors import InputError, ParameterError
 from onnxkit.results import html_table
 from onnxkit.serve import _local
@@ -31,11 +34,42 @@ LLM_MANIFEST = "onnxkit-llm.json"  # what onnxkit.llm.export writes in its folde
 
 
 def is_language_model(target: Any) -> bool:
-    """A :class:`~onnxkit.llm.LanguageModel`, or a folder :func:`onnxkit.llm.export` wrote."""
+    """A :class:`~onnxkit.llm.LanguageModel`, a folder :func:`onnxkit.llm.export` wrote, or
+    a language model's bundle (:func:`onnxkit.deploy.bundle`)."""
     if isinstance(target, llm.LanguageModel):
         return True
     return isinstance(target, (str, os.PathLike)) and \
-        (Path(target) / LLM_MANIFEST).is_file()
+        ((Path(target) / LLM_MANIFEST).is_file() or _text_bundle(Path(target)) is not None)
+
+
+def _text_bundle(folder: Path) -> dict[str, Any] | None:
+    """The manifest of a language model's bundle, else None."""
+    manifest = _manifest.read_manifest(folder)
+    return manifest if manifest and manifest.get("kind") == LANGUAGE_MODEL else None
+
+
+def _decoder(target: Any, threads: int | None) -> tuple[Any, type[Exception], dict[str, Any]]:
+    """``(generate(prompts, settings), its client error, what the handle shows)``: a
+    LanguageModel's own, or a bundle's runtime (onnxruntime-genai), its files checked."""
+    bundled = None if isinstance(target, llm.LanguageModel) else _text_bundle(Path(target))
+    if bundled is not None:
+        folder = Path(target).absolute()
+        failed = _manifest.check_files(folder, bundled)
+        if failed:
+            raise InputError(f"serve.start(target=...): refusing the bundle '{folder}': "
+                             f"{failed}. Restore the original files or make it again.")
+        model = textgen.TextModel(folder, bundled["llm"], threads=threads or 0)
+        return model.generate, textgen.TextError, {
+            "name": bundled["model"]["name"], "path": folder,
+            "route": bundled["model"]["route"], "precision": bundled["model"]["precision"]}
+    lm = target if isinstance(target, llm.LanguageModel) else llm.load(target, threads=threads)
+    lm.tokenizer  # noqa: B018  (loaded now: the first request should not pay for it)
+
+    def generate(prompts: list[str], settings: dict[str, Any]) -> Any:
+        return lm.generate(prompts, stream=True, **settings)
+
+    return generate, ParameterError, {"name": lm.name, "path": lm.path, "route": lm.route,
+                                      "precision": lm.precision}
 
 
 class GenerateClient:
@@ -154,17 +188,12 @@ def _serve(target: Any, *, host: str, port: int, max_batch: int, max_queue_delay
         integer(max_queue_size, "serve.start", "max_queue_size")
     number(max_body_mb, "serve.start", "max_body_mb", low=0, low_open=True)
     token = _local.resolve_token("serve.start", host, token, no_auth)
-    lm = target if isinstance(target, llm.LanguageModel) else llm.load(target, threads=threads)
-    lm.tokenizer  # noqa: B018  (loaded now: the first request should not pay for it)
-
-    def generate(prompts: list[str], settings: dict[str, Any]) -> Any:
-        return lm.generate(prompts, stream=True, **settings)
-
+    generate, client_error, shown = _decoder(target, threads)
     require("starlette", purpose="onnxkit.serve")
     from onnxkit.bundled.serving import generate as protocol  # needs starlette: not at import
 
     engine = protocol.TextEngine(
-        generate=generate, name=lm.name, client_error=ParameterError, max_batch=max_batch,
+        generate=generate, name=shown["name"], client_error=client_error, max_batch=max_batch,
         max_queue_delay_ms=float(max_queue_delay_ms),
         max_queue_size=max_queue_size, max_body_bytes=int(max_body_mb * (1 << 20)),
         versions={"onnxkit": __version__})
@@ -180,8 +209,9 @@ def _serve(target: Any, *, host: str, port: int, max_batch: int, max_queue_delay
     settings = {"host": host, "port": bound[1], "max_batch": max_batch,
                 "max_queue_delay_ms": float(max_queue_delay_ms),
                 "max_queue_size": max_queue_size, "auth": "token" if token else "none",
-                "route": lm.route, "precision": lm.precision}
-    handle = GenerateServer(f"http://{_local._url_host(host)}:{bound[1]}", lm.name, lm.path,
+                "route": shown["route"], "precision": shown["precision"]}
+    handle = GenerateServer(f"http://{_local._url_host(host)}:{bound[1]}", shown["name"],
+                            shown["path"],
                             settings, server, thread, engine, False, token)  # type: ignore
     _local._RUNNING.append(handle)
     return handle
