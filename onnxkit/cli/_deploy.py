@@ -33,7 +33,8 @@ def _add_bundle_commands(sub: Any) -> None:
     actions = group.add_subparsers(dest="action", required=True, metavar="ACTION")
     p = actions.add_parser("create", help="write a bundle folder for a model",
                            description="Write a bundle folder (smoke-tested, atomically).")
-    p.add_argument("model", help="path of the .onnx file")
+    p.add_argument("model", help="path of the .onnx file, or a language model's folder "
+                                 "(onnxkit llm export's)")
     p.add_argument("out_dir", help="the folder to create (must be new or empty)")
     p.add_argument("--providers", help="comma-separated, in priority order (e.g. cuda,cpu)")
     p.add_argument("--labels", help="comma-separated class names: predict.py prints the label "

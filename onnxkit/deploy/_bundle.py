@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from onnxkit import llm
 from onnxkit.bundled import RUNTIME_FILES, write_runtime
 from onnxkit.bundled import manifest as _manifest
 from onnxkit.bundled.manifest import MANIFEST, SMOKE_INPUTS, Labels, check_target
@@ -102,13 +103,13 @@ def bundle(model: ModelLike | LanguageModel, out_dir: str | os.PathLike[str], *,
     the inputs before running), ``requirements.txt`` (pinned) and a ``README.md``. The bundled
     model is run once on random inputs before the folder is put in place, atomically.
 
-    A :class:`~onnxkit.llm.LanguageModel` gets a bundle that generates: its decoder, its
-    tokenizer and onnxruntime-genai's ``genai_config.json``; ``predict.py "prompt"
-    --max-tokens N`` streams the text (greedy by default, ``predict.generate`` from Python),
-    ``serve.py`` answers the Open Inference Protocol's generate extension; the runtime is
-    onnxruntime-genai and ``tokenizers`` (pinned), no onnxkit. Its greedy tokens on a smoke
-    prompt must equal ``lm.generate``'s before the folder is put in place. Only ``out_dir``,
-    ``overwrite`` and ``max_size_mb`` apply to it.
+    A :class:`~onnxkit.llm.LanguageModel` (or the folder ``llm.export`` wrote) gets a bundle
+    that generates: its decoder, its tokenizer and onnxruntime-genai's ``genai_config.json``;
+    ``predict.py "prompt" --max-tokens N`` streams the text (greedy by default,
+    ``predict.generate`` from Python), ``serve.py`` answers the Open Inference Protocol's
+    generate extension; the runtime is onnxruntime-genai and ``tokenizers`` (pinned), no
+    onnxkit. Its greedy tokens on a smoke prompt must equal ``lm.generate``'s before the
+    folder is put in place. Only ``out_dir``, ``overwrite`` and ``max_size_mb`` apply to it.
 
     What an edge device needs is in the bundle too (the manifest's ``edge`` section): the
     model's size, its session's peak memory with the CPU arena predict.py uses and with
@@ -151,6 +152,8 @@ def bundle(model: ModelLike | LanguageModel, out_dir: str | os.PathLike[str], *,
         >>> bool(onnxkit.deploy.verify(folder))
         True
     """
+    if llm.is_export(model):  # a language model's folder, as llm.export wrote it
+        model = llm.load(model)  # type: ignore[arg-type]
     language = isinstance(model, LanguageModel)
     if language:
         refuse_tensor_options({"providers": providers, "labels": labels, "threshold": threshold,

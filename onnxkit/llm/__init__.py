@@ -22,15 +22,15 @@ from onnxkit.llm._bench import (
 )
 from onnxkit.llm._export import export
 from onnxkit.llm._generate import Generation
-from onnxkit.llm._model import PRECISIONS, LanguageModel, load
+from onnxkit.llm._model import PRECISIONS, LanguageModel, is_export, load
 from onnxkit.llm._perplexity import check_text
 from onnxkit.llm._precision import ALGORITHMS, BLOCK_SIZES
 from onnxkit.llm._sampling import Sampling, next_tokens
 from onnxkit.llm._source import BUILDER_ARCHITECTURES, ROUTES
 from onnxkit.llm._verify import Verification
 
-__all__ = ["export", "load", "LanguageModel", "Generation", "Verification", "benchmark",
-           "LLMBenchmark", "LLMSetting", "Interval", "perplexity", "timed_generation",
+__all__ = ["export", "load", "is_export", "LanguageModel", "Generation", "Verification",
+           "benchmark", "LLMBenchmark", "LLMSetting", "Interval", "perplexity", "timed_generation",
            "Sampling", "next_tokens", "check_text", "PRECISIONS", "BLOCK_SIZES", "ALGORITHMS",
            "ROUTES", "BUILDER_ARCHITECTURES"]
 

@@ -180,6 +180,18 @@ class _Stream:
         return self._decoding.results
 
 
+def is_export(target: object) -> bool:
+    """Whether ``target`` is a path to a folder :func:`export` wrote (what :func:`load`
+    opens), so a function taking models can tell a language model's folder from a file.
+
+    Examples:
+        >>> from onnxkit import llm
+        >>> llm.is_export("model.onnx"), llm.is_export(3)
+        (False, False)
+    """
+    return isinstance(target, (str, os.PathLike)) and (Path(target) / MANIFEST).is_file()
+
+
 def load(folder: str | os.PathLike[str], *, threads: int | None = None) -> LanguageModel:
     """Open a folder written by :func:`export`.
 

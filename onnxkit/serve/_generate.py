@@ -30,16 +30,14 @@ from onnxkit.results import html_table
 from onnxkit.serve import _local
 from onnxkit.serve._local import Server
 
-LLM_MANIFEST = "onnxkit-llm.json"  # what onnxkit.llm.export writes in its folder
-
 
 def is_language_model(target: Any) -> bool:
     """A :class:`~onnxkit.llm.LanguageModel`, a folder :func:`onnxkit.llm.export` wrote, or
     a language model's bundle (:func:`onnxkit.deploy.bundle`)."""
     if isinstance(target, llm.LanguageModel):
         return True
-    return isinstance(target, (str, os.PathLike)) and \
-        ((Path(target) / LLM_MANIFEST).is_file() or _text_bundle(Path(target)) is not None)
+    return llm.is_export(target) or (isinstance(target, (str, os.PathLike))
+                                     and _text_bundle(Path(target)) is not None)
 
 
 def _text_bundle(folder: Path) -> dict[str, Any] | None:
@@ -48,7 +46,22 @@ def _text_bundle(folder: Path) -> dict[str, Any] | None:
     return manifest if manifest and manifest.get("kind") == LANGUAGE_MODEL else None
 
 
-def _decoder(target: Any, threads: int | None) -> tuple[Any, type[Exception], dict[str, Any]]:
+def served_files(target: Any) -> tuple[str, dict[str, bytes]]:
+    """The name a language model is served under and its folder's files (an export's or a
+    bundle's), for a server elsewhere (a Ray replica) to write and serve with
+    :func:`text_decoder`."""
+    if isinstance(target, llm.LanguageModel):
+        name, folder = target.name, target.path
+    elif (bundled := _text_bundle(Path(target))) is not None:
+        name, folder = bundled["model"]["name"], Path(target)
+    else:
+        lm = llm.load(target)
+        name, folder = lm.name, lm.path
+    return name, {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
+                  if p.is_file()}
+
+
+def text_decoder(target: Any, threads: int | None) -> tuple[Any, type[Exception], dict[str, Any]]:
     """``(generate(prompts, settings), its client error, what the handle shows)``: a
     LanguageModel's own, or a bundle's runtime (onnxruntime-genai), its files checked."""
     bundled = None if isinstance(target, llm.LanguageModel) else _text_bundle(Path(target))
@@ -188,7 +201,7 @@ def _serve(target: Any, *, host: str, port: int, max_batch: int, max_queue_delay
         integer(max_queue_size, "serve.start", "max_queue_size")
     number(max_body_mb, "serve.start", "max_body_mb", low=0, low_open=True)
     token = _local.resolve_token("serve.start", host, token, no_auth)
-    generate, client_error, shown = _decoder(target, threads)
+    generate, client_error, shown = text_decoder(target, threads)
     require("starlette", purpose="onnxkit.serve")
     from onnxkit.bundled.serving import generate as protocol  # needs starlette: not at import
 

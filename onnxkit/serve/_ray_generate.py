@@ -10,12 +10,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from onnxkit import llm
 from onnxkit._version import __version__
 from onnxkit.base import integer, loopback_ray, number, require
-from onnxkit.errors import ParameterError
 from onnxkit.serve import _ray
-from onnxkit.serve._generate import GenerateClient, is_language_model, language_model_options
+from onnxkit.serve._generate import (
+    GenerateClient,
+    is_language_model,
+    language_model_options,
+    served_files,
+    text_decoder,
+)
 from onnxkit.serve._local import resolve_token
 from onnxkit.serve._ray import RayDeployment
 
@@ -50,38 +54,35 @@ def _deploy_language_model(target: Any, **options: Any) -> RayGenerateDeployment
     number(o["num_cpus"], "serve.on_ray", "num_cpus", low=0)
     token = resolve_token("serve.on_ray", "127.0.0.1" if o["address"] is None else "0.0.0.0",
                           o["token"], o["no_auth"])
-    lm = target if isinstance(target, llm.LanguageModel) else llm.load(target)
-    files = {str(p.relative_to(lm.path)): p.read_bytes() for p in sorted(lm.path.rglob("*"))
-             if p.is_file()}
+    name, files = served_files(target)
     _ray._connect(ray, serve, o["address"], o["port"])
     settings = {"max_batch": o["max_batch"], "max_queue_delay_ms": float(o["max_queue_delay_ms"]),
                 "max_queue_size": o["max_queue_size"], "threads": o["threads"]}
     deployment: Any = serve.deployment(_TextReplica, name="model", max_ongoing_requests=256,
                                        ray_actor_options={"num_cpus": o["num_cpus"]})
-    app_name = f"{_ray.APP_PREFIX}{lm.name}"
-    bind = _ray.run_app(serve, deployment, app_name, lm.name, replicas, files, settings, token)
+    app_name = f"{_ray.APP_PREFIX}{name}"
+    bind = _ray.run_app(serve, deployment, app_name, name, replicas, files, settings, token)
     return RayGenerateDeployment(
-        f"http://127.0.0.1:{_ray._STATE['port']}", lm.name, app_name, replicas,
+        f"http://127.0.0.1:{_ray._STATE['port']}", name, app_name, replicas,
         {"address": o["address"] or "local", **settings, "num_cpus": o["num_cpus"],
          "auth": "token" if token else "none"}, bind, {}, token)
 
 
 class _TextReplica:
-    """One Ray Serve replica: the model's folder written to a private folder, served by the
-    bundled generate server."""
+    """One Ray Serve replica: the model's folder (an export's or a bundle's) written to a
+    private folder, served by the bundled generate server."""
 
     def __init__(self, files: dict[str, bytes], settings: dict[str, Any], token: str | None):
         folder = Path(tempfile.mkdtemp(prefix="onnxkit-ray-llm-"))
         for name, data in files.items():
             (folder / name).parent.mkdir(parents=True, exist_ok=True)
             (folder / name).write_bytes(data)
-        lm = llm.load(folder, threads=settings["threads"])
-        lm.tokenizer  # noqa: B018  (loaded now, not by the first request)
+        generate, client_error, shown = text_decoder(folder, settings["threads"])
         from onnxkit.bundled.serving import generate as protocol  # starlette: in the replica
 
         engine = protocol.TextEngine(
-            generate=lambda prompts, kw: lm.generate(prompts, stream=True, **kw),
-            name=lm.name, client_error=ParameterError, max_batch=settings["max_batch"],
+            generate=generate, name=shown["name"], client_error=client_error,
+            max_batch=settings["max_batch"],
             max_queue_delay_ms=settings["max_queue_delay_ms"],
             max_queue_size=settings["max_queue_size"], versions={"onnxkit": __version__})
         self._handler = protocol.GenerateHandler(engine, token=token)  # type: ignore[arg-type]

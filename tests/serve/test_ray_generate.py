@@ -39,3 +39,9 @@ def test_a_language_model_on_ray_generates_and_streams_behind_a_token(tmp_path):
         assert urllib.request.urlopen(f"{deployment.url}/v2/health/ready").status == 200
         check_result_contract(deployment)  # a RayGenerateDeployment
     assert not ray.is_initialized()  # the Ray started here is shut down with it
+    # its bundle: the replicas decode with the bundle's own runtime (onnxruntime-genai)
+    bundle = onnxkit.deploy.bundle(lm, tmp_path / "bundle")
+    with onnxkit.serve.on_ray(bundle.path, token=token) as deployment:
+        assert deployment.generate("The for statement", max_tokens=12)["text_output"] == \
+            expected
+    assert not ray.is_initialized()
