@@ -205,7 +205,13 @@ def on_ray(target: ModelLike | os.PathLike[str] | str, *, address: str | None = 
     # Ray Serve's gRPC proxy binds [::] whatever the HTTP host
     host = "0.0.0.0" if address is not None else "[::]" if grpc_port is not None else \
         "127.0.0.1"
-    token = resolve_token("serve.on_ray", host, token, no_auth)
+    try:
+        token = resolve_token("serve.on_ray", host, token, no_auth)
+    except ParameterError as e:
+        if host != "[::]":
+            raise
+        raise ParameterError(f"{e} (with grpc_port, Ray Serve's gRPC proxy listens on every "
+                             "interface: Ray 2.60 has no host setting for it)") from None
     folder, owned = bundle_folder(target)
     files = _read_bundle(folder)
     manifest = _manifest.read_manifest(folder)
@@ -293,7 +299,8 @@ def _check_grpc(grpc_port: int) -> int:
     (``serve.start`` ignores them afterwards, silently)."""
     from ray.serve.context import _get_global_client
 
-    options = _get_global_client().get_serve_details().get("grpc_options") or {}
+    client: Any = _get_global_client()  # raises when Serve is not running
+    options = client.get_serve_details().get("grpc_options") or {}
     bound = options.get("port") or 0
     if bound <= 0 or SERVICER not in (options.get("grpc_servicer_functions") or ()):
         raise ClusterError(f"serve.on_ray(grpc_port={grpc_port}): Ray Serve already runs in "

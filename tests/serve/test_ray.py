@@ -140,3 +140,14 @@ def _ray_running() -> bool:
     import ray
 
     return ray.is_initialized()
+
+
+def test_grpc_on_ray_needs_a_token_as_its_proxy_listens_on_every_interface(digits, monkeypatch):
+    from onnxkit.errors import ParameterError
+
+    monkeypatch.delenv("ONNXKIT_SERVE_TOKEN", raising=False)
+    with pytest.raises(ParameterError, match="token"):  # refused before Ray starts
+        onnxkit.serve.on_ray(digits.model, grpc_port=0)
+    with pytest.raises(ParameterError, match="must differ"):
+        onnxkit.serve.on_ray(digits.model, port=8123, grpc_port=8123, token=TOKEN)
+    assert not _ray_running()
