@@ -7,7 +7,8 @@ machine is not enough.
   ``onnxkit serve BUNDLE`` does the same from the shell, and a bundle's ``serve.py`` alone.
   A :class:`~onnxkit.llm.LanguageModel` is served with the protocol's generate extension
   (``/generate``, ``/generate_stream`` as server-sent events): a :class:`GenerateServer`.
-* :func:`on_ray` deploys the same server as a Ray Serve application, with replicas.
+* :func:`on_ray` deploys the same server as a Ray Serve application, with replicas (gRPC
+  through Ray Serve's gRPC proxy with ``grpc_port``).
 * :func:`infer` and :func:`load_test` call a server (any Open Inference Protocol server) the
   way clients do: binary tensors over keep-alive HTTP connections.
 

@@ -4,7 +4,11 @@ Each replica receives the bundle's files as bytes (nothing assumes a shared file
 writes them to its own temporary folder, checks their hashes, and answers HTTP requests with
 the bundle's serving code (:class:`onnxkit.bundled.serving.app.Handler`), dynamic batching
 included. Ray Serve's proxy routes the requests; ``route_prefix="/"`` keeps the protocol's
-paths unchanged.
+paths unchanged. With ``grpc_port``, Ray Serve's gRPC proxy also answers the protocol's gRPC
+service (``inference.GRPCInferenceService``): it imports
+:func:`~onnxkit.bundled.serving.grpc_server.add_GRPCInferenceServiceServicer_to_server`, and
+passes each call's request bytes and metadata to the replica's method of the RPC's name, which
+answers with the bundle's :class:`~onnxkit.bundled.serving.grpc_server.Service`.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from typing import Any
 from onnxkit.base import init_ray, integer, loopback_ray, number, release_ray, require
 from onnxkit.bundled import manifest as _manifest
 from onnxkit.bundled import predict as bundle_code
+from onnxkit.bundled.serving import grpc_server
+from onnxkit.bundled.serving.grpc_schema import METHODS, messages
 from onnxkit.errors import ClusterError, ParameterError
 from onnxkit.models import ModelLike, load
 from onnxkit.results import Result, html_table
@@ -30,12 +36,15 @@ from onnxkit.serve._client import LoadTest
 from onnxkit.serve._local import bundle_folder, check_policy, resolve_token
 
 APP_PREFIX = "onnxkit-"
+# what Ray Serve's gRPC proxy imports (gRPCOptions.grpc_servicer_functions)
+SERVICER = f"{grpc_server.__name__}:add_GRPCInferenceServiceServicer_to_server"
 _STATE: dict[str, Any] = {"port": None, "started_ray": False}
 
 
 @dataclass(eq=False)
 class RayDeployment(Result):
-    """A model served by Ray Serve (see :func:`on_ray`): ``url``, ``scale()``, ``stop()``."""
+    """A model served by Ray Serve (see :func:`on_ray`): ``url`` (and ``grpc_url`` with
+    ``grpc_port``), ``scale()``, ``stop()``."""
 
     url: str
     model: str
@@ -63,6 +72,16 @@ class RayDeployment(Result):
     @property
     def infer_url(self) -> str:
         return f"{self.url}/v2/models/{self.model}/infer"
+
+    @property
+    def grpc_port(self) -> int | None:
+        """The port of Ray Serve's gRPC proxy (``None``: deployed without ``grpc_port``)."""
+        return self.settings.get("grpc_port")
+
+    @property
+    def grpc_url(self) -> str | None:
+        """``host:port`` for ``tritonclient.grpc.InferenceServerClient`` (or ``None``)."""
+        return None if self.grpc_port is None else f"127.0.0.1:{self.grpc_port}"
 
     def scale(self, replicas: int) -> None:
         """Run ``replicas`` copies (Ray Serve starts or stops them; requests keep flowing)."""
@@ -110,11 +129,15 @@ class RayDeployment(Result):
                 "replicas": self.replicas, "settings": dict(self.settings)}
 
     def __repr__(self) -> str:
+        grpc = f"\n  gRPC: {self.grpc_url} (inference.GRPCInferenceService)" \
+            if self.grpc_url else ""
         return (f"RayDeployment '{self.model}' at {self.url} ({self.replicas} replica(s), "
-                f"Ray Serve application '{self.app_name}')\n  infer: POST {self.infer_url}")
+                f"Ray Serve application '{self.app_name}')\n  infer: POST {self.infer_url}"
+                f"{grpc}")
 
     def _repr_html_(self) -> str:
         rows = [("url", self.url), ("replicas", self.replicas), ("infer", self.infer_url),
+                *((("gRPC", self.grpc_url),) if self.grpc_url else ()),
                 *((k, str(v)) for k, v in self.settings.items())]
         return html_table(("", ""), rows, caption=f"'{self.model}' on Ray Serve")
 
@@ -124,7 +147,7 @@ def on_ray(target: ModelLike | os.PathLike[str] | str, *, address: str | None = 
            preferred_batch_sizes: Sequence[int] = (), max_queue_size: int | None = 1024,
            timeout_ms: float | None = None, threads: int | None = 1, num_cpus: float = 1.0,
            port: int | None = None, token: str | None = None, no_auth: bool = False,
-           max_delay_ms: float | None = None) -> RayDeployment:
+           grpc_port: int | None = None, max_delay_ms: float | None = None) -> RayDeployment:
     """Deploy a bundle (or a model, bundled first) on Ray Serve behind the same protocol.
 
     Args:
@@ -139,7 +162,20 @@ def on_ray(target: ModelLike | os.PathLike[str] | str, *, address: str | None = 
         port: the HTTP port of Ray Serve's proxy (default: a free one, on 127.0.0.1 for a
             local Ray).
         token: the bearer token clients must send (default: ``$ONNXKIT_SERVE_TOKEN``);
-            required on a cluster (its proxy listens beyond loopback) unless ``no_auth``.
+            required on a cluster (its proxy listens beyond loopback), and with
+            ``grpc_port``, unless ``no_auth``.
+        grpc_port: also answer the protocol's gRPC service (``inference.GRPCInferenceService``,
+            what ``tritonclient.grpc`` calls; 0: a free port) through Ray Serve's gRPC proxy,
+            at :attr:`RayDeployment.grpc_url`, with the embedded server's rules (health open,
+            the rest behind the token). Ray Serve's gRPC port is set when Serve starts and
+            its proxy listens on every interface (Ray 2.60 has no host setting for it), so
+            a token is required. Needs grpcio.
+
+    Raises:
+        ClusterError: Ray or Ray Serve could not start or deploy; another application owns
+            "/"; or ``grpc_port`` is asked while Ray Serve already runs without gRPC.
+        ParameterError: a bad setting; ``port``/``grpc_port`` other than those of the Ray
+            Serve already running; no token beyond loopback (or with ``grpc_port``).
 
     Examples:
         >>> import onnxkit
@@ -150,6 +186,12 @@ def on_ray(target: ModelLike | os.PathLike[str] | str, *, address: str | None = 
         loopback_ray()
     ray = require("ray", purpose="onnxkit.serve.on_ray")
     require("starlette", purpose="onnxkit.serve.on_ray")
+    if grpc_port is not None:
+        require("grpc", purpose="onnxkit.serve.on_ray(grpc_port=...)")
+        integer(grpc_port, "serve.on_ray", "grpc_port", low=0, high=65535)
+        if grpc_port and grpc_port == port:
+            raise ParameterError(f"serve.on_ray(grpc_port={grpc_port}) must differ from "
+                                 f"port={port}; pass another, or 0 for a free one.")
     from ray import serve
 
     replicas = integer(replicas, "serve.on_ray", "replicas", high=1024)
@@ -160,8 +202,16 @@ def on_ray(target: ModelLike | os.PathLike[str] | str, *, address: str | None = 
                           preferred_batch_sizes=preferred_batch_sizes,
                           max_queue_size=max_queue_size, timeout_ms=timeout_ms, workers=1)
     number(num_cpus, "serve.on_ray", "num_cpus", low=0)
-    token = resolve_token("serve.on_ray", "127.0.0.1" if address is None else "0.0.0.0",
-                          token, no_auth)
+    # Ray Serve's gRPC proxy binds [::] whatever the HTTP host
+    host = "0.0.0.0" if address is not None else "[::]" if grpc_port is not None else \
+        "127.0.0.1"
+    try:
+        token = resolve_token("serve.on_ray", host, token, no_auth)
+    except ParameterError as e:
+        if host != "[::]":
+            raise
+        raise ParameterError(f"{e} (with grpc_port, Ray Serve's gRPC proxy listens on every "
+                             "interface: Ray 2.60 has no host setting for it)") from None
     folder, owned = bundle_folder(target)
     files = _read_bundle(folder)
     manifest = _manifest.read_manifest(folder)
@@ -171,17 +221,19 @@ def on_ray(target: ModelLike | os.PathLike[str] | str, *, address: str | None = 
         import shutil
 
         shutil.rmtree(folder.parent, ignore_errors=True)
-    _connect(ray, serve, address, port)
+    grpc_bound = _connect(ray, serve, address, port, grpc_port)
     options = {**policy, "threads": threads}
     deployment: Any = serve.deployment(_Replica, name="model", max_ongoing_requests=256,
                                        ray_actor_options={"num_cpus": num_cpus})
     app_name = f"{APP_PREFIX}{manifest['model']['name']}"
     bind = run_app(serve, deployment, app_name, manifest["model"]["name"], replicas,
-                   files, options, token)
+                   files, options, token, grpc_bound is not None)
     url = f"http://127.0.0.1:{_STATE['port']}"
+    grpc_setting = {} if grpc_bound is None else {"grpc_port": grpc_bound}
     return RayDeployment(url, manifest["model"]["name"], app_name, replicas,
                          {"address": address or "local", **options, "num_cpus": num_cpus,
-                          "auth": "token" if token else "none"}, bind, sample, token)
+                          "auth": "token" if token else "none", **grpc_setting}, bind,
+                         sample, token)
 
 
 def run_app(serve: Any, deployment: Any, app_name: str, model: str, replicas: int,
@@ -219,7 +271,9 @@ def _read_bundle(folder: Path) -> dict[str, bytes]:
     return {name: (folder / name).read_bytes() for name in names}
 
 
-def _connect(ray: Any, serve: Any, address: str | None, port: int | None) -> None:
+def _connect(ray: Any, serve: Any, address: str | None, port: int | None,
+             grpc_port: int | None = None) -> int | None:
+    """Ray and Ray Serve up; the port of Serve's gRPC proxy when ``grpc_port`` asks for it."""
     if init_ray(ray, address, where="serve.on_ray", user="serve"):
         _STATE["started_ray"] = True
         # Ray Serve logs each deploy and delete at INFO to this process: onnxkit's own
@@ -227,24 +281,54 @@ def _connect(ray: Any, serve: Any, address: str | None, port: int | None) -> Non
         logging.getLogger("ray.serve").setLevel(logging.WARNING)
     if _STATE["port"] is None:
         chosen = port or _free_port()
+        grpc = {} if grpc_port is None else {"grpc_options": {
+            "port": grpc_port or _free_port(avoid=chosen),  # Ray Serve takes no 0
+            "grpc_servicer_functions": [SERVICER]}}
         serve.start(http_options={"host": "127.0.0.1" if address is None else "0.0.0.0",
-                                  "port": chosen})
+                                  "port": chosen}, **grpc)
         _STATE["port"] = chosen
     elif port is not None and port != _STATE["port"]:
         raise ParameterError(f"serve.on_ray(port={port}): Ray Serve already listens on "
                              f"{_STATE['port']} in this session; leave port out.")
+    return None if grpc_port is None else _check_grpc(grpc_port)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def _check_grpc(grpc_port: int) -> int:
+    """The port where the running Ray Serve answers the inference service over gRPC, which
+    must be ``grpc_port`` (or any, for 0): Serve reads its gRPC settings only at its start
+    (``serve.start`` ignores them afterwards, silently)."""
+    from ray.serve.context import _get_global_client
+
+    client: Any = _get_global_client()  # raises when Serve is not running
+    options = client.get_serve_details().get("grpc_options") or {}
+    bound = options.get("port") or 0
+    if bound <= 0 or SERVICER not in (options.get("grpc_servicer_functions") or ()):
+        raise ClusterError(f"serve.on_ray(grpc_port={grpc_port}): Ray Serve already runs in "
+                           "this Ray without onnxkit's gRPC service, and takes gRPC settings "
+                           "only when it starts. Stop the deployments on it "
+                           "(RayDeployment.stop(), or ray.serve.shutdown()) and deploy again "
+                           "with grpc_port, or leave grpc_port out.")
+    if grpc_port not in (0, bound):
+        raise ParameterError(f"serve.on_ray(grpc_port={grpc_port}): Ray Serve's gRPC proxy "
+                             f"already listens on {bound} (set when Serve started); pass "
+                             f"grpc_port=0 or {bound}, or stop the deployments on it first.")
+    return int(bound)
+
+
+def _free_port(avoid: int | None = None) -> int:
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            chosen = int(s.getsockname()[1])
+        if chosen != avoid:
+            return chosen
 
 
 class _Replica:
     """One Ray Serve replica: the bundle written to a private folder, served by its code."""
 
-    def __init__(self, files: dict[str, bytes], options: dict[str, Any], token: str | None):
+    def __init__(self, files: dict[str, bytes], options: dict[str, Any], token: str | None,
+                 grpc: bool = False):
         self._folder = Path(tempfile.mkdtemp(prefix="onnxkit-ray-replica-"))
         for name, data in files.items():
             path = self._folder / name
@@ -262,6 +346,38 @@ class _Replica:
                         postprocess=bundle_code.postprocess, client_error=bundle_code.BundleError,
                         **policy)
         self._handler = Handler(engine, token=token)
+        # the gRPC service's RPCs, when asked for (Serve's proxy routes them to any app)
+        self._grpc = grpc_server.Service(engine, token) if grpc else None
 
     async def __call__(self, request: Any) -> Any:
         return await self._handler(request)
+
+    # Ray Serve's gRPC proxy calls the method named as the RPC, with the request's bytes
+    # (see grpc_server.add_GRPCInferenceServiceServicer_to_server) and the call's context
+    async def ServerLive(self, request: bytes, grpc_context: Any = None) -> Any:
+        return await self._rpc("ServerLive", request, grpc_context)
+
+    async def ServerReady(self, request: bytes, grpc_context: Any = None) -> Any:
+        return await self._rpc("ServerReady", request, grpc_context)
+
+    async def ModelReady(self, request: bytes, grpc_context: Any = None) -> Any:
+        return await self._rpc("ModelReady", request, grpc_context)
+
+    async def ServerMetadata(self, request: bytes, grpc_context: Any = None) -> Any:
+        return await self._rpc("ServerMetadata", request, grpc_context)
+
+    async def ModelMetadata(self, request: bytes, grpc_context: Any = None) -> Any:
+        return await self._rpc("ModelMetadata", request, grpc_context)
+
+    async def ModelInfer(self, request: bytes, grpc_context: Any = None) -> Any:
+        return await self._rpc("ModelInfer", request, grpc_context)
+
+    async def _rpc(self, name: str, request: bytes, context: Any) -> Any:
+        if self._grpc is not None:
+            return await self._grpc.unary(name, request, context)
+        import grpc
+
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details("this model was deployed without gRPC: deploy it with "
+                            "onnxkit.serve.on_ray(..., grpc_port=...)")
+        return messages()[METHODS[name][1]]()

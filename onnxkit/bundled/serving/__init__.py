@@ -4,7 +4,8 @@
 - ``batching``: Triton's dynamic batching policy and the batcher that applies it;
 - ``engine``: one model behind the batcher, with the bundle's input checks;
 - ``app``: the HTTP routes (404/405 as JSON, extensible with ``Handler.add_route``);
-- ``grpc_server``, ``grpc_schema``: the same service over gRPC;
+- ``grpc_server``, ``grpc_schema``: the same service over gRPC (its own server, or Ray
+  Serve's gRPC proxy calling the replicas);
 - ``auth``: the bearer token; ``metrics``: Prometheus text.
 
 These modules import only numpy and the standard library (plus Starlette in ``app``; grpcio

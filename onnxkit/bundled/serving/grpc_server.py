@@ -46,25 +46,64 @@ class Service:
         self.engine, self.auth, self.m = engine, TokenCheck(token), messages()
 
     def handlers(self) -> dict[str, Callable[..., Any]]:
-        return {name: self._guarded(name, getattr(self, name)) for name in METHODS}
+        return {name: self._guarded(name) for name in METHODS}
 
-    def _guarded(self, name: str, rpc: Callable[..., Any]) -> Callable[..., Any]:
+    def _guarded(self, name: str) -> Callable[..., Any]:
         import grpc
 
         async def call(request: Any, context: Any) -> Any:
-            status = 200
-            try:
-                if name not in PUBLIC:
-                    self.auth.check(_metadata(context).get("authorization"))
-                return await rpc(request)
-            except RequestError as e:
-                status, code, message = e.status, _CODES.get(e.status, "INTERNAL"), str(e)
-            except Exception as e:  # a bug here must not take the server down
-                status, code, message = 500, "INTERNAL", f"internal error: {clean(e)}"
-            finally:
-                self.engine.metrics.request(f"grpc_{name}", status)
+            response, code, message = await self.answer(name, request, context)
+            if code is None:
+                return response
             await context.abort(getattr(grpc.StatusCode, code), message)
         return call
+
+    async def answer(self, name: str, request: Any, context: Any) -> tuple[Any, str | None, str]:
+        """Answer the RPC ``name`` under the service's rules (the token unless ``PUBLIC``,
+        the protocol's status codes, a metric per call): ``(response, None, "")``, or
+        ``(None, code name, message)``. ``request`` is its message, or the message's bytes
+        (checked against the engine's ``max_body_bytes``); ``context`` gives
+        ``invocation_metadata()``."""
+        status = 200
+        try:
+            if name not in PUBLIC:
+                self.auth.check(_metadata(context).get("authorization"))
+            if isinstance(request, bytes):
+                request = self._parse(name, request)
+            return await getattr(self, name)(request), None, ""
+        except RequestError as e:
+            status, code, message = e.status, _CODES.get(e.status, "INTERNAL"), str(e)
+        except Exception as e:  # a bug here must not take the server down
+            status, code, message = 500, "INTERNAL", f"internal error: {clean(e)}"
+        finally:
+            self.engine.metrics.request(f"grpc_{name}", status)
+        return None, code, message
+
+    async def unary(self, name: str, data: bytes, context: Any) -> Any:
+        """Answer the RPC ``name`` from its serialized request, as a server that passes the
+        bytes on (Ray Serve's gRPC proxy) calls it: the response message; on an error, the
+        code and details set on ``context`` (``set_code``, ``set_details``, as a
+        ``grpc.ServicerContext`` or Ray Serve's ``RayServegRPCContext``) and an empty
+        response, which the client never sees."""
+        import grpc
+
+        response, code, message = await self.answer(name, data, context)
+        if code is None:
+            return response
+        context.set_code(getattr(grpc.StatusCode, code))
+        context.set_details(message)
+        return self.m[METHODS[name][1]]()
+
+    def _parse(self, name: str, data: bytes) -> Any:
+        limit = self.engine.max_body_bytes
+        if len(data) > limit:
+            raise RequestError(f"the request has {len(data)} bytes, over the server's limit "
+                               f"of {limit}; send fewer rows per request", 413)
+        try:
+            return self.m[METHODS[name][0]].FromString(data)
+        except Exception as e:  # protobuf's DecodeError
+            raise RequestError(f"the request is not an inference.{METHODS[name][0]} "
+                               f"message ({clean(e)})") from None
 
     async def ServerLive(self, request: Any) -> Any:
         return self.m["ServerLiveResponse"](live=True)
@@ -143,6 +182,20 @@ def _from_contents(tensor: Any, datatype: str, shape: list[int], name: str) -> n
 
 def _metadata(context: Any) -> dict[str, str]:
     return {key.lower(): value for key, value in (context.invocation_metadata() or ())}
+
+
+def add_GRPCInferenceServiceServicer_to_server(servicer: Any, server: Any) -> None:
+    """Register ``servicer``'s RPCs (methods named as :data:`METHODS`) on ``server``, as
+    the ``_pb2_grpc`` module protoc would write does, with the requests left as bytes
+    (for :meth:`Service.unary`) and the responses serialized. Ray Serve's gRPC proxy imports
+    it by name (``grpc_servicer_functions``) and routes each RPC to a replica's method of the
+    same name."""
+    import grpc
+
+    handlers = {name: grpc.unary_unary_rpc_method_handler(
+        getattr(servicer, name), request_deserializer=None,
+        response_serializer=lambda message: message.SerializeToString()) for name in METHODS}
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
 
 
 async def start(engine: Engine, host: str, port: int, *, token: str | None = None) -> Any:
