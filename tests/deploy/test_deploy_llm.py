@@ -190,13 +190,3 @@ def test_onnxkit_serves_the_bundle_with_its_own_runtime(made):
     finally:
         server.stop()
 
-
-def test_the_cli_bundles_the_folder_llm_export_wrote(made, tmp_path):
-    lm, _ = made
-    out = subprocess.run([sys.executable, "-m", "onnxkit", "bundle", "create", str(lm.path),
-                          str(tmp_path / "cli-bundle"), "--json"], capture_output=True,
-                         text=True, timeout=SERVER_S)
-    assert out.returncode == 0, out.stderr
-    made_here = json.loads(out.stdout)
-    assert made_here["manifest"]["kind"] == "language-model"
-    assert deploy.verify(tmp_path / "cli-bundle")

@@ -35,6 +35,12 @@ def test_bench_prints_each_setting(gpt2, capsys):
     assert "--batch takes comma-separated integers" in capsys.readouterr().err
 
 
+def test_bundle_create_takes_the_folder_llm_export_wrote(gpt2, tmp_path, capsys):
+    assert main(["bundle", "create", str(gpt2.path), str(tmp_path / "bundle"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["manifest"]["kind"] == "language-model"
+    assert main(["bundle", "verify", str(tmp_path / "bundle")]) == 0
+
+
 def test_export_writes_a_verified_folder(llm_root, tmp_path, capsys):
     folder = llm_decoders.hf_folder("llama", llm_root / "hf")
     assert main(["llm", "export", str(folder), "--out", str(tmp_path / "lm"), "--json"]) == 0
