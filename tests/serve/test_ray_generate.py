@@ -38,10 +38,10 @@ def test_a_language_model_on_ray_generates_and_streams_behind_a_token(tmp_path):
         assert refused.value.code == 401
         assert urllib.request.urlopen(f"{deployment.url}/v2/health/ready").status == 200
         check_result_contract(deployment)  # a RayGenerateDeployment
+        # its bundle, deployed again under the same name (one Ray start for both): the
+        # replicas decode with the bundle's own runtime (onnxruntime-genai)
+        bundle = onnxkit.deploy.bundle(lm, tmp_path / "bundle")
+        again = onnxkit.serve.on_ray(bundle.path, token=token)
+        assert (again.url, again.app_name) == (deployment.url, deployment.app_name)
+        assert again.generate("The for statement", max_tokens=12)["text_output"] == expected
     assert not ray.is_initialized()  # the Ray started here is shut down with it
-    # its bundle: the replicas decode with the bundle's own runtime (onnxruntime-genai)
-    bundle = onnxkit.deploy.bundle(lm, tmp_path / "bundle")
-    with onnxkit.serve.on_ray(bundle.path, token=token) as deployment:
-        assert deployment.generate("The for statement", max_tokens=12)["text_output"] == \
-            expected
-    assert not ray.is_initialized()
