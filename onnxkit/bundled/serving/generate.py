@@ -345,6 +345,9 @@ class GenerateHandler(Handler):
                         reply["details"] = {"finish_reason": value.finish_reason,
                                             "logprobs": [], "generated_tokens": len(value.tokens)}
                     return json_response(reply)
+        except asyncio.CancelledError:  # the server gave up on it (Ray Serve, on disconnect)
+            self.engine.cancel(queued)
+            raise
         finally:
             watcher.cancel()
         raise RequestError("incomplete generation", 500)  # unreachable: done or error ends
@@ -361,6 +364,9 @@ class GenerateHandler(Handler):
             watcher = asyncio.ensure_future(self._cancel_on_disconnect(request, queued))
             try:  # (from the 200 on, Starlette watches for the disconnect)
                 first = await queued.events.get()  # a refused prompt is a 4xx, not a 200
+            except asyncio.CancelledError:
+                self.engine.cancel(queued)
+                raise
             finally:
                 watcher.cancel()
             if first[0] == "error":

@@ -281,3 +281,46 @@ def test_a_client_that_disconnects_over_http_frees_the_decoder(route):
         server.should_exit = True
         thread.join(30)
         engine.close()
+
+
+@pytest.mark.parametrize("route", ["generate", "generate_stream"])
+def test_a_request_the_server_cancels_is_cancelled_in_the_engine(route):
+    """Ray Serve cancels a request's task when its client leaves: the engine hears of it."""
+    import json
+
+    from starlette.requests import Request
+
+    from onnxkit.bundled.serving.generate import GenerateHandler
+
+    stepper = Stepper()
+
+    async def scenario():
+        engine = TextEngine(generate=stepper, name="m", client_error=KeyError)
+        handler = GenerateHandler(engine, token=None, open_metrics=False)
+        sent = {"body": False}
+
+        async def receive():
+            if not sent["body"]:
+                sent["body"] = True
+                return {"type": "http.request", "body": json.dumps({"text_input": "hi"}).encode(),
+                        "more_body": False}
+            await asyncio.Event().wait()  # the client says nothing more
+
+        scope = {"type": "http", "method": "POST", "path": f"/v2/models/m/{route}",
+                 "headers": [(b"content-type", b"application/json")], "query_string": b""}
+        task = asyncio.ensure_future(handler(Request(scope, receive)))
+        stepper.allow.release()
+        while stepper.ran < 1:
+            await asyncio.sleep(0.001)
+        await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        stepper.allow.release()  # the next piece: nobody listens
+        while not stepper.closed:
+            await asyncio.sleep(0.001)
+        await engine.stop()
+        return engine.metrics.snapshot()
+
+    snapshot = asyncio.run(scenario())
+    assert snapshot["cancelled"] == 1 and snapshot["stopped_batches"] == 1
