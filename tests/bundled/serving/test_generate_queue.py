@@ -179,6 +179,7 @@ class Stepper:
     def __init__(self, steps=50):
         self.steps, self.ran, self.closed = steps, 0, False
         self.allow = threading.Semaphore(0)
+        self.started = threading.Event()  # a batch is being decoded
 
     def __call__(self, prompts, kwargs):
         stepper = self
@@ -187,6 +188,7 @@ class Stepper:
             results = [Result(p) for p in prompts]
 
             def __iter__(self):
+                stepper.started.set()
                 try:
                     for _ in range(stepper.steps):
                         assert stepper.allow.acquire(timeout=30)
@@ -285,7 +287,8 @@ def test_a_client_that_disconnects_over_http_frees_the_decoder(route):
 
 @pytest.mark.parametrize("route", ["generate", "generate_stream"])
 def test_a_request_the_server_cancels_is_cancelled_in_the_engine(route):
-    """Ray Serve cancels a request's task when its client leaves: the engine hears of it."""
+    """Ray Serve cancels a request's task when its client leaves (here: before its first
+    piece, while the handler still waits): the engine hears of it."""
     import json
 
     from starlette.requests import Request
@@ -309,16 +312,15 @@ def test_a_request_the_server_cancels_is_cancelled_in_the_engine(route):
         scope = {"type": "http", "method": "POST", "path": f"/v2/models/m/{route}",
                  "headers": [(b"content-type", b"application/json")], "query_string": b""}
         task = asyncio.ensure_future(handler(Request(scope, receive)))
-        stepper.allow.release()
-        while stepper.ran < 1:
+        while not stepper.started.is_set():  # decoding, no piece made yet
             await asyncio.sleep(0.001)
-        await asyncio.sleep(0.01)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
-        stepper.allow.release()  # the next piece: nobody listens
+        stepper.allow.release()  # the first piece: nobody listens
         while not stepper.closed:
             await asyncio.sleep(0.001)
+        assert stepper.ran == 1
         await engine.stop()
         return engine.metrics.snapshot()
 
