@@ -18,6 +18,7 @@ from onnxkit.errors import (
     UnsupportedModelError,
     WorkspaceError,
 )
+from onnxkit.llm._attention import fuse_attention
 
 
 def test_builder_route_is_verified_against_transformers(llama):
@@ -38,6 +39,18 @@ def test_own_route_has_the_anchors_cache_names(gpt2):
     inputs, outputs = [i.name for i in graph.input], [o.name for o in graph.output]
     assert inputs[:3] == ["input_ids", "attention_mask", "position_ids"]
     assert "past_key_values.1.value" in inputs and "present.1.value" in outputs
+
+
+def test_own_route_fuses_gpt2_attention_into_group_query_attention(gpt2, llama):
+    graph = onnx.load(gpt2.path / "model.onnx", load_external_data=False).graph
+    fused = [n for n in graph.node if n.op_type == "GroupQueryAttention"]
+    assert len(fused) == llm_decoders.LAYERS and not any(n.op_type == "Softmax"
+                                                         for n in graph.node)
+    assert gpt2.decoder.padding == "right"  # and so decodes in shared cache buffers
+    # a graph that does not match the pattern (the builder's) is left as it was
+    proto = onnx.load(llama.path / "model.onnx", load_external_data=False)
+    before = proto.SerializeToString()
+    assert fuse_attention(proto) == 0 and proto.SerializeToString() == before
 
 
 def test_int4_uses_matmulnbits_with_int8_activations_and_an_int8_head(gpt2_int4):
