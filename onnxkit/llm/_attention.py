@@ -155,7 +155,14 @@ def _rewrite(proto: onnx.ModelProto, layers: list[_Layer], heads: int) -> None:
         elif id(node) not in drop:
             nodes.append(node)
     renamed = {layer.out for layer in layers}
+    shapes = {v.name: v for v in graph.value_info}
     kept = [v for v in graph.value_info if v.name not in renamed]
+    for layer in layers:  # the output is [batch, sequence, hidden], the packed one's third
+        dims = _dims(shapes.get(layer.packed))
+        if len(dims) == 3 and isinstance(dims[2], int):
+            kept.append(helper.make_tensor_value_info(
+                layer.out, shapes[layer.packed].type.tensor_type.elem_type,
+                [dims[0], dims[1], dims[2] // 3]))
     del graph.value_info[:]
     graph.value_info.extend(kept)
     del graph.node[:]
@@ -194,3 +201,63 @@ def _is(node: onnx.NodeProto | None, op: str) -> bool:
 def _attr(node: onnx.NodeProto, name: str, default: object) -> object:
     found = next((a for a in node.attribute if a.name == name), None)
     return default if found is None else helper.get_attribute_value(found)
+
+
+def drop_matmul_reshapes(proto: onnx.ModelProto) -> int:
+    """Remove, in place, the Reshapes that flatten a ``[batch, sequence, K]`` activation to 2-D
+    around a MatMul or MatMulNBits (and its bias Add) and restore the leading dims after it:
+    both ops take the 3-D activation as it is. Read from the graph's shape annotations (the
+    export's symbolic dims), the pair must restore exactly the dims it flattened. The count of
+    products rewritten."""
+    graph = proto.graph
+    shapes = {v.name: _dims(v) for v in graph.value_info}
+    producer = {o: n for n in graph.node for o in n.output}
+    consumers: dict[str, list[onnx.NodeProto]] = defaultdict(list)
+    for n in graph.node:
+        for i in n.input:
+            consumers[i].append(n)
+    outputs, constants = {o.name for o in graph.output}, _constants(graph)
+    dropped, renamed, count = set(), set(), 0
+    for node in graph.node:
+        if node.op_type not in ("MatMul", "MatMulNBits") or node.input[0] in outputs:
+            continue
+        flatten = producer.get(node.input[0])
+        if not _is(flatten, "Reshape"):
+            continue
+        source = shapes.get(flatten.input[0], [])
+        last = node  # the product, or the bias Add after it
+        after = consumers[node.output[0]]
+        if len(after) == 1 and _is(after[0], "Add") and any(
+                i in constants and constants[i].ndim == 1 for i in after[0].input):
+            last, after = after[0], consumers[after[0].output[0]]
+        if len(after) != 1 or not _is(after[0], "Reshape") or node.output[0] in outputs or \
+                last.output[0] in outputs:
+            continue
+        restored = shapes.get(after[0].output[0], [])
+        if len(source) != 3 or len(restored) != 3 or source[:2] != restored[:2] or \
+                not all(isinstance(d, str) and d or isinstance(d, int) and d > 0
+                        for d in source[:2]):
+            continue
+        renamed.update({node.output[0], last.output[0]})
+        node.input[0] = flatten.input[0]
+        if last is not node:  # the product's own name is kept, now 3-D
+            last.output[0] = after[0].output[0]
+        else:
+            node.output[0] = after[0].output[0]
+        dropped.add(id(after[0]))
+        count += 1
+    if count:
+        kept = [v for v in graph.value_info if v.name not in renamed]
+        del graph.value_info[:]
+        graph.value_info.extend(kept)
+        nodes = [n for n in graph.node if id(n) not in dropped]
+        del graph.node[:]
+        graph.node.extend(_live(nodes, [o.name for o in graph.output]))
+    return count
+
+
+def _dims(value: onnx.ValueInfoProto | None) -> list[int | str]:
+    if value is None or not value.type.tensor_type.HasField("shape"):
+        return []
+    return [d.dim_param if d.HasField("dim_param") else d.dim_value
+            for d in value.type.tensor_type.shape.dim]

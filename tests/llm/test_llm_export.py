@@ -61,6 +61,10 @@ def test_int4_uses_matmulnbits_with_int8_activations_and_an_int8_head(gpt2_int4)
     assert {a["accuracy_level"] for a in packed.values()} == {4}
     assert {a["block_size"] for a in packed.values()} == {128}  # the default: faster than 32
     assert sorted(a["bits"] for a in packed.values()).count(8) == 1
+    made_by = {o: n.op_type for n in graph.node for o in n.output}  # 3-D in and out:
+    fed = {i: n.op_type for n in graph.node for i in n.input}  # no reshapes around them
+    assert not any("Reshape" in (made_by.get(n.input[0]), fed.get(n.output[0]))
+                   for n in graph.node if n.op_type == "MatMulNBits")
     assert gpt2_int4.manifest["quantization"] == {"block_size": 128, "accuracy_level": 4,
                                                   "algorithm": "rtn"}
     check = gpt2_int4.verification
