@@ -21,6 +21,12 @@ spinning between steps, a new cache each step).
                         4, block 32)
     .venv-transformers  torch 2.13.0 + transformers 5.24.0 (fp32 only)
 
+Nothing builds them: each is made by hand at the repository root (a missing one is left out),
+e.g. ``python -m venv .venv-genai && .venv-genai/bin/pip install onnxruntime==1.32.0
+onnxruntime-genai==0.18.0``; for the two with torch, ``pip install torch==2.13.0`` first (the
+CPU build), then the rest. ``.venv`` is onnxkit's own (in a git worktree, a link to the main
+checkout's); both it and the conductor import onnxkit from this checkout.
+
 Run: ``python benchmarks/llm.py [--prompts 32,128,512] [--new-tokens 128] [--rounds 5]``
 (default: prompt 32, 64 new tokens, 5 rounds: a few minutes on two cores).
 """
@@ -38,6 +44,7 @@ from typing import Any
 
 HERE = Path(__file__).resolve()
 ROOT = HERE.parents[1]
+sys.path.insert(0, str(ROOT))  # this checkout's onnxkit, not another one installed
 VENVS = {"onnxkit": ".venv", "genai": ".venv-genai", "optimum": ".venv-optimum",
          "transformers": ".venv-transformers"}
 THREADS = 2

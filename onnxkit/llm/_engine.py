@@ -189,6 +189,8 @@ class Decoder:
         binding = batch.binding
         binding.bind_cpu_input("input_ids", ids)
         binding.bind_cpu_input("attention_mask", batch.mask)
+        if self.uses_positions:  # the own route's fused graphs (GPT-2) take positions
+            binding.bind_cpu_input("position_ids", self._positions(batch, ids.shape[1]))
         binding.bind_output("logits", "cpu")  # again: a bound output keeps its last shape
         self.session.run_with_iobinding(binding)
         return binding.get_outputs()[0].numpy().astype(np.float32, copy=False)

@@ -1,7 +1,8 @@
-"""The own route's precisions, from its float32 export: fp16 (weights and activations, the
-cache's inputs and outputs kept float32), and int8/int4 weights as ``MatMulNBits`` with
-accuracy level 4 (int8 activations on the CPU: where int4's speed comes from), the LM head at
-int8 when the body is int4 (its error reaches every logit)."""
+"""The own route's precisions, from its float32 export (its attention fused into one
+``GroupQueryAttention`` a layer where the pattern matches, at every precision but fp16): fp16
+(weights and activations, the cache's inputs and outputs kept float32), and int8/int4 weights
+as ``MatMulNBits`` with accuracy level 4 (int8 activations on the CPU: where int4's speed
+comes from), the LM head at int8 when the body is int4 (its error reaches every logit)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from dataclasses import asdict, dataclass
 import onnx
 
 from onnxkit.base import Params
+from onnxkit.llm._attention import drop_matmul_reshapes, fuse_attention
 from onnxkit.llm._quiet import quiet
 from onnxkit.models import Model
 from onnxkit.quantize import gemms_as_matmuls
@@ -52,13 +54,14 @@ def lowered(model: Model, precision: str, how: WeightQuantization | None = None
             ) -> onnx.ModelProto:
     """``model`` (float32, prepared: transposed weights folded) at ``precision``."""
     how = how or WeightQuantization()
-    if precision == "fp32":
-        return model.to_proto()
-    if precision == "fp16":
+    if precision == "fp16":  # unfused: its float32 cache inputs pass through casts
         with warnings.catch_warnings():  # its random-input check cannot drive a decoder;
             warnings.simplefilter("ignore", VerificationWarning)  # export verifies it
             return to_fp16(model, keep_io_types=True).to_proto()
     proto = model.to_proto()
+    fuse_attention(proto)  # GPT-2's attention as GroupQueryAttention, when it matches
+    if precision == "fp32":
+        return proto
     gemms_as_matmuls(proto)
     head = lm_head(proto)
     body_bits = 4 if precision == "int4" else 8
@@ -66,6 +69,7 @@ def lowered(model: Model, precision: str, how: WeightQuantization | None = None
                           exclude=[head] if head and body_bits == 4 else [])
     if head and body_bits == 4:
         proto = _matmul_nbits(proto, 8, how, include=[head])
+    drop_matmul_reshapes(proto)  # ~4 nodes a layer fewer: each costs per decode step
     return proto
 
 

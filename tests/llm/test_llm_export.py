@@ -18,6 +18,7 @@ from onnxkit.errors import (
     UnsupportedModelError,
     WorkspaceError,
 )
+from onnxkit.llm._attention import fuse_attention
 
 
 def test_builder_route_is_verified_against_transformers(llama):
@@ -40,6 +41,18 @@ def test_own_route_has_the_anchors_cache_names(gpt2):
     assert "past_key_values.1.value" in inputs and "present.1.value" in outputs
 
 
+def test_own_route_fuses_gpt2_attention_into_group_query_attention(gpt2, llama):
+    graph = onnx.load(gpt2.path / "model.onnx", load_external_data=False).graph
+    fused = [n for n in graph.node if n.op_type == "GroupQueryAttention"]
+    assert len(fused) == llm_decoders.LAYERS and not any(n.op_type == "Softmax"
+                                                         for n in graph.node)
+    assert gpt2.decoder.padding == "right"  # and so decodes in shared cache buffers
+    # a graph that does not match the pattern (the builder's) is left as it was
+    proto = onnx.load(llama.path / "model.onnx", load_external_data=False)
+    before = proto.SerializeToString()
+    assert fuse_attention(proto) == 0 and proto.SerializeToString() == before
+
+
 def test_int4_uses_matmulnbits_with_int8_activations_and_an_int8_head(gpt2_int4):
     graph = onnx.load(gpt2_int4.path / "model.onnx", load_external_data=False).graph
     packed = {n.name: {a.name: onnx.helper.get_attribute_value(a) for a in n.attribute}
@@ -48,6 +61,10 @@ def test_int4_uses_matmulnbits_with_int8_activations_and_an_int8_head(gpt2_int4)
     assert {a["accuracy_level"] for a in packed.values()} == {4}
     assert {a["block_size"] for a in packed.values()} == {128}  # the default: faster than 32
     assert sorted(a["bits"] for a in packed.values()).count(8) == 1
+    made_by = {o: n.op_type for n in graph.node for o in n.output}  # 3-D in and out:
+    fed = {i: n.op_type for n in graph.node for i in n.input}  # no reshapes around them
+    assert not any("Reshape" in (made_by.get(n.input[0]), fed.get(n.output[0]))
+                   for n in graph.node if n.op_type == "MatMulNBits")
     assert gpt2_int4.manifest["quantization"] == {"block_size": 128, "accuracy_level": 4,
                                                   "algorithm": "rtn"}
     check = gpt2_int4.verification
