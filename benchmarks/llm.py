@@ -8,10 +8,10 @@ own virtualenv, as a worker process that loads its models once and then answers 
 greedy tokens after this prompt" requests; the rounds are interleaved across every
 (peer, model, precision, prompt) in an order that rotates, and each ratio is paired by round
 with its 95% interval (onnxkit.bench.speedup_interval). Also timed: the loop onnxkit had
-before (no cache: every token re-runs the whole prefix through the same graph), and the
-engine before int4 took blocks of 128, its session stopped spinning and GQA graphs shared
-their cache buffers (``spinning/...``: fp32 and int4 at blocks of 32, ORT's pool threads
-spinning between steps, a new cache each step).
+before (no cache: every token re-runs the whole prefix through the same graph), and
+onnxkit with ``llm.load(spinning=True)`` (``spin/...``: ORT's idle threads spinning between
+steps, as onnxruntime-genai's do; onnxkit's default is off, which loses on idle cores and
+wins on busy ones).
 
     .venv-genai         onnxruntime 1.32.0 + onnxruntime-genai 0.18.0 (runs the builder's
                         folders that onnxkit wrote: the same graph, its own engine)
@@ -48,7 +48,7 @@ sys.path.insert(0, str(ROOT))  # this checkout's onnxkit, not another one instal
 VENVS = {"onnxkit": ".venv", "genai": ".venv-genai", "optimum": ".venv-optimum",
          "transformers": ".venv-transformers"}
 THREADS = 2
-PEER_OF = {"nocache": "onnxkit", "spinning": "onnxkit"}  # keys the onnxkit worker answers
+PEER_OF = {"nocache": "onnxkit", "spin": "onnxkit"}  # keys the onnxkit worker answers
 # What onnxkit exports: fp32, int4 (blocks of 128, the default), and int4 as it was before
 # (blocks of 32, the model builder's default), to show what the block size buys side by side.
 VARIANTS = {"fp32": {"precision": "fp32"}, "int4": {"precision": "int4"},
@@ -65,14 +65,9 @@ def _load(peer: str, spec: dict[str, Any]) -> Any:
 
         from onnxkit import llm
 
-        lm = llm.load(folder, threads=THREADS)
+        # spin: ORT's idle threads spinning between steps, as onnxruntime-genai's do
+        lm = llm.load(folder, threads=THREADS, spinning=kind == "spin")
         dec = lm.decoder
-        if kind == "spinning":  # the engine as it was before: ORT's pool threads spinning
-            from onnxkit.llm._engine import Decoder
-
-            m = lm.manifest
-            dec = Decoder(lm.path / m["model"], kv_heads=m["kv_heads"],
-                          head_size=m["head_size"], threads=THREADS, spinning=True)
         if kind == "nocache":
             def run(ids: list[int], n: int) -> tuple[float, float, list[int]]:
                 seq, marks = list(ids), []
@@ -85,8 +80,7 @@ def _load(peer: str, spec: dict[str, Any]) -> Any:
 
         def run(ids: list[int], n: int) -> tuple[float, float, list[int]]:
             start = time.perf_counter()
-            room = None if kind == "spinning" else len(ids) + n  # before: no shared cache
-            batch, logits = dec.prefill([ids], lm.pad_token_id, capacity=room)
+            batch, logits = dec.prefill([ids], lm.pad_token_id, capacity=len(ids) + n)
             out, marks = [int(logits[0].argmax())], [time.perf_counter()]
             for _ in range(n - 1):
                 out.append(int(dec.step(batch, np.array(out[-1:]))[0].argmax()))
@@ -272,9 +266,8 @@ def plan(hf: dict[str, Path], onnx_folders: dict[tuple[str, str], Path], work: P
             specs["genai"].append({"key": f"genai/{name}/{precision}", "kind": "", **base})
         if precision == "fp32":
             specs["onnxkit"].append({"key": f"nocache/{name}/fp32", "kind": "nocache", **base})
-        if precision in ("fp32", "int4-b32"):  # before: blocks of 32, spinning threads
-            specs["onnxkit"].append({"key": f"spinning/{name}/{precision}", "kind": "spinning",
-                                     **base})
+        if precision in ("fp32", "int4"):  # llm.load(spinning=True), genai's thread setting
+            specs["onnxkit"].append({"key": f"spin/{name}/{precision}", "kind": "spin", **base})
     for name, folder in hf.items():
         for precision in ("fp32", "int4"):
             specs["optimum"].append({"key": f"optimum/{name}/{precision}", "kind": "",
@@ -328,7 +321,7 @@ def report(seen: dict[tuple[str, int], list[dict[str, Any]]], prompts: list[int]
     for name in ("llama", "gpt2"):
         for p in prompts:
             nocache = seen.get((f"nocache/{name}/fp32", p))
-            for peer in ("onnxkit", "spinning", "genai"):
+            for peer in ("onnxkit", "spin", "genai"):
                 fp32 = seen.get((f"{peer}/{name}/fp32", p))
                 for variant in ("int4", "int4-b32"):
                     int4 = seen.get((f"{peer}/{name}/{variant}", p))

@@ -96,3 +96,18 @@ def test_concurrent_calls_share_one_session(gpt2):
         got = list(pool.map(lambda _: gpt2.generate(PROMPT, max_new_tokens=8).tokens, range(4)))
     assert got == [expected] * 4
     assert np.isfinite(gpt2.generate(PROMPT, max_new_tokens=8).tokens_per_s)
+
+
+def test_spinning_is_off_unless_asked_and_decodes_the_same(gpt2):
+    from onnxkit import llm
+
+    def allowed(lm):
+        return lm.decoder.session.get_session_options().get_session_config_entry(
+            "session.intra_op.allow_spinning")
+
+    spun = llm.load(gpt2.path, spinning=True)
+    assert allowed(llm.load(gpt2.path)) == "0" and allowed(spun) == "1"
+    assert spun.generate("import", max_new_tokens=6).tokens == \
+        gpt2.generate("import", max_new_tokens=6).tokens
+    with pytest.raises(ParameterError, match="spinning"):
+        llm.load(gpt2.path, spinning="yes")
