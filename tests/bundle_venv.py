@@ -11,8 +11,11 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -67,3 +70,25 @@ def bare_env() -> dict[str, str]:
     return {"PATH": "/usr/bin:/bin", "HOME": os.environ.get("HOME", "/tmp"), "LC_ALL": "C.UTF-8"}
 
 
+SERVER_S = 180  # a server's start or stop on two busy cores (as lab_server's SERVER_START_S)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_ready(url: str, process: subprocess.Popen, timeout: float = SERVER_S) -> None:
+    """Until ``url``'s readiness probe answers 200 (a bundle's serve.py started as ``process``),
+    bounded by ``timeout``; fails with the server's output if it exited."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"the server exited: {process.communicate()}")
+        try:
+            if urllib.request.urlopen(url + "/v2/health/ready", timeout=2).status == 200:
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError(f"the server did not become ready within {timeout} s")

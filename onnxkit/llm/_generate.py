@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 
-from onnxkit.bundled.serving.textgen import take_token
+from onnxkit.bundled.serving.textgen import TextRow, take_token
 from onnxkit.llm._engine import Decoder
 from onnxkit.llm._sampling import Sampling, next_tokens
 from onnxkit.results import Result
@@ -46,13 +46,9 @@ class Generation(Result):
 
 
 @dataclass
-class _Row:
-    prompt: str
-    ids: list[int]
-    tokens: list[int] = field(default_factory=list)
-    text: str = ""  # decoded so far, up to any stop string
-    sent: int = 0  # characters already streamed
-    reason: FinishReason | None = None
+class _Row(TextRow):
+    """A row as a bundle's runtime keeps it, and when its first and last tokens came."""
+
     first_at: float = 0.0
     last_at: float = 0.0
 

@@ -8,10 +8,8 @@ from __future__ import annotations
 import json
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -22,7 +20,7 @@ pytest.importorskip("torch")
 pytest.importorskip("transformers")
 pytest.importorskip("onnxruntime_genai")
 
-from bundle_venv import ROOT, bare_env, venv_python  # noqa: E402
+from bundle_venv import ROOT, SERVER_S, bare_env, free_port, venv_python, wait_ready  # noqa: E402
 
 import onnxkit  # noqa: E402
 from onnxkit import deploy  # noqa: E402
@@ -35,7 +33,6 @@ import llm_decoders  # noqa: E402
 PROMPTS = ["The for statement", "def f(a, b):\n    return", "x", "Hello world, this is"]
 NEW_TOKENS = 24
 TOKEN = "s3cret-token-for-the-llm-test"
-SERVER_S = 180  # a server's start or stop on two busy cores
 
 
 @pytest.fixture(scope="session")
@@ -88,11 +85,6 @@ def test_predict_gives_the_greedy_tokens_of_generate(made, llm_python):
     assert bad.stderr.decode().startswith("predict.py: error: top_p must be a number")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 def _post(url: str, body: bytes, token: str | None = TOKEN) -> tuple[int, bytes]:
     headers = {"Content-Type": "application/json"}
@@ -105,29 +97,17 @@ def _post(url: str, body: bytes, token: str | None = TOKEN) -> tuple[int, bytes]
         return e.code, e.read()
 
 
-def _wait_ready(url: str, process: subprocess.Popen) -> None:
-    deadline = time.monotonic() + SERVER_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"the server exited: {process.communicate()}")
-        try:
-            if urllib.request.urlopen(url + "/v2/health/ready", timeout=2).status == 200:
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise AssertionError(f"the server did not become ready within {SERVER_S} s")
-
 
 def test_serve_py_answers_the_generate_extension(made, llm_python):
     lm, bundle = made
     expected = lm.generate(PROMPTS[0], max_new_tokens=NEW_TOKENS).text
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen([str(llm_python), "-I", str(bundle.path / "serve.py"),
                                "--port", str(port), "--token", TOKEN], env=bare_env(),
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         url = f"http://127.0.0.1:{port}/v2/models/{lm.name}"
-        _wait_ready(f"http://127.0.0.1:{port}", server)
+        wait_ready(f"http://127.0.0.1:{port}", server)
         body = json.dumps({"text_input": PROMPTS[0],
                            "parameters": {"max_tokens": NEW_TOKENS}}).encode()
         status, reply = _post(url + "/generate", body)

@@ -6,42 +6,22 @@ from __future__ import annotations
 import json
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 import numpy as np
 import pytest
-from bundle_venv import bare_env
+from bundle_venv import SERVER_S, bare_env, free_port, wait_ready
 
 import onnxkit
 from onnxkit import deploy
 
 http = pytest.importorskip("tritonclient.http")
-SERVER_S = 180  # a server's start or stop on two busy cores (as lab_server's SERVER_START_S)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_ready(url: str, process: subprocess.Popen, timeout: float = SERVER_S) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"the server exited: {process.communicate()}")
-        try:
-            if urllib.request.urlopen(url + "/v2/health/ready", timeout=2).status == 200:
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise AssertionError(f"the server did not become ready within {timeout} s")
 
 
 @pytest.fixture(scope="module")
@@ -60,13 +40,13 @@ def test_the_bundle_holds_its_server_and_a_dockerfile(digits_bundle):
 
 def test_serve_py_runs_with_only_the_bundles_requirements(digits, digits_bundle,
                                                           bundle_python):
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen([str(bundle_python), "-I", str(digits_bundle.path / "serve.py"),
                                "--port", str(port)], env=bare_env(), stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True)
     try:
         url = f"http://127.0.0.1:{port}"
-        _wait_ready(url, server)
+        wait_ready(url, server)
         client = http.InferenceServerClient(f"127.0.0.1:{port}")
         images = digits.inputs["image"][:4]
         tensor = http.InferInput("image", list(images.shape), "FP32")
@@ -117,14 +97,14 @@ def test_the_dockerfile_passes_hadolint(digits_bundle):
 
 
 def test_onnxkit_serve_on_the_command_line(digits_bundle, digits):
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "onnxkit", "serve", str(digits_bundle.path),
                                "--port", str(port), "--token", "s3cret-token-for-the-test",
                                "--preferred-batch-sizes", "2,4", "--max-queue-size", "64"],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         url = f"http://127.0.0.1:{port}"
-        _wait_ready(url, server)  # health probes stay open
+        wait_ready(url, server)  # health probes stay open
         body = json.dumps({"inputs": {"image": digits.inputs["image"][:2].tolist()}}).encode()
         anonymous = urllib.request.Request(url + "/predict", body,
                                            {"Content-Type": "application/json"})
