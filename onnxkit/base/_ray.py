@@ -7,6 +7,7 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from onnxkit.base._loopback import worker_hook
 from onnxkit.errors import ClusterError
 
 
@@ -68,11 +69,15 @@ def _init(ray: Any, address: str | None, where: str, num_cpus: int | None) -> bo
 
 
 def _start(ray: Any, address: str | None, num_cpus: int | None) -> None:
+    # a Ray of our own: its workers keep Ray Serve's gRPC servers on loopback too (see
+    # onnxkit.base._loopback); a cluster's (address given) are left as they are
+    hook = worker_hook(ray) if address is None else None
     for attempt in range(1 + STARTUP_RETRIES):
         try:
             if address is None:  # "local": a Ray of our own, never another on this machine
                 ray.init(address="local", include_dashboard=False, log_to_driver=False,
-                         num_cpus=num_cpus or os.cpu_count() or 1, _node_ip_address="127.0.0.1")
+                         num_cpus=num_cpus or os.cpu_count() or 1, _node_ip_address="127.0.0.1",
+                         runtime_env={"worker_process_setup_hook": hook} if hook else None)
             else:
                 ray.init(address=address, log_to_driver=False)
             return

@@ -168,8 +168,9 @@ def on_ray(target: ModelLike | os.PathLike[str] | str, *, address: str | None = 
             what ``tritonclient.grpc`` calls; 0: a free port) through Ray Serve's gRPC proxy,
             at :attr:`RayDeployment.grpc_url`, with the embedded server's rules (health open,
             the rest behind the token). Ray Serve's gRPC port is set when Serve starts and
-            its proxy listens on every interface (Ray 2.60 has no host setting for it), so
-            a token is required. Needs grpcio.
+            Ray binds its proxy on every interface (Ray 2.60 has no host setting for it;
+            onnxkit keeps it on 127.0.0.1 only in a local Ray it starts itself), so a token
+            is required. Needs grpcio.
 
     Raises:
         ClusterError: Ray or Ray Serve could not start or deploy; another application owns

@@ -4,6 +4,7 @@ tritonclient_venv.py), scaled from 1 to 2 replicas, stopped. Each test starts Ra
 
 from __future__ import annotations
 
+import ipaddress
 import urllib.error
 import urllib.request
 
@@ -123,6 +124,7 @@ def test_the_text_transformer_on_ray_behind_a_token_over_http_and_grpc(transform
                           model=deployment.model, feeds=rows,
                           wrong_dtype={k: [v, "float32"] for k, (v, _) in rows.items()},
                           wrong_shape={k: [v[0], d] for k, (v, d) in rows.items()})
+        listening = _ray_listening()  # Ray started here, its Serve proxy and replica included
     assert not _ray_running()  # Ray started here is shut down with the last deployment
     assert grpc["live"] and grpc["ready"] and grpc["model_ready"]  # probes open, rest guarded
     assert grpc["without_token"][0] == grpc["wrong_token"][0] == "StatusCode.UNAUTHENTICATED"
@@ -134,6 +136,31 @@ def test_the_text_transformer_on_ray_behind_a_token_over_http_and_grpc(transform
     assert grpc["bad_dtype"][0] == grpc["bad_shape"][0] == "StatusCode.INVALID_ARGUMENT"
     assert "input_ids" in grpc["bad_dtype"][1] and "rank" in grpc["bad_shape"][1]
     assert grpc["unknown_model"][0] == "StatusCode.NOT_FOUND"
+    assert [(ip, port) for ip, port, _ in listening if not _loopback(ip)] == [], listening
+    assert deployment.grpc_port in {port for _, port, name in listening if name == "ProxyActor"}
+    assert any(name.startswith("ServeReplica") for _, _, name in listening)
+
+
+def _ray_listening() -> list[tuple[str, int, str]]:
+    """(address, port, process) of each TCP socket that Ray's processes, all children of this
+    one, listen on: "ProxyActor", "ServeReplica:<app>:model", "raylet", "gcs_server"..."""
+    import psutil
+
+    found = []
+    for child in psutil.Process().children(recursive=True):
+        try:
+            name = child.name().removeprefix("ray::")
+            sockets = (getattr(child, "net_connections", None) or child.connections)(kind="tcp")
+        except psutil.Error:  # gone meanwhile
+            continue
+        found += [(s.laddr.ip, s.laddr.port, name) for s in sockets
+                  if s.status == psutil.CONN_LISTEN]
+    return found
+
+
+def _loopback(ip: str) -> bool:
+    address = ipaddress.ip_address(ip)
+    return (getattr(address, "ipv4_mapped", None) or address).is_loopback  # ::ffff:127.0.0.1
 
 
 def _ray_running() -> bool:
