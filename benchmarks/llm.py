@@ -331,6 +331,13 @@ def report(seen: dict[tuple[str, int], list[dict[str, Any]]], prompts: list[int]
                                               for a, b in zip(int4, fp32)])) + ", TTFT " + str(
                             speedup_interval([b["ttft_ms"] / a["ttft_ms"]
                                               for a, b in zip(int4, fp32)])) + " (fp32 / it)")
+            for precision in ("fp32", "int4"):  # like for like: both threads spinning
+                spin, genai = (seen.get((f"{peer}/{name}/{precision}", p))
+                               for peer in ("spin", "genai"))
+                if spin and genai:
+                    lines.append(f"{name} prompt {p}: onnxkit spinning / genai {precision} = "
+                                 + str(speedup_interval([a["tokens_per_s"] / b["tokens_per_s"]
+                                                         for a, b in zip(spin, genai)])))
             fp32 = seen.get((f"onnxkit/{name}/fp32", p))
             if fp32 and nocache:
                 lines.append(f"{name} prompt {p}: onnxkit with cache / no-cache loop = " + str(
