@@ -211,9 +211,9 @@ def on_ray(target: ModelLike | os.PathLike[str] | str, *, address: str | None = 
     except ParameterError as e:
         if host != "[::]":
             raise
-        raise ParameterError(f"{e} (with grpc_port a token is required: Ray 2.60 binds Serve's "
-                             "gRPC proxy on every interface, and onnxkit keeps it on 127.0.0.1 "
-                             "only in a Ray it starts itself)") from None
+        raise ParameterError(f"serve.on_ray(grpc_port={grpc_port}) needs a token: Ray 2.60 "
+                             "binds Serve's gRPC proxy on every interface (onnxkit keeps it on "
+                             f"127.0.0.1 only in a Ray it starts itself). {e}") from None
     folder, owned = bundle_folder(target)
     files = _read_bundle(folder)
     manifest = _manifest.read_manifest(folder)

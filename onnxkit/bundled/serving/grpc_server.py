@@ -122,11 +122,14 @@ class Service:
 
     async def ModelMetadata(self, request: Any) -> Any:
         meta = self.engine.model(request.name, request.version).metadata()
-        tensor = self.m["ModelMetadataResponse"].TensorMetadata
-        return self.m["ModelMetadataResponse"](
-            name=meta["name"], versions=meta["versions"], platform=meta["platform"],
-            inputs=[tensor(**t) for t in meta["inputs"]],
-            outputs=[tensor(**t) for t in meta["outputs"]])
+        response = self.m["ModelMetadataResponse"](
+            name=meta["name"], versions=meta["versions"], platform=meta["platform"])
+        # add(): a nested message class is not an attribute of its parent in every protobuf
+        # implementation (Ray Serve's replicas had none: AttributeError 'TensorMetadata')
+        for field, tensors in (("inputs", meta["inputs"]), ("outputs", meta["outputs"])):
+            for tensor in tensors:
+                getattr(response, field).add(**tensor)
+        return response
 
     async def ModelInfer(self, request: Any) -> Any:
         engine = self.engine.model(request.model_name, request.model_version)
