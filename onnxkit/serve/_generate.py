@@ -136,10 +136,11 @@ class GenerateServer(GenerateClient, Server):
     ``generate_stream`` call it over HTTP as any client does."""
 
     def stats(self) -> dict[str, Any]:
-        """Requests answered (ok, 4xx, 5xx), batches decoded and prompts per batch."""
+        """Requests answered (ok, 4xx, 5xx), batches decoded and prompts per batch, requests
+        whose client went away and batches stopped early for it."""
         engine: Any = self._engine
-        return {**engine.metrics.snapshot(), "max_batch": engine.max_batch,
-                "running": self.running}
+        return {**engine.metrics.snapshot(), **engine.metrics.cancellations(),
+                "max_batch": engine.max_batch, "running": self.running}
 
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"

@@ -79,6 +79,13 @@ class Metrics:
         with self._lock:
             self.stopped_batches += 1
 
+    def cancellations(self) -> dict:
+        """What a generate server adds to :meth:`snapshot`: requests whose client went away,
+        and batches stopped early because all of theirs had."""
+        with self._lock:
+            return {"cancelled": self.cancelled_requests,
+                    "stopped_batches": self.stopped_batches}
+
     def snapshot(self) -> dict:
         """The figures as plain numbers (``Server.stats()``)."""
         with self._lock:
@@ -88,7 +95,6 @@ class Metrics:
             batches = self.batch_rows.count
             return {"requests": done + bad + failed, "ok": done, "client_errors": bad,
                     "server_errors": failed, "model_errors": self.model_errors,
-                    "cancelled": self.cancelled_requests, "stopped_batches": self.stopped_batches,
                     "batches": batches,
                     "mean_batch_rows": self.batch_rows.total / batches if batches else None,
                     "max_batch_rows_seen": max(self.batch_rows.values, default=None),

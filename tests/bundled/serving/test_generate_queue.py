@@ -226,9 +226,8 @@ def test_a_batch_whose_clients_all_left_stops_decoding_and_a_queued_one_is_dropp
     # the batch ended at the piece after its last client left: 3 of 50 steps
     assert stepper.closed and stepper.ran == 3
     assert [(kind, e.status) for kind, e in ends] == [("error", 499)] * 3
-    snapshot = engine.metrics.snapshot()
-    assert snapshot["cancelled"] == 3 and snapshot["stopped_batches"] == 1
-    assert snapshot["batches"] == 1  # a and b's; c never ran
+    assert engine.metrics.cancellations() == {"cancelled": 3, "stopped_batches": 1}
+    assert engine.metrics.snapshot()["batches"] == 1  # a and b's; c never ran
     assert "onnxkit_cancelled_total" in engine.metrics.render()
 
 
@@ -269,7 +268,7 @@ def test_a_client_that_disconnects_over_http_frees_the_decoder(route):
                 threading.Event().wait(0.01)
         client.close()  # the client goes away
         for _ in range(3000):  # the server notices; bounded at 30 s, decides nothing
-            if engine.metrics.snapshot()["cancelled"]:
+            if engine.metrics.cancellations()["cancelled"]:
                 break
             threading.Event().wait(0.01)
         stepper.allow.release()  # the next piece: nobody listens, the batch stops
@@ -277,7 +276,7 @@ def test_a_client_that_disconnects_over_http_frees_the_decoder(route):
             if stepper.closed:
                 break
             threading.Event().wait(0.01)
-        assert engine.metrics.snapshot()["cancelled"] == 1
+        assert engine.metrics.cancellations()["cancelled"] == 1
         assert stepper.closed and stepper.ran == 2
     finally:
         server.should_exit = True
@@ -322,7 +321,6 @@ def test_a_request_the_server_cancels_is_cancelled_in_the_engine(route):
             await asyncio.sleep(0.001)
         assert stepper.ran == 1
         await engine.stop()
-        return engine.metrics.snapshot()
+        return engine.metrics.cancellations()
 
-    snapshot = asyncio.run(scenario())
-    assert snapshot["cancelled"] == 1 and snapshot["stopped_batches"] == 1
+    assert asyncio.run(scenario()) == {"cancelled": 1, "stopped_batches": 1}
